@@ -1,0 +1,198 @@
+"""Test-set metrics as pure functions of (y_true, y_score), computed with sklearn.metrics.
+
+:func:`evaluate_predictions` returns everything a run writes about its test
+set: the metrics dict, the confusion matrix, ROC and precision-recall curves
+and the per-sample predictions, as plain tables. No Keras here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+Table = tuple[list[str], list[list[Any]]]
+
+
+@dataclass
+class Evaluation:
+    """The test-set results of a run, as tables ready to write."""
+
+    metrics: dict[str, Any]
+    predictions: Table
+    confusion: Table | None = None
+    roc: Table = field(default_factory=lambda: (["class", "fpr", "tpr", "threshold"], []))
+    pr: Table = field(default_factory=lambda: (["class", "precision", "recall", "threshold"], []))
+
+
+def class_probabilities(y_score: np.ndarray, task: str) -> np.ndarray:
+    """Return an (n, n_classes) score matrix; a single sigmoid column becomes [1 - p, p]."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_score.ndim == 1:
+        y_score = y_score[:, None]
+    if task == "binary" and y_score.shape[1] == 1:
+        return np.hstack([1.0 - y_score, y_score])
+    return y_score
+
+
+def evaluate_predictions(y_true: np.ndarray, y_score: np.ndarray, *, task: str, classes: list[str], loss: float | None = None) -> Evaluation:
+    """Compute the test-set metrics and tables for one task.
+
+    Args:
+        y_true: class indices (binary, multiclass), a 0/1 matrix (multilabel) or targets (regression).
+        y_score: the model's outputs: probabilities, or predicted values for regression.
+        task: binary, multiclass, multilabel or regression.
+        classes: class, label or target names, in output order.
+        loss: the model's test loss, recorded as ``loss``.
+    """
+    if task == "regression":
+        return _regression(np.asarray(y_true, dtype=np.float64), np.asarray(y_score, dtype=np.float64), classes, loss)
+    if task == "multilabel":
+        return _multilabel(np.asarray(y_true).astype(int), np.asarray(y_score, dtype=np.float64), classes, loss)
+    return _single_label(np.asarray(y_true).astype(int), class_probabilities(y_score, task), task, classes, loss)
+
+
+# --------------------------------------------------------------------------- single-label
+
+
+def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str], loss: float | None) -> Evaluation:
+    k = len(classes)
+    labels = list(range(k))
+    y_pred = proba.argmax(axis=1)
+    p, r, f, s = skm.precision_recall_fscore_support(y, y_pred, labels=labels, zero_division=0)
+    onehot = np.eye(k, dtype=int)[y]
+    aucs = [_auc(onehot[:, c], proba[:, c]) for c in labels]
+    m: dict[str, Any] = {
+        "task": task,
+        "n_test": int(len(y)),
+        "accuracy": float(skm.accuracy_score(y, y_pred)),
+        "loss": _float(loss),
+        "precision_macro": float(np.mean(p)),
+        "recall_macro": float(np.mean(r)),
+        "f1_macro": float(np.mean(f)),
+    }
+    if task == "binary":
+        m["roc_auc"] = aucs[1]
+        m["average_precision"] = _ap(onehot[:, 1], proba[:, 1])
+        curve_classes = [1]
+    else:
+        m["roc_auc"] = _mean(aucs)
+        m["roc_auc_micro"] = _auc(onehot.ravel(), proba.ravel())
+        m["average_precision"] = _mean([_ap(onehot[:, c], proba[:, c]) for c in labels])
+        curve_classes = labels
+    m["per_class"] = {
+        classes[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]), "auc": aucs[c]}
+        for c in labels
+    }
+    cm = skm.confusion_matrix(y, y_pred, labels=labels)
+    confusion = (["true\\pred", *classes], [[classes[i], *map(int, row)] for i, row in enumerate(cm)])
+    roc, pr = _curves([(classes[c], onehot[:, c], proba[:, c]) for c in curve_classes])
+    if task == "multiclass":
+        roc_micro, pr_micro = _curves([("micro", onehot.ravel(), proba.ravel())])
+        roc[1].extend(roc_micro[1])
+        pr[1].extend(pr_micro[1])
+    header = ["y_true", "y_pred", *(f"p_{c}" for c in classes)]
+    rows = [[classes[t], classes[q], *map(_num, ps)] for t, q, ps in zip(y, y_pred, proba)]
+    return Evaluation(m, (header, rows), confusion, roc, pr)
+
+
+# --------------------------------------------------------------------------- multilabel
+
+
+def _multilabel(y: np.ndarray, score: np.ndarray, classes: list[str], loss: float | None) -> Evaluation:
+    y_pred = (score >= 0.5).astype(int)
+    p, r, f, s = skm.precision_recall_fscore_support(y, y_pred, zero_division=0)
+    aucs = [_auc(y[:, c], score[:, c]) for c in range(len(classes))]
+    m: dict[str, Any] = {
+        "task": "multilabel",
+        "n_test": int(len(y)),
+        "accuracy": float(skm.accuracy_score(y, y_pred)),  # subset accuracy: every label right
+        "hamming_loss": float(skm.hamming_loss(y, y_pred)),
+        "loss": _float(loss),
+        "precision_macro": float(np.mean(p)),
+        "recall_macro": float(np.mean(r)),
+        "f1_macro": float(np.mean(f)),
+        "roc_auc": _mean(aucs),
+        "roc_auc_micro": _auc(y.ravel(), score.ravel()),
+        "average_precision": _mean([_ap(y[:, c], score[:, c]) for c in range(len(classes))]),
+        "per_class": {
+            name: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]), "auc": aucs[c]}
+            for c, name in enumerate(classes)
+        },
+    }
+    mcm = skm.multilabel_confusion_matrix(y, y_pred)
+    confusion = (["label", "tn", "fp", "fn", "tp"], [[name, *map(int, mcm[c].ravel())] for c, name in enumerate(classes)])
+    roc, pr = _curves([*((name, y[:, c], score[:, c]) for c, name in enumerate(classes)), ("micro", y.ravel(), score.ravel())])
+    header = [*(f"y_true_{c}" for c in classes), *(f"p_{c}" for c in classes)]
+    rows = [[*map(int, t), *map(_num, ps)] for t, ps in zip(y, score)]
+    return Evaluation(m, (header, rows), confusion, roc, pr)
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def _regression(y: np.ndarray, pred: np.ndarray, targets: list[str], loss: float | None) -> Evaluation:
+    y2 = y.reshape(len(y), -1)
+    p2 = pred.reshape(len(pred), -1)
+    mse = float(skm.mean_squared_error(y2, p2))
+    m = {
+        "task": "regression",
+        "n_test": int(len(y)),
+        "loss": _float(loss),
+        "mse": mse,
+        "mae": float(skm.mean_absolute_error(y2, p2)),
+        "rmse": float(np.sqrt(mse)),
+        "r2": float(skm.r2_score(y2, p2)) if len(y) > 1 else None,
+    }
+    if y2.shape[1] == 1:
+        header = ["y_true", "y_pred"]
+        rows = [[_num(t), _num(q)] for t, q in zip(y2[:, 0], p2[:, 0])]
+    else:
+        header = [*(f"y_true_{t}" for t in targets), *(f"y_pred_{t}" for t in targets)]
+        rows = [[*map(_num, t), *map(_num, q)] for t, q in zip(y2, p2)]
+    return Evaluation(m, (header, rows))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _curves(items: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[Table, Table]:
+    roc_rows: list[list[Any]] = []
+    pr_rows: list[list[Any]] = []
+    for name, truth, score in items:
+        if truth.min() == truth.max():
+            continue  # one class only: no curve
+        fpr, tpr, thr = skm.roc_curve(truth, score)
+        roc_rows += [[name, _num(a), _num(b), _num(t)] for a, b, t in zip(fpr, tpr, thr)]
+        prec, rec, thr = skm.precision_recall_curve(truth, score)
+        pr_rows += [[name, _num(a), _num(b), _num(thr[i]) if i < len(thr) else ""] for i, (a, b) in enumerate(zip(prec, rec))]
+    return (["class", "fpr", "tpr", "threshold"], roc_rows), (["class", "precision", "recall", "threshold"], pr_rows)
+
+
+def _auc(truth: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC, or None when only one class is present (it is undefined then)."""
+    if truth.min() == truth.max():
+        return None
+    return float(skm.roc_auc_score(truth, score))
+
+
+def _ap(truth: np.ndarray, score: np.ndarray) -> float | None:
+    if truth.max() == 0:
+        return None
+    return float(skm.average_precision_score(truth, score))
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _num(value: float) -> float:
+    """A float written with enough digits to recompute metrics from the CSV."""
+    return float(np.float64(value))

@@ -1,0 +1,220 @@
+"""Build a Keras model, optimizer, loss and metrics from a config. Builds only; never fits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlrun import config as C
+from mlrun.backend import import_keras
+from mlrun.errors import ConfigError
+
+keras = import_keras()
+
+#: Input rank (without batch axis) each spatial layer expects: (steps, channels) or (h, w, channels).
+_RANK = {
+    "conv1d": 2, "max_pooling1d": 2, "average_pooling1d": 2, "global_average_pooling1d": 2,
+    "conv2d": 3, "max_pooling2d": 3, "average_pooling2d": 3, "global_average_pooling2d": 3,
+}
+
+
+def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: str, n_outputs: int) -> keras.Model:
+    """Build the (uncompiled) network: input, hidden layers in order, output head from the task.
+
+    Raises:
+        ConfigError: a layer does not fit the shape it receives (naming the
+            layer's dotted key), e.g. a conv2d on 1-D input or a kernel larger
+            than its input.
+    """
+    m = cfg.model
+    model = keras.Sequential(name=_keras_name(cfg.name))
+    model.add(keras.Input(shape=tuple(input_shape), name="input"))
+    if isinstance(m, C.MLPConfig) and len(input_shape) > 1:
+        model.add(keras.layers.Flatten(name="flatten_input"))
+
+    for key, layer_cfg in _hidden_layers(m):
+        need = _RANK.get(layer_cfg.type)
+        if need is not None:
+            _fit_rank(model, need, key, layer_cfg.type)
+        try:
+            for layer in make_layers(layer_cfg):
+                model.add(layer)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"error: {key} ({layer_cfg.type}) does not fit its input of shape {_shape(model)}: {_first_line(exc)}"
+            ) from None
+
+    units, activation = C.output_head(task, cfg.loss, n_outputs)
+    if len(model.output_shape) > 2:
+        raise ConfigError(
+            f"error: model.layers: the last hidden layer outputs shape {_shape(model)}, but the output layer needs "
+            "a flat vector: add {type: flatten} (or a global pooling layer) at the end"
+        )
+    model.add(keras.layers.Dense(units, activation=m.output_activation or activation, name="output"))
+    return model
+
+
+def _hidden_layers(m: C.MLPConfig | C.CNNConfig) -> list[tuple[str, Any]]:
+    """The hidden layers as (dotted key, layer config); ``hidden_units`` expands to dense layers."""
+    if m.layers is not None:
+        return [(f"model.layers.{i}", layer) for i, layer in enumerate(m.layers)]
+    out: list[tuple[str, Any]] = []
+    for i, units in enumerate(m.hidden_units or []):
+        key = f"model.hidden_units.{i}"
+        weights = {"kernel_initializer": m.kernel_initializer, "l1": m.l1, "l2": m.l2}
+        if m.batch_normalization:
+            out.append((key, C.DenseLayer(type="dense", units=units, activation="linear", use_bias=False, **weights)))
+            out.append((key, C.BatchNormalizationLayer(type="batch_normalization")))
+            out.append((key, C.ActivationLayer(type="activation", activation=m.activation)))
+        else:
+            out.append((key, C.DenseLayer(type="dense", units=units, activation=m.activation, **weights)))
+        if m.dropout > 0:
+            out.append((key, C.DropoutLayer(type="dropout", rate=m.dropout)))
+    return out
+
+
+def make_layers(cfg: Any) -> list[keras.layers.Layer]:
+    """Return the Keras layer(s) for one layer config."""
+    t = cfg.type
+    L = keras.layers
+    if t == "dense":
+        return [L.Dense(cfg.units, activation=cfg.activation, **_weights(cfg))]
+    if t in ("conv1d", "conv2d"):
+        cls = L.Conv1D if t == "conv1d" else L.Conv2D
+        return [cls(cfg.filters, _tuple(cfg.kernel_size), strides=_tuple(cfg.strides), padding=cfg.padding, activation=cfg.activation, **_weights(cfg))]
+    pools = {"max_pooling1d": L.MaxPooling1D, "max_pooling2d": L.MaxPooling2D, "average_pooling1d": L.AveragePooling1D, "average_pooling2d": L.AveragePooling2D}
+    if t in pools:
+        strides = _tuple(cfg.strides) if cfg.strides is not None else None
+        return [pools[t](_tuple(cfg.pool_size), strides=strides, padding=cfg.padding)]
+    if t == "global_average_pooling1d":
+        return [L.GlobalAveragePooling1D()]
+    if t == "global_average_pooling2d":
+        return [L.GlobalAveragePooling2D()]
+    if t == "flatten":
+        return [L.Flatten()]
+    if t == "dropout":
+        return [L.Dropout(cfg.rate)]
+    if t == "batch_normalization":
+        return [L.BatchNormalization(momentum=cfg.momentum, epsilon=cfg.epsilon)]
+    if t == "reshape":
+        return [L.Reshape(tuple(cfg.target_shape))]
+    if t == "gaussian_noise":
+        return [L.GaussianNoise(cfg.stddev)]
+    if t == "activation":
+        return [L.Activation(cfg.activation)]
+    raise AssertionError(f"layer type {t!r} has a config class but no builder")
+
+
+def build_optimizer(cfg: C.ExperimentConfig, *, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Return the configured Keras optimizer, with its learning-rate schedule if any."""
+    o = cfg.optimizer
+    lr: Any = o.learning_rate
+    s = o.schedule
+    if isinstance(s, C.ExponentialDecay):
+        lr = keras.optimizers.schedules.ExponentialDecay(o.learning_rate, s.decay_steps, s.decay_rate, staircase=s.staircase)
+    elif isinstance(s, C.CosineDecay):
+        lr = keras.optimizers.schedules.CosineDecay(o.learning_rate, s.decay_steps, alpha=s.alpha)
+    params = o.model_dump(exclude={"name", "learning_rate", "schedule", "clipnorm"})
+    if o.clipnorm is not None:
+        params["clipnorm"] = o.clipnorm
+    classes = {
+        "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad, "adadelta": keras.optimizers.Adadelta,
+        "rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+        "adamax": keras.optimizers.Adamax, "nadam": keras.optimizers.Nadam,
+    }
+    return classes[o.name](learning_rate=lr, **params)
+
+
+def build_metrics(cfg: C.ExperimentConfig, *, task: str, one_hot: bool) -> list[keras.metrics.Metric]:
+    """Return the per-epoch Keras metrics, named as in the config (``accuracy``, ``auc``, ...)."""
+    M = keras.metrics
+    out = []
+    for name in cfg.metrics:
+        if name == "accuracy":
+            if task in ("binary", "multilabel") and not one_hot:
+                out.append(M.BinaryAccuracy(name="accuracy"))
+            elif one_hot:
+                out.append(M.CategoricalAccuracy(name="accuracy"))
+            else:
+                out.append(M.SparseCategoricalAccuracy(name="accuracy"))
+        elif name == "auc":
+            out.append(M.AUC(name="auc", multi_label=task == "multilabel"))
+        elif name == "precision":
+            out.append(M.Precision(name="precision"))
+        elif name == "recall":
+            out.append(M.Recall(name="recall"))
+        elif name == "mse":
+            out.append(M.MeanSquaredError(name="mse"))
+        elif name == "mae":
+            out.append(M.MeanAbsoluteError(name="mae"))
+        elif name == "rmse":
+            out.append(M.RootMeanSquaredError(name="rmse"))
+    return out
+
+
+def uses_one_hot(task: str, loss: str) -> bool:
+    """True when class targets are fed one-hot (categorical cross-entropy, or mse/mae over softmax)."""
+    if task == "multiclass":
+        return loss != "sparse_categorical_crossentropy"
+    return task == "binary" and loss == "categorical_crossentropy"
+
+
+def compile_model(model: keras.Model, cfg: C.ExperimentConfig, *, task: str, steps_per_epoch: int) -> None:
+    """Compile with the configured optimizer, loss and metrics."""
+    model.compile(
+        optimizer=build_optimizer(cfg, steps_per_epoch=steps_per_epoch),
+        loss=cfg.loss,
+        metrics=build_metrics(cfg, task=task, one_hot=uses_one_hot(task, cfg.loss)),
+    )
+
+
+def summary_text(model: keras.Model) -> str:
+    """The Keras model summary as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fit_rank(model: keras.Sequential, need: int, key: str, kind: str) -> None:
+    """Add a channel axis to (steps,) or (h, w) inputs; refuse inputs of the wrong rank."""
+    shape = model.output_shape[1:]
+    if len(shape) == need:
+        return
+    if len(shape) == need - 1:  # (steps,) or (h, w): one channel
+        model.add(keras.layers.Reshape((*shape, 1), name=f"add_channel_{len(model.layers)}"))
+        return
+    expects = "(steps, channels) sequences" if need == 2 else "(height, width[, channels]) images"
+    fix = (
+        "reshape it first, e.g. {type: reshape, target_shape: [8, 8, 1]} for 64 features"
+        if need == 3 and len(shape) == 1
+        else "use a layer of the matching dimension (conv1d/conv2d) or a reshape layer"
+    )
+    raise ConfigError(f"error: {key} ({kind}) expects {expects}, but its input has shape {tuple(shape)} ({len(shape)}-D); {fix}")
+
+
+def _weights(cfg: Any) -> dict[str, Any]:
+    reg = None
+    if cfg.l1 or cfg.l2:
+        reg = keras.regularizers.L1L2(l1=cfg.l1, l2=cfg.l2)
+    return {"kernel_initializer": cfg.kernel_initializer, "kernel_regularizer": reg, "use_bias": cfg.use_bias}
+
+
+def _tuple(value: int | list[int]) -> int | tuple[int, ...]:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _shape(model: keras.Sequential) -> tuple[int, ...]:
+    return tuple(model.output_shape[1:])
+
+
+def _keras_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)[:60] or "model"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

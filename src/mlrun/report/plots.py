@@ -1,0 +1,287 @@
+"""Matplotlib figures for the HTML page, returned as embeddable PNG data URIs.
+
+matplotlib is imported inside the functions, so the terminal report never pays
+for it. Figures are plain :class:`matplotlib.figure.Figure` objects on the Agg
+canvas: no pyplot, no global figure state, no display needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mlrun.report import summary
+from mlrun.report.rundata import Confusion, Curve, RunData, to_float
+
+#: Pixels per inch of the page (CSS px) and of the PNG: images are drawn at twice
+#: the size they are shown, so they stay sharp on high-density screens.
+CSS_DPI = 96
+PNG_DPI = 192
+#: Above this many classes, per-class curves are drawn without a legend entry each.
+MAX_LEGEND_CLASSES = 12
+TRAIN_COLOR, VAL_COLOR, BEST_COLOR = "#2563eb", "#ea580c", "#6b7280"
+
+_STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    # Labels come from data files: a "$" must not start TeX math.
+    "text.parse_math": False,
+    "svg.fonttype": "path",
+}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """An image ready for an ``<img>`` tag: a data URI and its display size in CSS pixels."""
+
+    uri: str
+    width: int
+    height: int
+    alt: str
+
+
+@contextmanager
+def _figure(width: float, height: float, alt: str, out: list[Plot], **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """Yield (figure, axes) of the given size in inches; on exit, render it as PNG and append it to ``out``."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        axes = fig.subplots(**subplots)
+        yield fig, axes
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None}, facecolor="white")
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    out.append(Plot(uri=uri, width=round(width * CSS_DPI), height=round(height * CSS_DPI), alt=alt))
+
+
+def learning_curves(run: RunData) -> list[Plot]:
+    """Plot each logged metric per epoch, training against validation, with the best epoch marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    plots: list[Plot] = []
+    epochs = [row["epoch"] for row in run.history]
+    best = run.best_epoch
+    marker = "o" if len(epochs) <= 30 else None
+    for metric in summary.base_metrics(run):
+        with _figure(4.6, 3.0, f"{metric} per epoch", plots) as (_, ax):
+            for key, label, color in ((metric, "train", TRAIN_COLOR), (f"val_{metric}", "validation", VAL_COLOR)):
+                values = [_nan(row.get(key)) for row in run.history]
+                if any(not math.isnan(v) for v in values):
+                    ax.plot(epochs, values, label=label, color=color, marker=marker, markersize=3, linewidth=1.6)
+            if best is not None:
+                ax.axvline(best, color=BEST_COLOR, linestyle=":", linewidth=1.2, label=f"best epoch ({best})")
+            ax.set_title(summary.metric_label(metric))
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend()
+    for key in summary.LEARNING_RATE_KEYS:
+        values = [_nan(row.get(key)) for row in run.history]
+        finite = [v for v in values if math.isfinite(v)]
+        if finite and min(finite) != max(finite):
+            with _figure(4.6, 3.0, "learning rate per epoch", plots) as (_, ax):
+                ax.plot(epochs, values, color=BEST_COLOR, marker=marker, markersize=3)
+                ax.set_yscale("log" if min(finite) > 0 else "linear")
+                ax.set_title("learning rate")
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return plots
+
+
+def confusion_heatmaps(confusion: Confusion) -> Plot:
+    """Plot the confusion matrix twice, side by side: counts, and each row normalized to 1."""
+    import numpy as np
+
+    counts = np.asarray(confusion.counts, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    normalized = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    n = len(confusion.labels)
+    side = min(max(0.42 * n + 1.6, 3.4), 7.5)
+    labels = [summary.short_label(label, 14) for label in confusion.labels]
+    plots: list[Plot] = []
+    with _figure(2 * side + 0.4, side + 0.2, "confusion matrix", plots, ncols=2) as (_, axes):
+        for ax, data, title, as_count in (
+            (axes[0], counts, "counts", True),
+            (axes[1], normalized, "normalized by true class (recall)", False),
+        ):
+            ax.imshow(data, cmap="Blues", vmin=0, vmax=(data.max() or 1) if as_count else 1)
+            ax.set_title(title)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels), default=0) > 3 else 0, ha="right"
+                          if max(map(len, labels), default=0) > 3 else "center")
+            ax.set_yticks(range(n), labels)
+            ax.grid(False)
+            if n <= 20:
+                top = data.max() or 1
+                size = 8 if n <= 10 else 6
+                for i in range(n):
+                    for j in range(n):
+                        text = f"{int(data[i, j]):,}" if as_count else f"{data[i, j]:.2f}"
+                        color = "white" if data[i, j] > 0.6 * top else "#1f2937"
+                        ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
+    return plots[0]
+
+
+def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) -> Plot:
+    """Plot ROC curves per class (AUC in the legend), the micro and macro averages, and the chance line."""
+    import numpy as np
+
+    plots: list[Plot] = []
+    classes = [c for c in curves if c not in ("micro", "macro")]
+    with _figure(4.8, 4.3, "ROC curves", plots) as (_, ax):
+        many = len(classes) > MAX_LEGEND_CLASSES
+        for i, label in enumerate(classes):
+            curve = curves[label]
+            auc = aucs.get(label)
+            auc = auc if auc is not None else _trapezoid(curve.x, curve.y)
+            ax.plot(curve.x, curve.y, linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
+                    color=_color(i), label=None if many else f"{summary.short_label(label, 18)} (AUC {auc:.3f})")
+        if "micro" in curves:
+            micro = curves["micro"]
+            ax.plot(micro.x, micro.y, color="#111827", linestyle="--", linewidth=1.8,
+                    label=f"micro average (AUC {_trapezoid(micro.x, micro.y):.3f})")
+        if len(classes) > 1:
+            grid = np.unique(np.concatenate([np.asarray(curves[c].x) for c in classes]))
+            mean_tpr = np.mean([np.interp(grid, curves[c].x, curves[c].y) for c in classes], axis=0)
+            ax.plot(grid, mean_tpr, color="#7c3aed", linestyle="--", linewidth=1.8,
+                    label=f"macro average (AUC {_trapezoid(grid, mean_tpr):.3f})")
+        ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="chance (AUC 0.5)")
+        _unit_axes(ax, "false positive rate", "true positive rate", "ROC curves")
+        ax.legend(loc="lower right")
+    return plots[0]
+
+
+def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None) -> Plot:
+    """Plot precision against recall per class (average precision in the legend) and the micro average."""
+    plots: list[Plot] = []
+    classes = [c for c in curves if c not in ("micro", "macro")]
+    with _figure(4.8, 4.3, "precision-recall curves", plots) as (_, ax):
+        many = len(classes) > MAX_LEGEND_CLASSES
+        for i, label in enumerate(classes):
+            curve = curves[label]
+            ax.plot(curve.x, curve.y, linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0, color=_color(i),
+                    label=None if many else f"{summary.short_label(label, 18)} (AP {_average_precision(curve):.3f})")
+        if "micro" in curves:
+            micro = curves["micro"]
+            ax.plot(micro.x, micro.y, color="#111827", linestyle="--", linewidth=1.8,
+                    label=f"micro average (AP {_average_precision(micro):.3f})")
+        if positive_rate is not None:
+            ax.axhline(positive_rate, color=BEST_COLOR, linestyle=":", linewidth=1,
+                       label=f"chance ({positive_rate:.2f})")
+        _unit_axes(ax, "recall", "precision", "Precision-recall curves")
+        ax.legend(loc="lower left")
+    return plots[0]
+
+
+def regression_plots(predictions: Sequence[Mapping[str, str]], *, max_outputs: int = 4) -> list[Plot]:
+    """Plot predicted against true values (with the identity line) and a histogram of residuals, per output."""
+    import numpy as np
+
+    plots: list[Plot] = []
+    header = list(predictions[0]) if predictions else []
+    pairs = [("y_true", "y_pred", "")] if "y_true" in header else [
+        (c, "y_pred_" + c[7:], f" (output {c[7:]})") for c in header if c.startswith("y_true_")
+        and "y_pred_" + c[7:] in header
+    ]
+    for true_key, pred_key, suffix in pairs[:max_outputs]:
+        values = [(to_float(r.get(true_key)), to_float(r.get(pred_key))) for r in predictions]
+        values = [(t, p) for t, p in values if t is not None and p is not None]
+        if not values:
+            continue
+        y_true, y_pred = (np.asarray(v) for v in zip(*values))
+        residuals = y_pred - y_true
+        with _figure(4.6, 4.2, f"predicted vs true{suffix}", plots) as (_, ax):
+            alpha = 0.7 if len(y_true) < 500 else 0.3
+            ax.scatter(y_true, y_pred, s=10, alpha=alpha, color=TRAIN_COLOR, edgecolors="none")
+            low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+            ax.plot([low, high], [low, high], color=VAL_COLOR, linestyle="--", linewidth=1.2, label="perfect")
+            ax.set_title(f"Predicted vs true{suffix}")
+            ax.set_xlabel("true")
+            ax.set_ylabel("predicted")
+            ax.legend(loc="upper left")
+        with _figure(4.6, 4.2, f"residuals{suffix}", plots) as (_, ax):
+            ax.hist(residuals, bins=min(40, max(10, len(residuals) // 10)), color=TRAIN_COLOR, alpha=0.85)
+            ax.axvline(0, color=VAL_COLOR, linestyle="--", linewidth=1.2)
+            ax.set_title(f"Residuals (predicted − true){suffix}")
+            ax.set_xlabel("residual")
+            ax.set_ylabel("samples")
+    return plots
+
+
+def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot]:
+    """Plot each metric of several runs in one chart: a color per run, solid validation, dashed training."""
+    from matplotlib.ticker import MaxNLocator
+
+    metrics: dict[str, None] = {}
+    for run in runs:
+        metrics.update(dict.fromkeys(summary.base_metrics(run)))
+    plots: list[Plot] = []
+    for metric in metrics:
+        with _figure(5.2, 3.4, f"{metric} per epoch, all runs", plots) as (_, ax):
+            for i, (run, label) in enumerate(zip(runs, labels)):
+                epochs = [row["epoch"] for row in run.history]
+                for key, style, suffix in ((f"val_{metric}", "-", "val"), (metric, "--", "train")):
+                    values = [_nan(row.get(key)) for row in run.history]
+                    if any(not math.isnan(v) for v in values):
+                        ax.plot(epochs, values, linestyle=style, color=_color(i), linewidth=1.5,
+                                alpha=1.0 if style == "-" else 0.6, label=f"{label} {suffix}")
+            ax.set_title(summary.metric_label(metric))
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=7)
+    return plots
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _color(i: int) -> str:
+    palette = ("#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
+               "#4b5563", "#65a30d", "#0d9488", "#c2410c")
+    return palette[i % len(palette)]
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _unit_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
+def _trapezoid(x: Sequence[float], y: Sequence[float]) -> float:
+    import numpy as np
+
+    return abs(float(np.trapezoid(y, x))) if len(x) > 1 else float("nan")
+
+
+def _average_precision(curve: Curve) -> float:
+    """Average precision as scikit-learn computes it: sum of precisions times recall steps."""
+    import numpy as np
+
+    recall, precision = np.asarray(curve.x), np.asarray(curve.y)
+    if len(recall) < 2:
+        return float("nan")
+    if recall[0] < recall[-1]:
+        recall, precision = recall[::-1], precision[::-1]
+    return float(-np.sum(np.diff(recall) * precision[:-1]))

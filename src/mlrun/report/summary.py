@@ -1,0 +1,308 @@
+"""What a report shows, independent of how: labelled values, table rows, notices.
+
+The terminal report and the HTML page both build on these, so they agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlrun import store
+from mlrun.report.rundata import RunData
+
+LEARNING_RATE_KEYS = ("learning_rate", "lr")
+
+_METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "loss": "loss",
+    "precision_macro": "precision (macro)",
+    "recall_macro": "recall (macro)",
+    "f1_macro": "F1 (macro)",
+    "roc_auc": "ROC AUC",
+    "roc_auc_micro": "ROC AUC (micro)",
+    "average_precision": "average precision",
+    "mse": "MSE",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "r2": "R²",
+}
+_NOT_METRICS = {"task", "n_test", "per_class"}
+_LOWER_BETTER = ("loss", "mse", "mae", "rmse", "error", "crossentropy", "hinge")
+_HIGHER_BETTER = ("accuracy", "precision", "recall", "f1", "auc", "r2", "average_precision", "iou")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message shown above the report: ``level`` is ``error``, ``warning`` or ``info``."""
+
+    level: str
+    text: str
+
+
+def metric_label(key: str) -> str:
+    """Return a readable name for a metric key (``f1_macro`` -> ``F1 (macro)``)."""
+    return _METRIC_LABELS.get(key, key.replace("_", " "))
+
+
+def direction(metric: str) -> str | None:
+    """Return ``max`` if higher is better for ``metric``, ``min`` if lower is, None if unknown."""
+    name = metric.lower().removeprefix("val_").removeprefix("test_")
+    if any(token in name for token in _LOWER_BETTER):
+        return "min"
+    if name == "r2" or any(token in name for token in _HIGHER_BETTER):
+        return "max"
+    return None
+
+
+def fmt(value: Any) -> str:
+    """Format a metric or count for display: 4 decimals, thousands separators, ``—`` for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
+        if abs(value) < 1e-3:
+            return f"{value:.2e}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Format seconds as ``4.2 s``, ``3 min 12 s`` or ``1 h 02 min``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def plain(value: Any) -> str:
+    """Format a config value as written in YAML (lists inline, None as ``null``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(plain(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {plain(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- identity and config
+
+
+def identity(run: RunData) -> list[tuple[str, str]]:
+    """Return the run's identity and timing as (label, text) pairs."""
+    info = run.info
+    items = [
+        ("run id", run.run_id),
+        ("name", run.name),
+        ("status", run.status),
+        ("task", run.task or "—"),
+        ("started", str(info.get("started_at") or "—")),
+        ("ended", str(info.get("ended_at") or "—")),
+        ("duration", fmt_duration(run.duration_s)),
+    ]
+    if info.get("smoke"):
+        items.append(("smoke run", "yes (a quick check, not a real result)"))
+    return items
+
+
+def key_values(run: RunData) -> list[tuple[str, str]]:
+    """Return the key config values (dataset, topology, loss, optimizer, ...) as (label, text) pairs."""
+    get = run.config_get
+    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    sizes = [dataset.get(k) for k in ("n_train", "n_val", "n_test")]
+    items = [
+        ("dataset", str(get("dataset.name") or get("dataset.path") or dataset.get("name") or "—")),
+        ("samples", " / ".join(fmt(s) for s in sizes) + " (train / val / test)" if any(sizes) else "—"),
+        ("topology", describe_model(get("model"))),
+        ("parameters", fmt(run.info.get("params"))),
+        ("loss", plain(get("loss")) if get("loss") is not None else "—"),
+        ("optimizer", str(get("optimizer.name") or "—")),
+        ("learning rate", plain(get("optimizer.learning_rate")) if get("optimizer.learning_rate") else "—"),
+        ("epochs", _epochs(run)),
+        ("batch size", plain(get("training.batch_size")) if get("training.batch_size") else "—"),
+        ("seed", plain(get("seed")) if get("seed") is not None else plain(run.info.get("seed"))),
+    ]
+    return items
+
+
+def _epochs(run: RunData) -> str:
+    planned = run.config_get("training.epochs")
+    done = run.epochs_completed
+    if planned is None:
+        return fmt(done)
+    return f"{fmt(planned)} ({fmt(done)} run)" if done != planned else fmt(planned)
+
+
+def describe_model(model: Any) -> str:
+    """Describe a model config in one line, e.g. ``mlp: dense 256 → 64 (relu, dropout 0.2)``."""
+    if not isinstance(model, Mapping):
+        return "—"
+    arch = str(model.get("architecture") or "model")
+    layers = model.get("layers")
+    if isinstance(layers, list) and layers:
+        parts = [_describe_layer(layer) for layer in layers[:12]]
+        if len(layers) > 12:
+            parts.append(f"… ({len(layers)} layers)")
+        return f"{arch}: " + " → ".join(parts)
+    units = model.get("hidden_units")
+    if isinstance(units, list) and units:
+        extras = [str(model.get("activation") or "relu")]
+        if model.get("dropout"):
+            extras.append(f"dropout {plain(model['dropout'])}")
+        if model.get("batch_normalization"):
+            extras.append("batch norm")
+        return f"{arch}: dense " + " → ".join(plain(u) for u in units) + f" ({', '.join(extras)})"
+    return arch
+
+
+def _describe_layer(layer: Any) -> str:
+    if not isinstance(layer, Mapping):
+        return plain(layer)
+    args = [plain(layer[k]) for k in ("units", "filters", "kernel_size", "pool_size", "rate") if k in layer]
+    activation = layer.get("activation")
+    if activation and activation != "linear":
+        args.append(str(activation))
+    kind = str(layer.get("type") or "?")
+    return f"{kind}({', '.join(args)})" if args else kind
+
+
+# --------------------------------------------------------------------------- training and test results
+
+
+def base_metrics(run: RunData) -> list[str]:
+    """Return the training quantities logged per epoch (``loss``, ``accuracy``, ...), loss first."""
+    keys = run.history_keys
+    bases = [k for k in keys if not k.startswith("val_") and k not in LEARNING_RATE_KEYS]
+    bases += [k[4:] for k in keys if k.startswith("val_") and k[4:] not in bases]
+    return sorted(bases, key=lambda k: (k != "loss", bases.index(k)))
+
+
+def training_rows(run: RunData) -> list[tuple[str, float | None, float | None, float | None]]:
+    """Return (metric, final train, final validation, validation at the best epoch) per logged metric."""
+    if not run.history:
+        return []
+    last = run.history[-1]
+    best = run.history_row(run.best_epoch) or {}
+    return [(m, last.get(m), last.get(f"val_{m}"), best.get(f"val_{m}", best.get(m))) for m in base_metrics(run)]
+
+
+def evaluation_metrics(run: RunData) -> list[tuple[str, float | None]]:
+    """Return the test-set metrics (key, value) in a stable, readable order."""
+    metrics = run.metrics or {}
+    keys = [k for k in _METRIC_LABELS if k in metrics]
+    keys += sorted(k for k, v in metrics.items() if k not in keys and k not in _NOT_METRICS and _is_number(v))
+    return [(k, _number(metrics.get(k))) for k in keys]
+
+
+def per_class_rows(run: RunData) -> list[tuple[str, float | None, float | None, float | None, int | None, float | None]]:
+    """Return (label, precision, recall, F1, support, AUC) per class, in label order."""
+    per_class = (run.metrics or {}).get("per_class")
+    if not isinstance(per_class, Mapping):
+        return []
+    order = [c for c in run.classes if c in per_class] + [c for c in per_class if c not in run.classes]
+    rows = []
+    for label in order:
+        entry = per_class[label] if isinstance(per_class[label], Mapping) else {}
+        support = entry.get("support")
+        rows.append(
+            (
+                str(label),
+                _number(entry.get("precision")),
+                _number(entry.get("recall")),
+                _number(entry.get("f1")),
+                int(support) if _is_number(support) else None,
+                _number(entry.get("auc")),
+            )
+        )
+    return rows
+
+
+def metadata(run: RunData) -> list[tuple[str, str]]:
+    """Return versions, platform, host and dataset provenance as (label, text) pairs."""
+    info = run.info
+    items: list[tuple[str, str]] = []
+    versions = info.get("versions")
+    if isinstance(versions, Mapping):
+        items += [(str(k), str(v)) for k, v in versions.items()]
+    platform = info.get("platform")
+    if isinstance(platform, Mapping):
+        for key, value in platform.items():
+            items.append((str(key), plain(value) if isinstance(value, (list, tuple, Mapping)) else str(value)))
+    for key in ("host", "pid"):
+        if info.get(key) is not None:
+            items.append((key, str(info[key])))
+    command = info.get("command")
+    if isinstance(command, list):
+        items.append(("command", " ".join(str(part) for part in command)))
+    dataset = info.get("dataset")
+    if isinstance(dataset, Mapping):
+        for key, value in dataset.items():
+            if key != "classes":
+                items.append((f"dataset.{key}", plain(value)))
+    items.append(("run directory", str(run.path)))
+    return items
+
+
+def notices(run: RunData) -> list[Notice]:
+    """Return what a reader should know first: errors, an unfinished run, missing or damaged files."""
+    status = run.status
+    out: list[Notice] = []
+    epochs = run.epochs_completed
+    if status == "failed":
+        out.append(Notice("error", f"This run failed after {epochs} epoch(s): {run.info.get('error') or 'no error recorded'}"))
+    elif status == "interrupted":
+        out.append(Notice("warning", f"This run was interrupted after {epochs} epoch(s); it shows what was saved."))
+    elif status == "diverged":
+        out.append(Notice("error", f"This run diverged (loss became NaN or infinite) after {epochs} epoch(s)."))
+    elif status == "crashed":
+        out.append(
+            Notice("error", f"This run's process (pid {run.info.get('pid')}) is gone without recording an end: it crashed or was killed.")
+        )
+    elif status == "running":
+        out.append(Notice("info", f"This run is still running ({epochs} epoch(s) so far); the report shows its progress."))
+    elif status == "unknown":
+        out.append(Notice("error", f"{store.RUN_FILE} could not be read: identity and status are unknown."))
+    if run.missing:
+        why = "" if status == "completed" else " (the run did not get that far)"
+        out.append(Notice("warning" if status == "completed" else "info", f"Not written{why}: {', '.join(run.missing)}."))
+    out += [Notice("warning", problem) for problem in run.problems]
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if _is_number(value) else None
+
+
+def short_label(text: str, width: int = 24) -> str:
+    """Shorten ``text`` to ``width`` characters with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def column_labels(runs: Sequence[RunData]) -> list[str]:
+    """Return short, distinct column headings for runs shown side by side: ``#1 name``."""
+    return [f"#{i} {short_label(run.name, 20)}" for i, run in enumerate(runs, 1)]

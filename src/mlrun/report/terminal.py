@@ -1,0 +1,225 @@
+"""Render reports in the terminal with rich, on a Console the caller passes in.
+
+Every string that comes from a run's files is wrapped in :class:`rich.text.Text`,
+so a run named ``[red]x`` prints those characters instead of being read as markup.
+"""
+
+from __future__ import annotations
+
+import re
+from rich import box
+from rich.columns import Columns
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from mlrun.report import summary
+from mlrun.report.compare import MISSING, Comparison
+from mlrun.report.rundata import RunData, SweepData, to_float
+
+STATUS_STYLES = {
+    "completed": "bold green",
+    "running": "bold cyan",
+    "interrupted": "bold yellow",
+    "failed": "bold red",
+    "crashed": "bold red",
+    "diverged": "bold magenta",
+}
+_NOTICE_STYLES = {"error": "red", "warning": "yellow", "info": "cyan"}
+#: Larger confusion matrices do not fit a terminal; the HTML page shows them.
+MAX_MATRIX_CLASSES = 20
+MAX_CLASS_ROWS = 50
+
+
+def status_text(status: str) -> Text:
+    """Return ``status`` styled by its meaning (green completed, red failed, ...)."""
+    return Text(status, style=STATUS_STYLES.get(status, "bold"))
+
+
+def print_report(console: Console, run: RunData) -> None:
+    """Print a run: identity, key config values, training and test results, per class, confusion matrix."""
+    console.print(_header(run))
+    for notice in summary.notices(run):
+        console.print(Text(f"{notice.level}: ", style=f"bold {_NOTICE_STYLES[notice.level]}") + Text(notice.text))
+    tables = [t for t in (_training_table(run), _test_table(run)) if t is not None]
+    if tables:
+        console.print(Columns(tables, padding=(0, 2)))
+    for table in (_per_class_table(run), _confusion_table(run), _label_confusion_table(run)):
+        if table is not None:
+            console.print(table)
+
+
+def _header(run: RunData) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column()
+    shown = [item for item in summary.identity(run) if item[0] not in ("name", "status")]
+    for label, value in shown + summary.key_values(run):
+        grid.add_row(label, Text(value))
+    title = Text.assemble(Text(run.name, style="bold"), "  ", status_text(run.status))
+    return Panel(grid, title=title, title_align="left", box=box.ROUNDED, expand=False)
+
+
+def _training_table(run: RunData) -> Table | None:
+    rows = summary.training_rows(run)
+    if not rows:
+        return None
+    best = run.best_epoch
+    title = f"Training: {run.epochs_completed} epoch(s), best epoch {best if best is not None else '—'}"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    for heading in ("train (final)", "val (final)", f"val (epoch {best})" if best else "val (best)"):
+        table.add_column(heading, justify="right")
+    for metric, train, val, at_best in rows:
+        table.add_row(Text(metric), summary.fmt(train), summary.fmt(val), summary.fmt(at_best))
+    last = run.history[-1]
+    for key in summary.LEARNING_RATE_KEYS:
+        if last.get(key) is not None:
+            table.add_row("learning rate", summary.fmt(last[key]), "", "")
+    return table
+
+
+def _test_table(run: RunData) -> Table | None:
+    items = summary.evaluation_metrics(run)
+    if not items:
+        return None
+    n_test = (run.metrics or {}).get("n_test")
+    table = Table(title=f"Test set (n = {summary.fmt(n_test)})", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in items:
+        table.add_row(Text(summary.metric_label(key)), summary.fmt(value))
+    return table
+
+
+def _per_class_table(run: RunData) -> Table | None:
+    rows = summary.per_class_rows(run)
+    if not rows:
+        return None
+    table = Table(title="Per class (test set)", title_justify="left", box=box.SIMPLE_HEAD, show_footer=len(rows) > 1)
+    metrics = run.metrics or {}
+    supports = [r[4] for r in rows if r[4] is not None]
+    footers = ["macro avg", metrics.get("precision_macro"), metrics.get("recall_macro"), metrics.get("f1_macro"),
+               sum(supports) if supports else None, metrics.get("roc_auc")]
+    for i, heading in enumerate(("class", "precision", "recall", "F1", "support", "AUC")):
+        footer = footers[i] if i == 0 else summary.fmt(footers[i])
+        table.add_column(heading, justify="left" if i == 0 else "right", footer=footer)
+    for label, precision, recall, f1, support, auc in rows[:MAX_CLASS_ROWS]:
+        table.add_row(Text(label), *(summary.fmt(v) for v in (precision, recall, f1, support, auc)))
+    if len(rows) > MAX_CLASS_ROWS:
+        table.add_row(Text(f"… {len(rows) - MAX_CLASS_ROWS} more in report.html", style="dim"))
+    return table
+
+
+def _confusion_table(run: RunData) -> Table | Text | None:
+    matrix = run.confusion
+    if matrix is None:
+        return None
+    n = len(matrix.labels)
+    if n > MAX_MATRIX_CLASSES:
+        return Text(f"Confusion matrix: {n}x{n}, too large for the terminal; see report.html.", style="dim")
+    table = Table(
+        title="Confusion matrix (rows: true, columns: predicted)", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column(Text("true \\ pred"), style="bold")
+    for label in matrix.labels:
+        table.add_column(Text(summary.short_label(label, 10)), justify="right")
+    for i, (label, row) in enumerate(zip(matrix.labels, matrix.counts)):
+        cells = []
+        for j, count in enumerate(row):
+            style = "bold green" if i == j else ("red" if count else "dim")
+            cells.append(Text(f"{count:,}", style=style))
+        table.add_row(Text(summary.short_label(label, 16)), *cells)
+    return table
+
+
+def _label_confusion_table(run: RunData) -> Table | None:
+    if not run.label_confusion:
+        return None
+    table = Table(title="Per label counts (test set)", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("label")
+    for heading in ("TN", "FP", "FN", "TP"):
+        table.add_column(heading, justify="right")
+    for entry in run.label_confusion:
+        table.add_row(Text(entry.label), *(f"{v:,}" for v in (entry.tn, entry.fp, entry.fn, entry.tp)))
+    return table
+
+
+# --------------------------------------------------------------------------- compare and sweeps
+
+
+def print_comparison(console: Console, comparison: Comparison) -> None:
+    """Print runs side by side: which is which, the config keys that differ, the metrics with the best in bold."""
+    legend = Table(box=box.SIMPLE_HEAD, title="Runs", title_justify="left")
+    for heading in ("#", "run id", "status", "task"):
+        legend.add_column(heading)
+    for i, run in enumerate(comparison.runs, 1):
+        legend.add_row(str(i), Text(run.run_id), status_text(run.status), Text(run.task or "—"))
+    console.print(legend)
+
+    if comparison.config_diff:
+        diff = Table(box=box.SIMPLE_HEAD, title="Config differences", title_justify="left")
+        diff.add_column("key", style="bold")
+        for label in comparison.labels:
+            diff.add_column(Text(label))
+        for key, values in comparison.config_diff:
+            diff.add_row(Text(key), *(_config_cell(v) for v in values))
+        console.print(diff)
+    else:
+        console.print(Text("The configs are identical.", style="dim"))
+
+    metrics = Table(box=box.SIMPLE_HEAD, title="Metrics (best in bold green)", title_justify="left")
+    metrics.add_column("metric")
+    for label in comparison.labels:
+        metrics.add_column(Text(label), justify="right")
+    for row in comparison.metrics:
+        cells = [
+            Text(summary.fmt(v), style="bold green" if i in row.best else "") for i, v in enumerate(row.values)
+        ]
+        metrics.add_row(Text(row.label), *cells)
+    console.print(metrics)
+
+
+def _config_cell(value: object) -> Text:
+    if value is MISSING:
+        return Text("—", style="dim")
+    return Text(summary.plain(value))
+
+
+_FOLD_COLUMN = re.compile(r"^(split|fold)\d+_")
+MAX_SWEEP_COLUMNS = 10
+
+
+def sweep_columns(sweep: SweepData) -> list[str]:
+    """Return the leaderboard columns worth showing: per-fold columns only when there is room."""
+    columns = sweep.columns
+    if len(columns) > MAX_SWEEP_COLUMNS:
+        columns = [c for c in columns if not _FOLD_COLUMN.match(c)]
+    return columns[:MAX_SWEEP_COLUMNS]
+
+
+def print_sweep(console: Console, sweep: SweepData, *, top: int = 10) -> None:
+    """Print a sweep's leaderboard: its best ``top`` rows by rank."""
+    console.print(Text.assemble(Text("sweep ", style="dim"), Text(sweep.name, style="bold"), f"  {sweep.path}"))
+    for problem in sweep.problems:
+        console.print(Text("warning: ", style="bold yellow") + Text(problem))
+    if not sweep.rows:
+        console.print(Text("results.csv has no rows yet.", style="dim"))
+        return
+    columns = sweep_columns(sweep)
+    table = Table(box=box.SIMPLE_HEAD, title=f"Leaderboard (top {min(top, len(sweep.rows))} of {len(sweep.rows)})",
+                  title_justify="left")
+    for column in columns:
+        table.add_column(Text(column), justify="right" if column != "rank" else "left")
+    for row in sweep.rows[:top]:
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
+    console.print(table)
+
+
+def _cell(value: str | None) -> str:
+    number = to_float(value)
+    if number is None or value is None:
+        return value or ""
+    return value if re.fullmatch(r"-?\d+", value.strip()) else summary.fmt(number)
+
