@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlrun import config as C
+from mlrun.config import schema as C
 from mlrun.backend import import_keras
 from mlrun.errors import ConfigError
 
@@ -26,31 +26,31 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
             than its input.
     """
     m = cfg.model
-    model = keras.Sequential(name=_keras_name(cfg.name))
-    model.add(keras.Input(shape=tuple(input_shape), name="input"))
+    inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = inputs
     if isinstance(m, C.MLPConfig) and len(input_shape) > 1:
-        model.add(keras.layers.Flatten(name="flatten_input"))
+        x = keras.layers.Flatten(name="flatten_input")(x)
 
     for key, layer_cfg in _hidden_layers(m):
         need = _RANK.get(layer_cfg.type)
         if need is not None:
-            _fit_rank(model, need, key, layer_cfg.type)
+            x = _fit_rank(x, need, key, layer_cfg.type)
         try:
             for layer in make_layers(layer_cfg):
-                model.add(layer)
+                x = layer(x)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
-                f"error: {key} ({layer_cfg.type}) does not fit its input of shape {_shape(model)}: {_first_line(exc)}"
+                f"error: {key} ({layer_cfg.type}) does not fit its input of shape {_shape(x)}: {_first_line(exc)}"
             ) from None
 
     units, activation = C.output_head(task, cfg.loss, n_outputs)
-    if len(model.output_shape) > 2:
+    if len(x.shape) > 2:
         raise ConfigError(
-            f"error: model.layers: the last hidden layer outputs shape {_shape(model)}, but the output layer needs "
+            f"error: model.layers: the last hidden layer outputs shape {_shape(x)}, but the output layer needs "
             "a flat vector: add {type: flatten} (or a global pooling layer) at the end"
         )
-    model.add(keras.layers.Dense(units, activation=m.output_activation or activation, name="output"))
-    return model
+    outputs = keras.layers.Dense(units, activation=m.output_activation or activation, name="output")(x)
+    return keras.Model(inputs, outputs, name=_keras_name(cfg.name))
 
 
 def _hidden_layers(m: C.MLPConfig | C.CNNConfig) -> list[tuple[str, Any]]:
@@ -177,21 +177,20 @@ def summary_text(model: keras.Model) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fit_rank(model: keras.Sequential, need: int, key: str, kind: str) -> None:
+def _fit_rank(x: Any, need: int, key: str, kind: str) -> Any:
     """Add a channel axis to (steps,) or (h, w) inputs; refuse inputs of the wrong rank."""
-    shape = model.output_shape[1:]
+    shape = _shape(x)
     if len(shape) == need:
-        return
+        return x
     if len(shape) == need - 1:  # (steps,) or (h, w): one channel
-        model.add(keras.layers.Reshape((*shape, 1), name=f"add_channel_{len(model.layers)}"))
-        return
+        return keras.layers.Reshape((*shape, 1))(x)
     expects = "(steps, channels) sequences" if need == 2 else "(height, width[, channels]) images"
     fix = (
         "reshape it first, e.g. {type: reshape, target_shape: [8, 8, 1]} for 64 features"
         if need == 3 and len(shape) == 1
         else "use a layer of the matching dimension (conv1d/conv2d) or a reshape layer"
     )
-    raise ConfigError(f"error: {key} ({kind}) expects {expects}, but its input has shape {tuple(shape)} ({len(shape)}-D); {fix}")
+    raise ConfigError(f"error: {key} ({kind}) expects {expects}, but its input has shape {shape} ({len(shape)}-D); {fix}")
 
 
 def _weights(cfg: Any) -> dict[str, Any]:
@@ -205,8 +204,8 @@ def _tuple(value: int | list[int]) -> int | tuple[int, ...]:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _shape(model: keras.Sequential) -> tuple[int, ...]:
-    return tuple(model.output_shape[1:])
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape[1:])
 
 
 def _keras_name(name: str) -> str:

@@ -203,7 +203,7 @@ def _fit(model: Any, cfg: ExperimentConfig, data: Dataset, recorder: Any) -> Non
     from mlrun.model import uses_one_hot
 
     t = cfg.training
-    callbacks: list[Any] = [recorder.keras_callback()]
+    callbacks: list[Any] = []
     if t.early_stopping is not None:
         es = t.early_stopping
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -216,6 +216,7 @@ def _fit(model: Any, cfg: ExperimentConfig, data: Dataset, recorder: Any) -> Non
             monitor=sched.monitor, factor=sched.factor, patience=sched.patience,
             min_delta=sched.min_delta, min_lr=sched.min_lr, verbose=0,
         ))
+    callbacks.append(recorder.keras_callback())  # last: it records what the others changed (learning rate)
     one_hot = uses_one_hot(data.task, cfg.loss)
     validation = None
     if data.x_val is not None:
@@ -278,6 +279,8 @@ class _EpochRecorder:
         class _Callback(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
                 logs = {k: float(v) for k, v in (logs or {}).items()}
+                if "learning_rate" not in logs:
+                    logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
                 recorder.record(epoch + 1, logs)
                 if recorder.diverged:
                     self.model.stop_training = True

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated runs directory, the offline data directory, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+# The offline MNIST copy beside the project (CI sets MLRUN_DATA_DIR to it as well).
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("MLRUN_DATA_DIR", str(SHARED_DATA))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own runs directory."""
+    monkeypatch.setenv("MLRUN_RUNS_DIR", str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config mapping (or YAML text) to a file and return its path."""
+
+    def write(content: dict | str, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+        return path
+
+    return write
+
+
+def digits_config(**changes) -> dict:
+    """A small, fast digits MLP config; keyword arguments replace top-level blocks."""
+    cfg = {
+        "name": "digits_test",
+        "seed": 1,
+        "dataset": {"name": "digits", "scale": 16, "validation_split": 0.2},
+        "model": {"architecture": "mlp", "hidden_units": [32], "activation": "relu"},
+        "loss": "sparse_categorical_crossentropy",
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "training": {"epochs": 3, "batch_size": 64},
+        "metrics": ["accuracy"],
+    }
+    cfg.update(changes)
+    return cfg
+
+
+def mnist_available() -> bool:
+    d = os.environ.get("MLRUN_DATA_DIR")
+    return bool(d) and (Path(d) / "mnist.npz").is_file()
+
+
+#: Skips a test that needs the offline mnist.npz on a developer machine without it; in CI it must run.
+requires_mnist = pytest.mark.skipif(
+    not mnist_available() and not os.environ.get("CI"),
+    reason="needs mnist.npz in $MLRUN_DATA_DIR (CI points it at ../shared/datasets)",
+)
