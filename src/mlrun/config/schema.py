@@ -125,26 +125,25 @@ class DenseLayer(_Weights):
     activation: Activation = "linear"
 
 
-class Conv1DLayer(_Weights):
+class _Conv(_Weights):
+    filters: int = Field(ge=1)
+    """Number of filters (output channels)."""
+    kernel_size: IntOrPair
+    strides: IntOrPair = 1
+    padding: Padding = "valid"
+    activation: Activation = "linear"
+
+
+class Conv1DLayer(_Conv):
     """A 1-D convolution over (steps, channels) inputs."""
 
     type: Literal["conv1d"]
-    filters: int = Field(ge=1)
-    kernel_size: IntOrPair
-    strides: IntOrPair = 1
-    padding: Padding = "valid"
-    activation: Activation = "linear"
 
 
-class Conv2DLayer(_Weights):
+class Conv2DLayer(_Conv):
     """A 2-D convolution over (height, width, channels) images."""
 
     type: Literal["conv2d"]
-    filters: int = Field(ge=1)
-    kernel_size: IntOrPair
-    strides: IntOrPair = 1
-    padding: Padding = "valid"
-    activation: Activation = "linear"
 
 
 class _Pooling(Strict):
