@@ -313,7 +313,7 @@ def _load_sklearn(name: str):
 
 def _load_file(path: Path, cfg: DatasetConfig):
     if not path.exists():
-        raise DataError(f"error: dataset.path {path} does not exist (relative paths are resolved from the current directory)")
+        raise DataError(f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return (*_load_npz(path), None, None, str(path))

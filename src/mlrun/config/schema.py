@@ -58,7 +58,8 @@ class DatasetConfig(Strict):
     (digits, iris, wine, breast_cancer, diabetes). Give ``name`` or ``path``."""
     path: Path | None = None
     """A CSV file (one row per sample, the label in column ``label``) or an NPZ file
-    (arrays ``x``/``y``, or ``x_train``/``y_train``/``x_test``/``y_test``)."""
+    (arrays ``x``/``y``, or ``x_train``/``y_train``/``x_test``/``y_test``). A relative
+    path is looked up in the current directory, then beside the config file."""
     label: str | list[str] = "label"
     """CSV only: the label column, or a list of columns (multilabel or multi-output)."""
     data_dir: Path | None = None
