@@ -78,3 +78,9 @@ def test_dead_running_run_shows_as_crashed(tmp_path: Path) -> None:
     alive = make_run(tmp_path, status="running", **store.host_info())
     assert {r.path: r.status for r in store.list_runs(tmp_path)}[alive] == "running"
     assert run.exists()
+
+
+def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
+    store.write_json(tmp_path / "p.json", {})
+    mode = (tmp_path / "p.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~store._UMASK

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import sys
 from collections.abc import Iterator, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from mlrun import __version__, store
 from mlrun.errors import MlrunError
@@ -39,7 +38,7 @@ SetOpt = Annotated[
 ]
 RunsDirOpt = Annotated[
     Optional[Path],
-    typer.Option("--runs-dir", help="Runs directory [default: $MLRUN_RUNS_DIR, else ./runs].", show_default=False),
+    typer.Option("--runs-dir", help="Runs directory (default: $MLRUN_RUNS_DIR, else ./runs).", show_default=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only the final line.")]
 
@@ -105,7 +104,7 @@ def train(
         from mlrun.runner import run_experiment
 
         with _EpochProgress(enabled=not quiet) as progress:
-            result = run_experiment(cfg, _runs_dir(runs_dir), smoke=smoke, on_epoch=progress.update)
+            result = run_experiment(cfg, _runs_dir(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent)
     name, value = result.headline
     if result.status == "diverged":
         info = store.read_run_info(result.run_dir)
@@ -125,7 +124,7 @@ def validate(config: ConfigArg, overrides: SetOpt = None) -> None:
         from mlrun.model import summary_text
         from mlrun.runner import prepare
 
-        prep = prepare(cfg)
+        prep = prepare(cfg, base_dir=config.parent)
     d = prep.data
     console.print(summary_text(prep.model), markup=False, highlight=False)
     console.print(
@@ -136,39 +135,66 @@ def validate(config: ConfigArg, overrides: SetOpt = None) -> None:
     )
 
 
+RunArg = Annotated[
+    str,
+    typer.Argument(help="A run id, a unique prefix of one, `latest`, or the path of a run (or sweep) directory.", show_default=False),
+]
+HtmlOpt = Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page to this file.", show_default=False)]
+
+
 @app.command("runs")
-def runs_cmd(runs_dir: RunsDirOpt = None) -> None:
-    """List the runs in the runs directory."""
-    runs = store.list_runs(_runs_dir(runs_dir))
-    if not runs:
-        console.print(f"no runs in {_runs_dir(runs_dir)}")
+def runs_cmd(
+    runs_dir: RunsDirOpt = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Only runs whose name or id contains this (or matches this glob: 'mnist_*').", show_default=False)] = None,
+    status: Annotated[Optional[list[str]], typer.Option("--status", help="Only runs with this status: completed, running, failed, interrupted, diverged or crashed. Repeatable.", show_default=False)] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by a test metric (accuracy, loss, f1_macro, r2, ...) or duration_s, best first.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list, for scripts.")] = False,
+) -> None:
+    """List the runs in the runs directory; filter by name and status, sort by a metric."""
+    from mlrun.report.listing import run_record, select_runs
+    from mlrun.report.terminal import runs_table
+
+    with cli_errors():
+        listed = select_runs(store.list_runs(_runs_dir(runs_dir)), name=name, statuses=status or [], sort=sort)
+    if as_json:
+        typer.echo(json.dumps([run_record(item.run) for item in listed], indent=2))
         return
-    table = Table(show_edge=False, header_style="bold")
-    for col in ("run id", "name", "status", "started", "duration", "headline"):
-        table.add_column(col, no_wrap=col in ("run id", "started"))
-    for r in runs:
-        table.add_row(r.run_id, str(r.info.get("name", "")), _status_text(r.status), str(r.info.get("started_at", "")),
-                      _duration(r.info.get("duration_s")), _headline(r.info))
-    console.print(table)
+    if not listed:
+        filtered = name is not None or bool(status)
+        console.print(f"no {'matching ' if filtered else ''}runs in {_runs_dir(runs_dir)}", highlight=False, markup=False)
+        return
+    console.print(runs_table(listed, width=console.width, sort=sort))
 
 
-def _status_text(status: str) -> str:
-    color = {"completed": "green", "running": "cyan", "failed": "red", "diverged": "red", "crashed": "red", "interrupted": "yellow"}.get(status, "white")
-    return f"[{color}]{status}[/{color}]"
+@app.command()
+def report(
+    run: RunArg,
+    runs_dir: RunsDirOpt = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page here (default: report.html in the run directory).", show_default=False)] = None,
+    no_html: Annotated[bool, typer.Option("--no-html", help="Print the terminal report only.")] = False,
+) -> None:
+    """Show a run: config, training, test metrics, per-class table, confusion matrix; write an HTML page."""
+    from mlrun.report.show import show_report
+
+    with cli_errors():
+        written = show_report(console, run, _runs_dir(runs_dir), html=html, write_html=not no_html)
+    if written is not None:
+        console.print(f"report: {written}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return ""
-    minutes, sec = divmod(float(seconds), 60)
-    return f"{int(minutes)}m{sec:04.1f}s" if minutes else f"{sec:.1f}s"
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Two or more runs: ids, unique prefixes, `latest` or run directories.", show_default=False)],
+    runs_dir: RunsDirOpt = None,
+    html: HtmlOpt = None,
+) -> None:
+    """Compare runs side by side: config differences, metrics with the best highlighted, learning curves."""
+    from mlrun.report.show import show_comparison
 
-
-def _headline(info: Mapping[str, Any]) -> str:
-    h = info.get("headline") or {}
-    if h.get("value") is None:
-        return ""
-    return f"{h.get('metric')} {h['value']:.4f}"
+    with cli_errors():
+        written = show_comparison(console, runs, _runs_dir(runs_dir), html=html)
+    if written is not None:
+        console.print(f"comparison: {written}", highlight=False, markup=False, soft_wrap=True)
 
 
 class _EpochProgress:
@@ -197,6 +223,94 @@ class _EpochProgress:
             self._task = self._progress.add_task("", total=total)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
         self._progress.update(self._task, completed=epoch, description=shown)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+@app.command()
+def sweep(
+    config: ConfigArg,
+    overrides: SetOpt = None,
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", "-g", help="Sweep a key over values: --grid optimizer.learning_rate=0.01,0.001 (YAML values; lists in brackets: --grid model.hidden_units=[128],[256,64]). Adds to or replaces the key in sweep.grid. Repeatable.", show_default=False)] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="Cross-validate with K folds (sets sweep.cv.n_splits).", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Trials run at once [default: the CPU cores (local), the cluster's CPUs (ray)].", show_default=False)] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="local: worker processes on this machine; ray: one Ray task per trial (pip install 'mlrun[ray]').")] = Backend.local,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to run on, e.g. 127.0.0.1:6379 [default: start a local Ray instance].", show_default=False)] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial (default: record it and go on).")] = False,
+    runs_dir: RunsDirOpt = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Every trial on at most 200 samples for 1 epoch, at most 2 folds (a quick check).")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Grid search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
+    from mlrun.report.sweeps import load_sweep as read_leaderboard
+    from mlrun.report.terminal import print_sweep
+    from mlrun.sweep import load_sweep, run_sweep
+    from mlrun.sweep.grid import describe_point
+
+    with cli_errors():
+        spec = load_sweep(config, overrides or [], grid=grid or [], folds=folds, smoke=smoke)
+        with _TrialProgress(enabled=not quiet) as progress:
+            result = run_sweep(spec, _runs_dir(runs_dir), workers=workers, backend=backend.value, ray_address=ray_address,
+                               fail_fast=fail_fast, on_progress=progress.update)
+    if not quiet:
+        print_sweep(console, read_leaderboard(result.sweep_dir), top=10)
+    best = result.table.best
+    if best is not None:
+        score = best.tracked[result.table.metric]
+        console.print(f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}", highlight=False)
+    if result.refit and result.refit.get("test_metrics"):
+        name, value = _refit_headline(result.refit["test_metrics"])
+        console.print(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})", highlight=False)
+    for trial, error in result.failures[:10]:
+        err_console.print(f"{trial}: {error}", markup=False)
+    failed = len(result.failures)
+    console.print(f"sweep {result.sweep_dir.name}: {result.status}; {result.ran} trials run, {result.skipped} already done, "
+                  f"{failed} failed; results in {result.sweep_dir / 'results.csv'}", highlight=False)
+    if result.status != "completed":
+        raise typer.Exit(1)
+
+
+def _refit_headline(metrics: Mapping[str, Any]) -> tuple[str, float]:
+    name = "r2" if metrics.get("r2") is not None else "accuracy"
+    return name, float(metrics.get(name) or 0.0)
+
+
+class _TrialProgress:
+    """A rich progress bar over a sweep's trials, with an ETA, then one over the refit."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _TrialProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.fields[stage]}"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def update(self, event: Any) -> None:
+        if self._progress is None or event.total == 0:
+            return
+        if event.stage not in self._tasks:
+            self._tasks[event.stage] = self._progress.add_task("", total=event.total, stage=event.stage)
+        notes = [f"{event.skipped} already done" if event.skipped else "", f"{event.failed} failed" if event.failed else ""]
+        if event.trial and event.status and event.status != "completed":
+            notes.append(f"{event.trial}: {event.status}")
+        shown = "; ".join(n for n in notes if n)
+        self._progress.update(self._tasks[event.stage], completed=event.finished, description=shown)
 
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:

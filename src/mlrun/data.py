@@ -60,6 +60,24 @@ class Preprocessing:
         return cls(data["kind"], conv(data["offset"]), conv(data["scale"]))
 
 
+@dataclass(frozen=True)
+class Fold:
+    """One fold of k-fold cross-validation over the training set: fold ``index`` (0-based) is held out for validation."""
+
+    index: int
+    n_splits: int
+    stratified: bool = True
+    """Keep each class's share in every fold (sklearn's StratifiedKFold); binary and multiclass only."""
+    shuffle: bool = True
+    """Shuffle before splitting (seeded by the config's seed), as sklearn's ``shuffle=True``."""
+
+    def __post_init__(self) -> None:
+        if self.n_splits < 2:
+            raise ValueError(f"n_splits must be at least 2 (got {self.n_splits})")
+        if not 0 <= self.index < self.n_splits:
+            raise ValueError(f"fold index must be in 0..{self.n_splits - 1} (got {self.index})")
+
+
 @dataclass
 class Dataset:
     """Arrays ready for a model, and what is known about them.
@@ -118,7 +136,9 @@ class Dataset:
 # --------------------------------------------------------------------------- public entry point
 
 
-def load_dataset(cfg: DatasetConfig, *, seed: int, task: str | None = None, base_dir: Path | None = None) -> Dataset:
+def load_dataset(
+    cfg: DatasetConfig, *, seed: int, task: str | None = None, base_dir: Path | None = None, fold: Fold | None = None,
+) -> Dataset:
     """Load, split, encode and scale the dataset a config names.
 
     Args:
@@ -127,9 +147,13 @@ def load_dataset(cfg: DatasetConfig, *, seed: int, task: str | None = None, base
         task: the config's ``task``, or None to infer it from the labels.
         base_dir: relative ``dataset.path`` values are resolved against it
             (default: the current directory).
+        fold: hold out this cross-validation fold of the training set (after
+            ``limit``) as the validation set, instead of ``validation_split``.
+            Scaling statistics come from the fold's training part.
 
     Raises:
-        DataError: the data is missing, unreadable, or its labels do not fit ``task``.
+        DataError: the data is missing, unreadable, or its labels do not fit
+            ``task`` (or cannot be split into ``fold.n_splits`` folds).
     """
     rng_seed = int(seed)
     if cfg.name is not None:
@@ -154,7 +178,14 @@ def load_dataset(cfg: DatasetConfig, *, seed: int, task: str | None = None, base
         x_test, y_test = _subsample(x_test, y_test, cfg.limit, seed=rng_seed, stratify=classify and cfg.stratify)
 
     x_val = y_val = None
-    if cfg.validation_split > 0:
+    notes: list[str] = []
+    if fold is not None:
+        if fold.stratified and not classify:
+            raise DataError(f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)")
+        train_idx, val_idx = fold_indices(y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=rng_seed)[fold.index]
+        x, x_val, y, y_val = x[train_idx], x[val_idx], y[train_idx], y[val_idx]
+        notes.append(f"validation set: fold {fold.index} of {fold.n_splits} (0-based) of the training set")
+    elif cfg.validation_split > 0:
         x, x_val, y, y_val = _split(x, y, cfg.validation_split, seed=rng_seed, stratify=classify and cfg.stratify, what="validation")
 
     prep = fit_preprocessing(cfg.scale, x)
@@ -162,8 +193,34 @@ def load_dataset(cfg: DatasetConfig, *, seed: int, task: str | None = None, base
         x_train=prep.apply(x), y_train=y,
         x_val=prep.apply(x_val) if x_val is not None else None, y_val=y_val,
         x_test=prep.apply(x_test), y_test=y_test,
-        task=task, classes=classes, source=source, preprocessing=prep,
+        task=task, classes=classes, source=source, preprocessing=prep, notes=notes,
     )
+
+
+def fold_indices(y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return the (train, validation) index arrays of every fold: sklearn's KFold or StratifiedKFold.
+
+    Pure index arithmetic over the labels ``y``; the same arguments give the same folds.
+
+    Raises:
+        DataError: there are fewer samples (stratified: members of a class) than folds.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.asarray(y)
+    if len(y) < n_splits:
+        raise DataError(f"error: {len(y)} training samples cannot be split into {n_splits} folds; use fewer folds (cv.n_splits) or more data")
+    kwargs = {"n_splits": n_splits, "shuffle": shuffle, "random_state": seed if shuffle else None}
+    if not stratified:
+        return list(KFold(**kwargs).split(np.zeros(len(y))))
+    labels, counts = np.unique(y, return_counts=True)
+    if counts.min() < n_splits:
+        raise DataError(
+            f"error: class {_label_name(labels[counts.argmin()])!r} has {counts.min()} training samples, fewer than the "
+            f"{n_splits} folds, so a stratified split cannot put it in every fold; use fewer folds (cv.n_splits), "
+            "more data (dataset.limit), or cv.stratified: false"
+        )
+    return list(StratifiedKFold(**kwargs).split(np.zeros(len(y)), y))
 
 
 def fit_preprocessing(scale: float | str, x: np.ndarray) -> Preprocessing:

@@ -169,8 +169,20 @@ def compile_model(model: keras.Model, cfg: C.ExperimentConfig, *, task: str, ste
 
 def summary_text(model: keras.Model) -> str:
     """The Keras model summary as plain text."""
+    import os
+
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    # Keras renders the table with rich, whose console is as wide as $COLUMNS (80 when
+    # not a terminal): widen it so the "Param #" column is not cut off.
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "120"
+    try:
+        model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
     return "\n".join(lines) + "\n"
 
 

@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from mlrun import __version__, store
 from mlrun.config import ExperimentConfig, check_task, config_to_dict
-from mlrun.data import Dataset, load_dataset
+from mlrun.data import Dataset, Fold, load_dataset
 from mlrun.errors import ConfigError, RunError
 
 EpochCallback = Callable[[int, int, Mapping[str, float]], None]
@@ -62,8 +62,11 @@ def smoke_config(cfg: ExperimentConfig) -> ExperimentConfig:
     return cfg.model_copy(update={"dataset": dataset, "training": training})
 
 
-def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None) -> Prepared:
+def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None, fold: Fold | None = None) -> Prepared:
     """Load the data, check the config against it, build and compile the model.
+
+    ``fold`` holds out that cross-validation fold of the training set as the
+    validation set (see :func:`mlrun.data.load_dataset`).
 
     Raises:
         ConfigError: the loss, activation or layers do not fit the data's task or shape.
@@ -73,7 +76,7 @@ def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None) -> Prepared:
     from mlrun.model import build_model, compile_model
 
     configure_runtime(cfg.runtime, cfg.seed)
-    data = load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, base_dir=base_dir)
+    data = load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, base_dir=base_dir, fold=fold)
     try:
         check_task(cfg, data.task)
     except ValueError as exc:
@@ -96,6 +99,8 @@ def run_experiment(
     command: Sequence[str] | None = None,
     base_dir: Path | None = None,
     run_dir: Path | None = None,
+    fold: Fold | None = None,
+    evaluate_on: Literal["test", "validation"] = "test",
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
 
@@ -107,9 +112,14 @@ def run_experiment(
         command: the command line recorded in run.json (default ``sys.argv``).
         base_dir: relative dataset paths are resolved against it.
         run_dir: use this (existing, empty) directory instead of creating one.
+        fold: validate on this cross-validation fold of the training set
+            instead of ``dataset.validation_split``; recorded in run.json.
+        evaluate_on: the data metrics.json and the other evaluation files are
+            computed on: ``test``, or ``validation`` (a sweep's trials, which
+            never touch the test set).
 
     Returns:
-        The run's directory, final status and test metrics.
+        The run's directory, final status and metrics (on ``evaluate_on``).
 
     Raises:
         ConfigError, DataError: before anything is written.
@@ -118,8 +128,10 @@ def run_experiment(
     if smoke:
         cfg = smoke_config(cfg)
     started = time.time()
-    prep = prepare(cfg, base_dir=base_dir)
+    prep = prepare(cfg, base_dir=base_dir, fold=fold)
     cfg, data, model = prep.cfg, prep.data, prep.model
+    if evaluate_on == "validation" and data.x_val is None:
+        raise ConfigError("error: evaluating on validation data needs a validation set: set dataset.validation_split above 0, or use folds")
 
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, cfg.name)
     info: dict[str, Any] = {
@@ -137,6 +149,8 @@ def run_experiment(
         "versions": _versions(),
         "platform": _platform(),
         "dataset": data.summary(),
+        "fold": {"index": fold.index, "n_splits": fold.n_splits} if fold is not None else None,
+        "evaluated_on": evaluate_on,
         "params": int(model.count_params()),
         "epochs_completed": 0,
         "best_epoch": None,
@@ -166,7 +180,7 @@ def run_experiment(
             )
             evaluation = None
         else:
-            evaluation = _evaluate(model, cfg, data)
+            evaluation = _evaluate(model, cfg, data, on=evaluate_on)
             _write_evaluation(run_dir, evaluation)
             _save_model(model, run_dir / store.MODEL_FILE)
             info["status"] = "completed"
@@ -317,15 +331,16 @@ def _best_epoch(history: list[dict[str, float]], cfg: ExperimentConfig) -> int |
 # --------------------------------------------------------------------------- evaluation and files
 
 
-def _evaluate(model: Any, cfg: ExperimentConfig, data: Dataset):
+def _evaluate(model: Any, cfg: ExperimentConfig, data: Dataset, *, on: str = "test"):
     from mlrun.metrics import evaluate_predictions
     from mlrun.model import uses_one_hot
 
+    x, y = (data.x_val, data.y_val) if on == "validation" else (data.x_test, data.y_test)
     one_hot = uses_one_hot(data.task, cfg.loss)
     batch = max(cfg.training.batch_size, 256)
-    scores = model.predict(data.x_test, batch_size=batch, verbose=0)
-    loss = model.evaluate(data.x_test, encode_targets(data.y_test, data, one_hot), batch_size=batch, verbose=0, return_dict=True)["loss"]
-    return evaluate_predictions(data.y_test, scores, task=data.task, classes=data.classes, loss=float(loss))
+    scores = model.predict(x, batch_size=batch, verbose=0)
+    loss = model.evaluate(x, encode_targets(y, data, one_hot), batch_size=batch, verbose=0, return_dict=True)["loss"]
+    return evaluate_predictions(y, scores, task=data.task, classes=data.classes, loss=float(loss))
 
 
 def _write_evaluation(run_dir: Path, ev: Any) -> None:

@@ -37,6 +37,8 @@ def load_config(path: Path | str, overrides: Sequence[str] = (), *, data: Mappin
     path = Path(path)
     raw, text = (dict(data), None) if data is not None else read_yaml(path)
     raw = apply_overrides(raw, overrides, source=path)
+    if "sweep" in raw:
+        raise ConfigError(f"error: {path} has a sweep: block, so it describes many runs: run it with `mlrun sweep {path}`, or remove the block to train one model")
     return validate_config(raw, source=path, text=text, overridden=[o.split("=", 1)[0].strip() for o in overrides])
 
 

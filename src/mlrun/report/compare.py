@@ -24,12 +24,27 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One metric across runs; ``best`` holds the indexes of the best value(s), empty when there is no order."""
+    """One metric across runs; ``best`` holds the indexes of the best value(s), empty when there is no order.
+
+    ``kind`` says how to show the values: ``metric``, ``count`` or ``seconds``.
+    """
 
     key: str
     label: str
     values: list[float | None]
     best: frozenset[int]
+    kind: str = "metric"
+
+    def text(self, i: int) -> str:
+        """Return the value of run ``i`` formatted for display."""
+        value = self.values[i]
+        if value is None:
+            return "—"
+        if self.kind == "count":
+            return summary.fmt(int(value))
+        if self.kind == "seconds":
+            return summary.fmt_duration(value)
+        return summary.fmt(value)
 
 
 @dataclass(frozen=True)
@@ -129,14 +144,14 @@ def metric_rows(runs: Sequence[RunData]) -> list[MetricRow]:
             if any(v is not None for v in values):
                 rows.append(_row(f"{split}.{base}", f"{split} {base} (final)", values, summary.direction(base)))
 
-    rows.append(_row("best_epoch", "best epoch", [_float(run.best_epoch) for run in runs], None))
-    rows.append(_row("epochs", "epochs run", [float(run.epochs_completed) for run in runs], None))
-    rows.append(_row("params", "parameters", [_float(run.info.get("params")) for run in runs], None))
-    rows.append(_row("duration_s", "duration (s)", [run.duration_s for run in runs], None))
+    rows.append(_row("best_epoch", "best epoch", [_float(run.best_epoch) for run in runs], None, "count"))
+    rows.append(_row("epochs", "epochs run", [float(run.epochs_completed) for run in runs], None, "count"))
+    rows.append(_row("params", "parameters", [_float(run.info.get("params")) for run in runs], None, "count"))
+    rows.append(_row("duration_s", "duration", [run.duration_s for run in runs], None, "seconds"))
     return rows
 
 
-def _row(key: str, label: str, values: list[float | None], order: str | None) -> MetricRow:
+def _row(key: str, label: str, values: list[float | None], order: str | None, kind: str = "metric") -> MetricRow:
     scored = [(v, i) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
     best: frozenset[int] = frozenset()
     if order and len(scored) > 1:
@@ -144,7 +159,7 @@ def _row(key: str, label: str, values: list[float | None], order: str | None) ->
         best = frozenset(i for v, i in scored if v == target)
         if len(best) == len(scored):
             best = frozenset()  # all equal: nothing stands out
-    return MetricRow(key=key, label=label, values=values, best=best)
+    return MetricRow(key=key, label=label, values=values, best=best, kind=kind)
 
 
 def _float(value: Any) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlrun import store
@@ -15,6 +16,32 @@ from mlrun.report import summary
 STATUS_CHOICES = (*store.STATUSES, "crashed")
 
 _RUN_FACTS = ("duration_s", "epochs_completed", "best_epoch", "params")
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A run as listed, with the value of the metric it was sorted by (None when unsorted or absent)."""
+
+    run: store.RunInfo
+    sort_value: float | None = None
+
+
+def select_runs(
+    runs: Iterable[store.RunInfo],
+    *,
+    name: str | None = None,
+    statuses: Sequence[str] = (),
+    sort: str | None = None,
+) -> list[ListedRun]:
+    """Filter runs by name and status, then sort them best first by ``sort`` (a metric), if given.
+
+    Raises:
+        ConfigError: an unknown status, or a metric no listed run has.
+    """
+    kept = filter_runs(runs, name=name, statuses=statuses)
+    if sort is None:
+        return [ListedRun(run) for run in kept]
+    return [ListedRun(run, value) for run, value in sort_runs(kept, sort)]
 
 
 def filter_runs(

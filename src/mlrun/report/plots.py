@@ -37,9 +37,6 @@ _STYLE = {
     "grid.alpha": 0.3,
     "legend.fontsize": 8,
     "legend.frameon": False,
-    # Labels come from data files: a "$" must not start TeX math.
-    "text.parse_math": False,
-    "svg.fonttype": "path",
 }
 
 
@@ -55,51 +52,74 @@ class Plot:
 
 @contextmanager
 def _figure(width: float, height: float, alt: str, out: list[Plot], **subplots: Any) -> Iterator[tuple[Any, Any]]:
-    """Yield (figure, axes) of the given size in inches; on exit, render it as PNG and append it to ``out``."""
+    """Yield (figure, axes) of the given size in inches; on exit, render it as PNG and append it to ``out``.
+
+    Margins are fixed in inches: a layout engine would double the drawing time.
+    """
     import matplotlib
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=0.75 / width, right=1 - 0.2 / width, bottom=0.5 / height, top=1 - 0.35 / height)
         axes = fig.subplots(**subplots)
         yield fig, axes
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None}, facecolor="white")
+        fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None}, facecolor="white", pil_kwargs={"compress_level": 1})
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     out.append(Plot(uri=uri, width=round(width * CSS_DPI), height=round(height * CSS_DPI), alt=alt))
 
 
 def learning_curves(run: RunData) -> list[Plot]:
     """Plot each logged metric per epoch, training against validation, with the best epoch marked."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import LogFormatter, NullFormatter
 
     plots: list[Plot] = []
     epochs = [row["epoch"] for row in run.history]
     best = run.best_epoch
     marker = "o" if len(epochs) <= 30 else None
+    # The first epoch whose loss is NaN or infinite: a diverged run's last rows plot as nothing otherwise.
+    broken = next((row["epoch"] for row in run.history if not math.isfinite(_nan(row.get("loss")))), None)
     for metric in summary.base_metrics(run):
-        with _figure(4.6, 3.0, f"{metric} per epoch", plots) as (_, ax):
+        with _figure(5.0, 3.2, f"{metric} per epoch", plots) as (_, ax):
             for key, label, color in ((metric, "train", TRAIN_COLOR), (f"val_{metric}", "validation", VAL_COLOR)):
                 values = [_nan(row.get(key)) for row in run.history]
-                if any(not math.isnan(v) for v in values):
+                if any(math.isfinite(v) for v in values):
                     ax.plot(epochs, values, label=label, color=color, marker=marker, markersize=3, linewidth=1.6)
             if best is not None:
                 ax.axvline(best, color=BEST_COLOR, linestyle=":", linewidth=1.2, label=f"best epoch ({best})")
-            ax.set_title(summary.metric_label(metric))
-            ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if broken is not None:
+                ax.axvline(broken, color="#dc2626", linestyle="--", linewidth=1.2, label=f"non-finite loss ({broken})")
+            _epoch_axis(ax, epochs)
+            ax.set_title(_safe(summary.metric_label(metric), 40))
             ax.legend()
     for key in summary.LEARNING_RATE_KEYS:
         values = [_nan(row.get(key)) for row in run.history]
         finite = [v for v in values if math.isfinite(v)]
         if finite and min(finite) != max(finite):
-            with _figure(4.6, 3.0, "learning rate per epoch", plots) as (_, ax):
+            with _figure(5.0, 3.2, "learning rate per epoch", plots) as (_, ax):
                 ax.plot(epochs, values, color=BEST_COLOR, marker=marker, markersize=3)
-                ax.set_yscale("log" if min(finite) > 0 else "linear")
+                if min(finite) > 0 and max(finite) / min(finite) > 10:
+                    # Plain tick labels: the default ones are TeX math, slow to lay out.
+                    ax.set_yscale("log")
+                    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=True))
+                    ax.yaxis.set_minor_formatter(NullFormatter())
+                else:
+                    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 4))
                 ax.set_title("learning rate")
-                ax.set_xlabel("epoch")
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                _epoch_axis(ax, epochs)
     return plots
+
+
+def _epoch_axis(ax: Any, epochs: Sequence[int]) -> None:
+    """Label the x axis with whole epochs and show every epoch, even those with only NaN values."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs:
+        pad = max(0.3, 0.03 * (epochs[-1] - epochs[0]))
+        ax.set_xlim(epochs[0] - pad, epochs[-1] + pad)
 
 
 def confusion_heatmaps(confusion: Confusion) -> Plot:
@@ -110,10 +130,19 @@ def confusion_heatmaps(confusion: Confusion) -> Plot:
     totals = counts.sum(axis=1, keepdims=True)
     normalized = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     n = len(confusion.labels)
-    side = min(max(0.42 * n + 1.6, 3.4), 7.5)
-    labels = [summary.short_label(label, 14) for label in confusion.labels]
+    labels = [_safe(label, 14) for label in confusion.labels]
+    longest = max(map(len, labels), default=1)
+    rotate = longest > 3
+    # Margins sized for the labels.
+    side = min(max(0.4 * n + 1.0, 2.6), 6.5)
+    left = 0.45 + 0.075 * longest
+    bottom = 0.5 + (0.055 * longest if rotate else 0.1)
+    top, right = 0.35, 0.15
+    width, height = 2 * (left + side) + right, bottom + side + top
     plots: list[Plot] = []
-    with _figure(2 * side + 0.4, side + 0.2, "confusion matrix", plots, ncols=2) as (_, axes):
+    with _figure(width, height, "confusion matrix", plots, ncols=2) as (fig, axes):
+        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                            wspace=left / side)
         for ax, data, title, as_count in (
             (axes[0], counts, "counts", True),
             (axes[1], normalized, "normalized by true class (recall)", False),
@@ -122,8 +151,8 @@ def confusion_heatmaps(confusion: Confusion) -> Plot:
             ax.set_title(title)
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
-            ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels), default=0) > 3 else 0, ha="right"
-                          if max(map(len, labels), default=0) > 3 else "center")
+            ax.set_xticks(range(n), labels, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                          rotation_mode="anchor")
             ax.set_yticks(range(n), labels)
             ax.grid(False)
             if n <= 20:
@@ -132,6 +161,8 @@ def confusion_heatmaps(confusion: Confusion) -> Plot:
                 for i in range(n):
                     for j in range(n):
                         text = f"{int(data[i, j]):,}" if as_count else f"{data[i, j]:.2f}"
+                        if text in ("0", "0.00"):
+                            continue  # a sea of zeros hides the errors; the counts show what rounds to 0.00
                         color = "white" if data[i, j] > 0.6 * top else "#1f2937"
                         ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
     return plots[0]
@@ -149,16 +180,16 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
             curve = curves[label]
             auc = aucs.get(label)
             auc = auc if auc is not None else _trapezoid(curve.x, curve.y)
-            ax.plot(curve.x, curve.y, linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
-                    color=_color(i), label=None if many else f"{summary.short_label(label, 18)} (AUC {auc:.3f})")
+            ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
+                    color=_color(i), label=None if many else f"{_safe(label, 18)} (AUC {auc:.3f})")
         if "micro" in curves:
             micro = curves["micro"]
-            ax.plot(micro.x, micro.y, color="#111827", linestyle="--", linewidth=1.8,
+            ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
                     label=f"micro average (AUC {_trapezoid(micro.x, micro.y):.3f})")
         if len(classes) > 1:
             grid = np.unique(np.concatenate([np.asarray(curves[c].x) for c in classes]))
             mean_tpr = np.mean([np.interp(grid, curves[c].x, curves[c].y) for c in classes], axis=0)
-            ax.plot(grid, mean_tpr, color="#7c3aed", linestyle="--", linewidth=1.8,
+            ax.plot(*_thin(grid, mean_tpr), color="#7c3aed", linestyle="--", linewidth=1.8,
                     label=f"macro average (AUC {_trapezoid(grid, mean_tpr):.3f})")
         ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="chance (AUC 0.5)")
         _unit_axes(ax, "false positive rate", "true positive rate", "ROC curves")
@@ -174,11 +205,12 @@ def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None
         many = len(classes) > MAX_LEGEND_CLASSES
         for i, label in enumerate(classes):
             curve = curves[label]
-            ax.plot(curve.x, curve.y, linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0, color=_color(i),
-                    label=None if many else f"{summary.short_label(label, 18)} (AP {_average_precision(curve):.3f})")
+            ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
+                    color=_color(i),
+                    label=None if many else f"{_safe(label, 18)} (AP {_average_precision(curve):.3f})")
         if "micro" in curves:
             micro = curves["micro"]
-            ax.plot(micro.x, micro.y, color="#111827", linestyle="--", linewidth=1.8,
+            ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
                     label=f"micro average (AP {_average_precision(micro):.3f})")
         if positive_rate is not None:
             ax.axhline(positive_rate, color=BEST_COLOR, linestyle=":", linewidth=1,
@@ -210,14 +242,14 @@ def regression_plots(predictions: Sequence[Mapping[str, str]], *, max_outputs: i
             ax.scatter(y_true, y_pred, s=10, alpha=alpha, color=TRAIN_COLOR, edgecolors="none")
             low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
             ax.plot([low, high], [low, high], color=VAL_COLOR, linestyle="--", linewidth=1.2, label="perfect")
-            ax.set_title(f"Predicted vs true{suffix}")
+            ax.set_title(_safe(f"Predicted vs true{suffix}", 60))
             ax.set_xlabel("true")
             ax.set_ylabel("predicted")
             ax.legend(loc="upper left")
         with _figure(4.6, 4.2, f"residuals{suffix}", plots) as (_, ax):
             ax.hist(residuals, bins=min(40, max(10, len(residuals) // 10)), color=TRAIN_COLOR, alpha=0.85)
             ax.axvline(0, color=VAL_COLOR, linestyle="--", linewidth=1.2)
-            ax.set_title(f"Residuals (predicted − true){suffix}")
+            ax.set_title(_safe(f"Residuals (predicted − true){suffix}", 60))
             ax.set_xlabel("residual")
             ax.set_ylabel("samples")
     return plots
@@ -239,8 +271,8 @@ def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot
                     values = [_nan(row.get(key)) for row in run.history]
                     if any(not math.isnan(v) for v in values):
                         ax.plot(epochs, values, linestyle=style, color=_color(i), linewidth=1.5,
-                                alpha=1.0 if style == "-" else 0.6, label=f"{label} {suffix}")
-            ax.set_title(summary.metric_label(metric))
+                                alpha=1.0 if style == "-" else 0.6, label=f"{_safe(label)} {suffix}")
+            ax.set_title(_safe(summary.metric_label(metric), 40))
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
@@ -248,6 +280,22 @@ def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _safe(text: str, width: int = 24) -> str:
+    """Shorten a label from a data file and escape ``$``, which would start TeX math in matplotlib."""
+    return summary.short_label(str(text), width).replace("$", r"\$")
+
+
+def _thin(x: Sequence[float], y: Sequence[float], limit: int = 2000) -> tuple[Any, Any]:
+    """Keep at most ``limit`` evenly spaced points of a curve (and its ends): more cannot show in a plot."""
+    import numpy as np
+
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) <= limit:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, limit).round().astype(int))
+    return x[keep], y[keep]
 
 
 def _color(i: int) -> str:

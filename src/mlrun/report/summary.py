@@ -241,7 +241,7 @@ def per_class_rows(run: RunData) -> list[tuple[str, float | None, float | None, 
 def metadata(run: RunData) -> list[tuple[str, str]]:
     """Return versions, platform, host and dataset provenance as (label, text) pairs."""
     info = run.info
-    items: list[tuple[str, str]] = []
+    items = [(label, value) for label, value in identity(run) if label in ("started", "ended", "duration")]
     versions = info.get("versions")
     if isinstance(versions, Mapping):
         items += [(str(k), str(v)) for k, v in versions.items()]
@@ -274,7 +274,8 @@ def notices(run: RunData) -> list[Notice]:
     elif status == "interrupted":
         out.append(Notice("warning", f"This run was interrupted after {epochs} epoch(s); it shows what was saved."))
     elif status == "diverged":
-        out.append(Notice("error", f"This run diverged (loss became NaN or infinite) after {epochs} epoch(s)."))
+        error = run.info.get("error") or "the loss became NaN or infinite"
+        out.append(Notice("error", f"This run diverged after {epochs} epoch(s): {error}"))
     elif status == "crashed":
         out.append(
             Notice("error", f"This run's process (pid {run.info.get('pid')}) is gone without recording an end: it crashed or was killed.")

@@ -6,7 +6,9 @@ so a run named ``[red]x`` prints those characters instead of being read as marku
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from rich import box
 from rich.columns import Columns
 from rich.console import Console
@@ -16,7 +18,9 @@ from rich.text import Text
 
 from mlrun.report import summary
 from mlrun.report.compare import MISSING, Comparison
-from mlrun.report.rundata import RunData, SweepData, to_float
+from mlrun.report.listing import ListedRun
+from mlrun.report.rundata import RunData, to_float
+from mlrun.report.sweeps import SweepData, sweep_columns
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -39,7 +43,7 @@ def status_text(status: str) -> Text:
 
 def print_report(console: Console, run: RunData) -> None:
     """Print a run: identity, key config values, training and test results, per class, confusion matrix."""
-    console.print(_header(run))
+    console.print(_header(run, console.width))
     for notice in summary.notices(run):
         console.print(Text(f"{notice.level}: ", style=f"bold {_NOTICE_STYLES[notice.level]}") + Text(notice.text))
     tables = [t for t in (_training_table(run), _test_table(run)) if t is not None]
@@ -50,13 +54,28 @@ def print_report(console: Console, run: RunData) -> None:
             console.print(table)
 
 
-def _header(run: RunData) -> Panel:
+def _header(run: RunData, width: int) -> Panel:
+    """Identity and key config values in a panel: two label/value pairs per row when the console is wide."""
+    identity = [item for item in summary.identity(run) if item[0] not in ("name", "status")]
+    config = summary.key_values(run)
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column()
-    shown = [item for item in summary.identity(run) if item[0] not in ("name", "status")]
-    for label, value in shown + summary.key_values(run):
-        grid.add_row(label, Text(value))
+    if width >= 110:
+        split = len(identity) + 2  # identity, dataset and samples on the left; the model and training on the right
+        left, right = (identity + config)[:split], (identity + config)[split:]
+        for _ in range(2):
+            grid.add_column(style="dim", no_wrap=True)
+            grid.add_column()
+        for i in range(max(len(left), len(right))):
+            cells: list[str | Text] = []
+            for column in (left, right):
+                label, value = column[i] if i < len(column) else ("", "")
+                cells += [label, Text(value)]
+            grid.add_row(*cells)
+    else:
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+        for label, value in identity + config:
+            grid.add_row(label, Text(value))
     title = Text.assemble(Text(run.name, style="bold"), "  ", status_text(run.status))
     return Panel(grid, title=title, title_align="left", box=box.ROUNDED, expand=False)
 
@@ -119,9 +138,8 @@ def _confusion_table(run: RunData) -> Table | Text | None:
     n = len(matrix.labels)
     if n > MAX_MATRIX_CLASSES:
         return Text(f"Confusion matrix: {n}x{n}, too large for the terminal; see report.html.", style="dim")
-    table = Table(
-        title="Confusion matrix (rows: true, columns: predicted)", title_justify="left", box=box.SIMPLE_HEAD
-    )
+    table = Table(title="Confusion matrix", caption="rows: true class, columns: predicted class",
+                  title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD)
     table.add_column(Text("true \\ pred"), style="bold")
     for label in matrix.labels:
         table.add_column(Text(summary.short_label(label, 10)), justify="right")
@@ -175,7 +193,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
         metrics.add_column(Text(label), justify="right")
     for row in comparison.metrics:
         cells = [
-            Text(summary.fmt(v), style="bold green" if i in row.best else "") for i, v in enumerate(row.values)
+            Text(row.text(i), style="bold green" if i in row.best else "") for i in range(len(row.values))
         ]
         metrics.add_row(Text(row.label), *cells)
     console.print(metrics)
@@ -187,18 +205,6 @@ def _config_cell(value: object) -> Text:
     return Text(summary.plain(value))
 
 
-_FOLD_COLUMN = re.compile(r"^(split|fold)\d+_")
-MAX_SWEEP_COLUMNS = 10
-
-
-def sweep_columns(sweep: SweepData) -> list[str]:
-    """Return the leaderboard columns worth showing: per-fold columns only when there is room."""
-    columns = sweep.columns
-    if len(columns) > MAX_SWEEP_COLUMNS:
-        columns = [c for c in columns if not _FOLD_COLUMN.match(c)]
-    return columns[:MAX_SWEEP_COLUMNS]
-
-
 def print_sweep(console: Console, sweep: SweepData, *, top: int = 10) -> None:
     """Print a sweep's leaderboard: its best ``top`` rows by rank."""
     console.print(Text.assemble(Text("sweep ", style="dim"), Text(sweep.name, style="bold"), f"  {sweep.path}"))
@@ -207,19 +213,59 @@ def print_sweep(console: Console, sweep: SweepData, *, top: int = 10) -> None:
     if not sweep.rows:
         console.print(Text("results.csv has no rows yet.", style="dim"))
         return
-    columns = sweep_columns(sweep)
+    columns = sweep_columns(sweep, folds=False)  # mean and std sum the folds up; the page has them all
     table = Table(box=box.SIMPLE_HEAD, title=f"Leaderboard (top {min(top, len(sweep.rows))} of {len(sweep.rows)})",
                   title_justify="left")
     for column in columns:
-        table.add_column(Text(column), justify="right" if column != "rank" else "left")
+        table.add_column(Text(column), justify="right" if column != "rank" else "left", overflow="fold")
     for row in sweep.rows[:top]:
         table.add_row(*(Text(_cell(row.get(c))) for c in columns))
     console.print(table)
 
 
 def _cell(value: str | None) -> str:
+    """A results.csv cell as written, unless it is a long float (0.9512345678 -> 0.9512)."""
     number = to_float(value)
-    if number is None or value is None:
+    if number is None or value is None or len(value) <= 8:
         return value or ""
-    return value if re.fullmatch(r"-?\d+", value.strip()) else summary.fmt(number)
+    return summary.fmt(number)
 
+
+
+def runs_table(listed: Sequence[ListedRun], *, width: int, sort: str | None = None) -> Table:
+    """Return the ``mlrun runs`` table; ``sort`` adds a column with the metric the runs are sorted by.
+
+    The run id holds the start time and the name, so they get columns of their
+    own only when ``width`` leaves room.
+    """
+    wide = width >= 120
+    headline = wide or not sort  # in a narrow terminal the sort column stands in for the headline
+    columns = ["run id", *(["name", "status", "started"] if wide else ["status"]), "duration"]
+    columns += [*(["headline"] if headline else []), *([sort] if sort else [])]
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    longest_id = max((len(item.run.run_id) for item in listed), default=6)
+    for column in columns:
+        table.add_column(Text(column), no_wrap=column in ("run id", "status"),
+                         min_width=longest_id if column == "run id" else None,  # ids are copied: never cut them
+                         justify="right" if column in (sort, "duration") else "left")
+    for item in listed:
+        info = item.run.info
+        cells: dict[str, Text | str] = {
+            "run id": Text(item.run.run_id),
+            "name": Text(str(info.get("name") or "")),
+            "status": status_text(item.run.status),
+            "started": Text(str(info.get("started_at") or "")[:16].replace("T", " ")),
+            "duration": summary.fmt_duration(info.get("duration_s")) if info.get("duration_s") is not None else "",
+            "headline": Text(_headline(info)),
+        }
+        if sort:
+            cells[sort] = "" if item.sort_value is None else summary.fmt(item.sort_value)
+        table.add_row(*(cells[column] for column in columns))
+    return table
+
+
+def _headline(info: Mapping[str, Any]) -> str:
+    headline = info.get("headline")
+    if not isinstance(headline, Mapping) or not isinstance(headline.get("value"), (int, float)):
+        return ""
+    return f"{headline.get('metric')} {summary.fmt(float(headline['value']))}"

@@ -1,0 +1,34 @@
+"""Read a run from disk and show it: terminal tables (rich) and a self-contained HTML page.
+
+Nothing here imports Keras or TensorFlow, and matplotlib only loads when a page
+is drawn, so ``mlrun report`` stays fast::
+
+    rundata.py   read a run directory, tolerating missing and damaged files
+    sweeps.py    find a sweep directory, read its leaderboard
+    summary.py   what to show: labelled values, rows, notices (no rendering)
+    compare.py   config differences and metric table across runs
+    listing.py   filter and sort runs for ``mlrun runs``
+    terminal.py  rich tables on a Console passed in
+    plots.py     matplotlib figures as PNG data URIs
+    theme.py, page.py   the HTML page
+    show.py      the report and compare commands as one call each
+"""
+
+from mlrun.report.compare import MISSING, Comparison, compare_runs, diff_configs, flatten
+from mlrun.report.rundata import REPORT_FILE, RunData, load_run
+from mlrun.report.sweeps import SweepData, is_sweep_dir, load_sweep, resolve_target
+
+__all__ = [
+    "MISSING",
+    "REPORT_FILE",
+    "Comparison",
+    "RunData",
+    "SweepData",
+    "compare_runs",
+    "diff_configs",
+    "flatten",
+    "is_sweep_dir",
+    "load_run",
+    "load_sweep",
+    "resolve_target",
+]

@@ -1,0 +1,244 @@
+"""The self-contained HTML report: one file, plots embedded as data URIs, every data string escaped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlrun import store
+from mlrun.report import plots, summary
+from mlrun.report.compare import MISSING, Comparison
+from mlrun.report.rundata import REPORT_FILE, RunData
+from mlrun.report.sweeps import SweepData, sweep_columns
+from mlrun.report.theme import document, e
+
+
+def write_html(path: Path, page: str) -> Path:
+    """Write ``page`` to ``path`` atomically (``path/report.html`` if ``path`` is a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_atomic(path, page)
+    return path
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_page(run: RunData) -> str:
+    """Return the HTML report of one run."""
+    sections: list[tuple[str, str, str]] = [("overview", "Overview", _overview(run))]
+    sections.append(("training", "Training", _training(run)))
+    if run.task == "regression":
+        sections.append(("test", "Test set", _test_results(run)))
+        if run.predictions:
+            sections.append(("predictions", "Predictions", _figures(plots.regression_plots(run.predictions))))
+    else:
+        sections.append(("test", "Test set", _test_results(run) + _per_class(run)))
+        if run.confusion is not None or run.label_confusion:
+            sections.append(("confusion", "Confusion matrix", _confusion(run)))
+        if run.roc or run.pr:
+            sections.append(("curves", "ROC and precision-recall", _curves(run)))
+    sections.append(("model", "Model", _pre(run.summary, f"{store.SUMMARY_FILE} was not written.")))
+    sections.append(("config", "Config", _pre(run.config_text, f"{store.CONFIG_FILE} was not written.")))
+    sections.append(("metadata", "Run metadata", _kv_table(summary.metadata(run))))
+
+    notices = "".join(f'<div class="notice {e(n.level)}">{e(n.text)}</div>' for n in summary.notices(run))
+    body = notices + "".join(_section(anchor, title, content) for anchor, title, content in sections)
+    sub = [run.run_id, run.task or "task unknown", f"started {run.info.get('started_at') or '—'}",
+           f"took {summary.fmt_duration(run.duration_s)}"]
+    return document(title=f"{run.name} · mlrun report", kicker="mlrun run report", heading=run.name,
+                    badge=run.status, sub=sub, nav=[(a, t) for a, t, _ in sections], body=body)
+
+
+def _overview(run: RunData) -> str:
+    cells = "".join(
+        f'<div><div class="k">{e(label)}</div><div class="v">{e(value)}</div></div>'
+        for label, value in summary.key_values(run)
+    )
+    return f'<div class="kv">{cells}</div>'
+
+
+def _training(run: RunData) -> str:
+    rows = summary.training_rows(run)
+    if not rows:
+        return f'<p class="empty">No epoch finished: {e(store.HISTORY_FILE)} has no rows.</p>'
+    best = run.best_epoch
+    lead = f"{run.epochs_completed} epoch(s) run; best epoch {best if best is not None else '—'} (dotted line)."
+    table = _table(
+        ["metric", "train (final)", "validation (final)", f"validation (epoch {best})" if best else "validation (best)"],
+        [[e(m), *(e(summary.fmt(v)) for v in values)] for m, *values in rows],
+    )
+    return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{_figures(plots.learning_curves(run))}'
+
+
+def _test_results(run: RunData) -> str:
+    items = summary.evaluation_metrics(run)
+    if not items:
+        return f'<p class="empty">No test-set results: {e(store.METRICS_FILE)} was not written.</p>'
+    headline = (run.info.get("headline") or {}).get("metric") if isinstance(run.info.get("headline"), dict) else None
+    tiles = "".join(
+        f'<div class="tile{" headline" if key == headline else ""}"><div class="v">{e(summary.fmt(value))}</div>'
+        f'<div class="k">{e(summary.metric_label(key))}</div></div>'
+        for key, value in items
+    )
+    n_test = (run.metrics or {}).get("n_test")
+    return f'<p class="lead">{e(summary.fmt(n_test))} test samples.</p><div class="tiles">{tiles}</div>'
+
+
+def _per_class(run: RunData) -> str:
+    rows = summary.per_class_rows(run)
+    if not rows:
+        return ""
+    body = [
+        [e(label), _bar(precision), _bar(recall), _bar(f1), e(summary.fmt(support)), _bar(auc)]
+        for label, precision, recall, f1, support, auc in rows
+    ]
+    metrics = run.metrics or {}
+    supports = [r[4] for r in rows if r[4] is not None]
+    foot = ["macro average", *(e(summary.fmt(metrics.get(k))) for k in ("precision_macro", "recall_macro", "f1_macro")),
+            e(summary.fmt(sum(supports) if supports else None)), e(summary.fmt(metrics.get("roc_auc")))]
+    return "<h3>Per class</h3>" + _table(["class", "precision", "recall", "F1", "support", "AUC"], body, foot=foot)
+
+
+def _bar(value: float | None) -> str:
+    """A table cell value with a faint bar behind it, as long as the value (0 to 1)."""
+    if value is None or not 0 <= value <= 1:
+        return e(summary.fmt(value))
+    pct = f"{value * 100:.1f}%"
+    return (f'<span style="display:block;background:linear-gradient(90deg,#dbeafe {pct},transparent {pct});'
+            f'padding:0 4px;border-radius:3px">{e(summary.fmt(value))}</span>')
+
+
+def _confusion(run: RunData) -> str:
+    if run.label_confusion:
+        rows = []
+        for c in run.label_confusion:
+            total = c.tn + c.fp + c.fn + c.tp
+            rows.append([e(c.label), *(f"{v:,}" for v in (c.tn, c.fp, c.fn, c.tp)), e(summary.fmt(total))])
+        return ('<p class="lead">Each label is its own yes/no decision.</p>'
+                + _table(["label", "true neg.", "false pos.", "false neg.", "true pos.", "samples"], rows))
+    if run.confusion is None:
+        return ""
+    n = len(run.confusion.labels)
+    lead = f"{n} classes; rows are true classes, columns predicted ones."
+    image = _figures([plots.confusion_heatmaps(run.confusion)], wide=True)
+    return f'<p class="lead">{e(lead)}</p>{image}'
+
+
+def _curves(run: RunData) -> str:
+    figures = []
+    if run.roc:
+        per_class = (run.metrics or {}).get("per_class") or {}
+        aucs = {label: entry.get("auc") for label, entry in per_class.items() if isinstance(entry, dict)}
+        figures.append(plots.roc_curves(run.roc, aucs))
+    if run.pr:
+        figures.append(plots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
+    return _figures(figures)
+
+
+def _positive_rate(run: RunData) -> float | None:
+    """The share of positives, the precision of a chance classifier: binary runs only."""
+    if run.task != "binary" or not run.pr:
+        return None
+    label = next(iter(run.pr))
+    entry = ((run.metrics or {}).get("per_class") or {}).get(label) or {}
+    n_test = (run.metrics or {}).get("n_test")
+    support = entry.get("support") if isinstance(entry, dict) else None
+    return support / n_test if isinstance(support, (int, float)) and n_test else None
+
+
+# --------------------------------------------------------------------------- comparison and sweeps
+
+
+def comparison_page(comparison: Comparison) -> str:
+    """Return the HTML page comparing runs: legend, config differences, metrics, overlaid curves."""
+    runs, labels = comparison.runs, comparison.labels
+    legend = _table(
+        ["#", "run id", "name", "status", "task", "started"],
+        [[str(i), e(r.run_id), e(r.name), f'<span class="badge {e(r.status)}">{e(r.status)}</span>',
+          e(r.task or "—"), e(r.info.get("started_at") or "—")] for i, r in enumerate(runs, 1)],
+        text=True,
+    )
+    if comparison.config_diff:
+        diff = _table(["key", *labels], [
+            [e(key), *(e(summary.plain(v)) if v is not MISSING else "—" for v in values)]
+            for key, values in comparison.config_diff
+        ], text=True)
+    else:
+        diff = '<p class="empty">The configs are identical.</p>'
+    metric_rows = [[e(row.label), *(e(row.text(i)) for i in range(len(row.values)))] for row in comparison.metrics]
+    best = [row.best for row in comparison.metrics]
+    metrics = _table(["metric", *labels], metric_rows, best=best)
+    curves = _figures(plots.overlaid_curves(runs, labels)) if any(r.history for r in runs) else (
+        '<p class="empty">No run has finished an epoch.</p>')
+    sections = [
+        ("runs", "Runs", legend),
+        ("config", "Config differences", diff),
+        ("metrics", "Metrics", '<p class="lead">Best value per row highlighted.</p>' + metrics),
+        ("curves", "Learning curves", '<p class="lead">Solid: validation; dashed: training.</p>' + curves),
+    ]
+    body = "".join(_section(a, t, c) for a, t, c in sections)
+    return document(title=f"Comparison of {len(runs)} runs · mlrun", kicker="mlrun comparison",
+                    heading=f"{len(runs)} runs side by side", badge=None, sub=[r.run_id for r in runs],
+                    nav=[(a, t) for a, t, _ in sections], body=body)
+
+
+def sweep_page(sweep: SweepData) -> str:
+    """Return the HTML page of a sweep: its leaderboard and its description."""
+    columns = sweep_columns(sweep)
+    notices = "".join(f'<div class="notice warning">{e(p)}</div>' for p in sweep.problems)
+    board = _table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows]) if sweep.rows else (
+        '<p class="empty">results.csv has no rows yet.</p>')
+    sections = [("leaderboard", "Leaderboard", board),
+                ("sweep", "Sweep", _pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read."))]
+    body = notices + "".join(_section(a, t, c) for a, t, c in sections)
+    return document(title=f"{sweep.name} · mlrun sweep", kicker="mlrun sweep", heading=sweep.name, badge=None,
+                    sub=[str(sweep.path), f"{len(sweep.rows)} trials"], nav=[(a, t) for a, t, _ in sections],
+                    body=body)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def _section(anchor: str, title: str, content: str) -> str:
+    return f'<section class="card" id="{e(anchor)}"><h2>{e(title)}</h2>{content}</section>'
+
+
+def _figures(images: Sequence[plots.Plot], *, wide: bool = False) -> str:
+    if not images:
+        return '<p class="empty">Nothing to plot.</p>'
+    figures = "".join(
+        f'<figure><img src="{p.uri}" width="{p.width}" height="{p.height}" alt="{e(p.alt)}"></figure>'
+        for p in images
+    )
+    return f'<div class="plots{" wide" if wide else ""}">{figures}</div>'
+
+
+def _pre(text: str | None, empty: str) -> str:
+    return f"<pre>{e(text)}</pre>" if text else f'<p class="empty">{e(empty)}</p>'
+
+
+def _kv_table(items: Sequence[tuple[str, str]]) -> str:
+    return _table(["", ""], [[e(k), e(v)] for k, v in items], text=True, head=False)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, foot: Sequence[str] | None = None,
+           best: Sequence[frozenset[int]] | None = None, text: bool = False, head: bool = True) -> str:
+    """Return a table. ``header`` is plain text; cells are HTML, already escaped by the caller."""
+    cls = ' class="text"' if text else ""
+    thead = "<thead><tr>" + "".join(f"<th{cls}>{e(h)}</th>" for h in header) + "</tr></thead>" if head else ""
+    body = []
+    for r, row in enumerate(rows):
+        cells = []
+        for c, cell in enumerate(row):
+            classes = ["text"] if text else []
+            if best is not None and c > 0 and (c - 1) in best[r]:
+                classes.append("best")
+            attr = f' class="{" ".join(classes)}"' if classes else ""
+            cells.append(f"<td{attr}>{cell}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    tfoot = "<tfoot><tr>" + "".join(f"<td>{cell}</td>" for cell in foot) + "</tr></tfoot>" if foot else ""
+    return f'<div class="scroll"><table>{thead}<tbody>{"".join(body)}</tbody>{tfoot}</table></div>'

@@ -1,0 +1,61 @@
+"""The report and compare commands as library calls: resolve, read, print, write the page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from mlrun import store
+from mlrun.errors import ConfigError
+from mlrun.report import page, terminal
+from mlrun.report.compare import compare_runs
+from mlrun.report.rundata import REPORT_FILE, load_run
+from mlrun.report.sweeps import is_sweep_dir, load_sweep, resolve_target
+
+
+def show_report(
+    console: Console, ref: str, runs_dir: Path, *, html: Path | None = None, write_html: bool = True
+) -> Path | None:
+    """Print the report of a run (or a sweep's leaderboard) and write its HTML page.
+
+    Args:
+        console: where the terminal report goes.
+        ref: a run id, a unique prefix of one, ``latest``, or a run (or sweep) directory.
+        runs_dir: the runs directory ``ref`` is resolved in.
+        html: where to write the page; default ``report.html`` in the run directory.
+        write_html: False to print only.
+
+    Returns:
+        The page written, or None.
+
+    Raises:
+        RunNotFound: ``ref`` matches no run, several runs, or lies outside ``runs_dir``.
+        ConfigError: both ``html`` and ``write_html=False`` were given.
+    """
+    if html is not None and not write_html:
+        raise ConfigError("give --html PATH or --no-html, not both")
+    path = resolve_target(ref, runs_dir)
+    if is_sweep_dir(path):
+        sweep = load_sweep(path)
+        terminal.print_sweep(console, sweep)
+        return page.write_html(html or path / REPORT_FILE, page.sweep_page(sweep)) if write_html else None
+    run = load_run(path, details=write_html)
+    terminal.print_report(console, run)
+    return page.write_html(html or path / REPORT_FILE, page.run_page(run)) if write_html else None
+
+
+def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, html: Path | None = None) -> Path | None:
+    """Print two or more runs side by side; write the comparison page to ``html`` if given.
+
+    Raises:
+        RunNotFound: a reference matches no run, several runs, or lies outside ``runs_dir``.
+        ConfigError: fewer than two runs were given.
+    """
+    if len(refs) < 2:
+        raise ConfigError(f"compare needs at least two runs (got {len(refs)}): `mlrun compare RUN RUN [RUN ...]`")
+    runs = [load_run(store.resolve_run(ref, runs_dir), details=False) for ref in refs]
+    comparison = compare_runs(runs)
+    terminal.print_comparison(console, comparison)
+    return page.write_html(html, page.comparison_page(comparison)) if html is not None else None
