@@ -111,7 +111,7 @@ def train(
         err_console.print(f"run {result.run_id}: diverged. {info.get('error')}", markup=False)
         raise typer.Exit(1)
     shown = "n/a" if value is None else f"{value:.4f}"
-    console.print(f"run {result.run_id}: {result.status}, test {name} {shown}", highlight=False)
+    console.print(f"run {result.run_id}: {result.status}, test {name} {shown}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -126,12 +126,13 @@ def validate(config: ConfigArg, overrides: SetOpt = None) -> None:
 
         prep = prepare(cfg, base_dir=config.parent)
     d = prep.data
-    console.print(summary_text(prep.model), markup=False, highlight=False)
+    console.print(summary_text(prep.model), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{config}: valid. {d.task} task on {d.source}: input {d.input_shape}, "
         f"{len(d.x_train)} train / {0 if d.x_val is None else len(d.x_val)} validation / {len(d.x_test)} test samples, "
         f"{prep.model.count_params():,} parameters",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -264,15 +265,15 @@ def sweep(
     best = result.table.best
     if best is not None:
         score = best.tracked[result.table.metric]
-        console.print(f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}", highlight=False)
+        console.print(f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}", highlight=False, markup=False, soft_wrap=True)
     if result.refit and result.refit.get("test_metrics"):
         name, value = _refit_headline(result.refit["test_metrics"])
-        console.print(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})", highlight=False)
+        console.print(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})", highlight=False, markup=False, soft_wrap=True)
     for trial, error in result.failures[:10]:
         err_console.print(f"{trial}: {error}", markup=False)
     failed = len(result.failures)
     console.print(f"sweep {result.sweep_dir.name}: {result.status}; {result.ran} trials run, {result.skipped} already done, "
-                  f"{failed} failed; results in {result.sweep_dir / 'results.csv'}", highlight=False)
+                  f"{failed} failed; results in {result.sweep_dir / 'results.csv'}", highlight=False, markup=False, soft_wrap=True)
     if result.status != "completed":
         raise typer.Exit(1)
 
