@@ -1,0 +1,279 @@
+"""The ``sweep:`` block of a config, and reading a sweep: the base config and every grid point, validated.
+
+Everything here is static: a grid point's config is built and validated
+before any data is loaded or model trained (:mod:`mlrun.sweep.plan` checks the
+points against the data).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from mlrun.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
+from mlrun.config.schema import Strict
+from mlrun.errors import ConfigError
+from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_problems, parse_grid_option
+
+#: The metrics a trial reports on its held-out data, per task (the scalar keys of metrics.json).
+TASK_METRICS = {
+    "binary": ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "average_precision"),
+    "multiclass": ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "roc_auc_micro", "average_precision"),
+    "multilabel": ("accuracy", "hamming_loss", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "roc_auc_micro", "average_precision"),
+    "regression": ("loss", "mse", "mae", "rmse", "r2"),
+}
+#: Every metric name ``sweep.metric`` accepts: a trial metric with the ``val_`` prefix.
+SWEEP_METRICS = sorted({f"val_{m}" for names in TASK_METRICS.values() for m in names})
+#: Lower is better for these; higher for every other metric.
+LOWER_IS_BETTER = {"val_loss", "val_mse", "val_mae", "val_rmse", "val_hamming_loss"}
+
+
+class CVConfig(Strict):
+    """k-fold cross-validation over the training set (scikit-learn's KFold / StratifiedKFold)."""
+
+    n_splits: int = Field(5, ge=2)
+    """Number of folds; each grid point trains once per fold, validated on the held-out fold."""
+    stratified: bool | None = None
+    """Keep each class's share in every fold; default true for binary and multiclass tasks, false otherwise."""
+    shuffle: bool = True
+    """Shuffle before splitting into folds (seeded by the config's seed)."""
+
+
+class SweepBlock(Strict):
+    """A grid search, optionally cross-validated: the ``sweep:`` block of a config."""
+
+    grid: dict[str, Any] = Field(min_length=1)
+    """Dotted config keys (list items by index: model.layers.0.filters) mapped to lists of values."""
+    cv: CVConfig | None = None
+    """Cross-validate each grid point; without it each point trains once and is scored on dataset.validation_split."""
+    metric: str | None = None
+    """What ranks the grid points, scored on held-out data: val_accuracy (default for classification),
+    val_r2 (default for regression), val_loss, val_roc_auc, val_f1_macro, ... (see SWEEP_METRICS)."""
+    mode: Literal["max", "min"] | None = None
+    """max: higher metric is better; min: lower is better. Default: from the metric."""
+    refit: bool = True
+    """Retrain the best grid point on all training data and evaluate it on the test set."""
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, metric: str | None) -> str | None:
+        if metric is None or metric in SWEEP_METRICS:
+            return metric
+        if f"val_{metric}" in SWEEP_METRICS:
+            raise ValueError(f"grid points are ranked on held-out data, so the metric is 'val_{metric}', not {metric!r}")
+        hint = difflib.get_close_matches(metric, SWEEP_METRICS, n=1)
+        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ValueError(f"unknown metric {metric!r}{did}; allowed: {', '.join(SWEEP_METRICS)}")
+
+    @model_validator(mode="after")
+    def _mode_fits_metric(self) -> SweepBlock:
+        if self.metric is not None and self.mode is not None:
+            natural = "min" if self.metric in LOWER_IS_BETTER else "max"
+            if self.mode != natural:
+                raise ValueError(
+                    f"mode: {self.mode!r} would rank the worst {self.metric} first; use mode: {natural!r} (or leave mode out)"
+                )
+        return self
+
+
+@dataclass
+class Point:
+    """One grid point: its index in grid order, its values by dotted key, and its validated config."""
+
+    index: int
+    params: dict[str, Any]
+    config: ExperimentConfig
+
+
+@dataclass
+class SweepSpec:
+    """A sweep read from a config: the base experiment, the sweep block and every grid point."""
+
+    source: Path
+    base: ExperimentConfig
+    block: SweepBlock
+    points: list[Point]
+    smoke: bool = False
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative dataset paths are resolved against the config file's directory (as ``mlrun train`` does)."""
+        return self.source.resolve().parent
+
+
+def load_sweep(
+    path: Path | str,
+    overrides: Sequence[str] = (),
+    *,
+    grid: Sequence[str] = (),
+    folds: int | None = None,
+    smoke: bool = False,
+) -> SweepSpec:
+    """Read a sweep config and build and validate every grid point's config.
+
+    Args:
+        path: a YAML experiment config with a ``sweep:`` block.
+        overrides: ``--set KEY=VALUE`` overrides of the base config.
+        grid: ``--grid KEY=V1,V2`` options; each adds a key to the grid or replaces its values.
+        folds: ``--folds K``: cross-validate with K folds (replaces ``sweep.cv.n_splits``).
+        smoke: every point on a tiny subset for 1 epoch, with at most 2 folds.
+
+    Raises:
+        ConfigError: the base config, the sweep block or any grid point is invalid;
+            the message names the point and every problem.
+    """
+    from mlrun.runner import smoke_config
+
+    path = Path(path)
+    raw, text = read_yaml(path)
+    raw = apply_overrides(raw, overrides, source=path)
+    block_raw = raw.pop("sweep", None)
+    if block_raw is None and not grid:
+        raise ConfigError(
+            f"error: {path} has no sweep: block: add one, e.g.\n"
+            "  sweep:\n    grid:\n      optimizer.learning_rate: [0.01, 0.001]\n"
+            "or give the grid on the command line: --grid optimizer.learning_rate=0.01,0.001"
+        )
+    set_keys = [o.split("=", 1)[0].strip() for o in overrides]
+    block = _load_block(block_raw or {}, grid, folds, path, text, [k for k in set_keys if k.startswith("sweep.")])
+    base = validate_config(raw, source=path, text=text, overridden=set_keys)
+    if smoke:
+        base = smoke_config(base)
+        if block.cv is not None and block.cv.n_splits > 2:
+            block = block.model_copy(update={"cv": block.cv.model_copy(update={"n_splits": 2})})
+
+    points: list[Point] = []
+    problems: dict[str, list[int]] = {}  # the problem's lines -> the points that have it
+    combos = expand_grid(block.grid)
+    for index, params in enumerate(combos):
+        try:
+            data = apply_point(raw, params)
+        except ConfigError as exc:  # a grid key that does not fit the config's structure: the same for every point
+            raise ConfigError(f"error: {path}: {str(exc).removeprefix('error: ')}") from None
+        try:
+            cfg = validate_config(data, source=path)
+        except ConfigError as exc:
+            problems.setdefault("\n".join(str(exc).splitlines()[1:]), []).append(index)
+            continue
+        if smoke:
+            cfg = smoke_config(cfg)
+        if block.cv is None and cfg.dataset.validation_split == 0:
+            problems.setdefault(
+                "  dataset.validation_split: is 0, but without sweep.cv each grid point is scored on the validation split: "
+                "set it (e.g. 0.2), or cross-validate with sweep.cv (or --folds 5)", []).append(index)
+            continue
+        points.append(Point(index, params, cfg))
+    if problems:
+        bad = sum(len(v) for v in problems.values())
+        lines = []
+        for body, indices in problems.items():
+            more = f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem" if len(indices) > 1 else ""
+            lines.append(f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n" + "\n".join("  " + line for line in body.splitlines()))
+        raise ConfigError(f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n" + "\n".join(lines))
+    _check_distinct(points, path)
+    return SweepSpec(path, base, block, points, smoke)
+
+
+def _load_block(block_raw: Any, grid: Sequence[str], folds: int | None, path: Path, text: str, set_keys: Sequence[str]) -> SweepBlock:
+    if not isinstance(block_raw, Mapping):
+        raise ConfigError(f"error: {path}: sweep: must be a mapping with grid:, and optionally cv:, metric:, mode:, refit: (got a {type(block_raw).__name__})")
+    data = dict(block_raw)
+    if grid:
+        data["grid"] = dict(data.get("grid") or {})
+        for option in grid:
+            key, values = parse_grid_option(option)
+            data["grid"][key] = values
+    if folds is not None:
+        if folds < 2:
+            raise ConfigError(
+                f"error: --folds {folds}: k-fold cross-validation needs at least 2 folds; "
+                "to train each grid point once on the validation split, leave --folds out and remove sweep.cv"
+            )
+        cv = data.get("cv")
+        data["cv"] = {**(cv if isinstance(cv, Mapping) else {}), "n_splits": folds}
+    where = _Where(text, set_keys, bool(grid) or folds is not None)
+    try:
+        block = SweepBlock.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(err, where) for err in exc.errors(include_url=False)]
+        raise ConfigError(f"error: {path}: the sweep: block is not valid\n" + "\n".join(dict.fromkeys(lines))) from None
+    problems = grid_problems(block.grid)
+    if problems:
+        lines = [where.line(["sweep", "grid", *([key] if key else [])], msg) for key, msg in problems]
+        raise ConfigError(f"error: {path}: the sweep: block is not valid\n" + "\n".join(lines))
+    return block
+
+
+def _describe(err: Mapping[str, Any], where: _Where) -> str:
+    loc = ["sweep", *err["loc"]]
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = CVConfig if len(loc) == 3 and loc[1] == "cv" else SweepBlock
+        allowed = list(model.model_fields)
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
+    elif kind == "missing":
+        msg = "required key is missing" + (": give the keys and values to sweep, e.g. grid: {optimizer.learning_rate: [0.01, 0.001]}" if loc[-1] == "grid" else "")
+    else:
+        msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+        if kind not in ("value_error", "assertion_error") and "input" in err and not isinstance(err["input"], (dict, list)):
+            msg += f" (got {err['input']!r})"
+    if kind == "value_error" and err["loc"] == () and msg.startswith("mode:"):
+        loc, msg = ["sweep", "mode"], msg.removeprefix("mode: ")
+    return where.line(loc, msg)
+
+
+@dataclass
+class _Where:
+    """Says where a sweep-block key came from: a ``--set`` override, the YAML (with its line), or --grid/--folds."""
+
+    text: str
+    set_keys: Sequence[str]
+    from_options: bool
+
+    def line(self, loc: Sequence[Any], msg: str) -> str:
+        key = ".".join(map(str, loc))
+        origin = next((f"--set {k}" for k in self.set_keys if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
+        if origin is None:
+            number = _yaml_line(self.text, loc)
+            origin = f"line {number}" if number else ("--grid/--folds" if self.from_options else "")
+        return f"  {origin + '  ' if origin else ''}{key}: {msg}"
+
+
+def _yaml_line(text: str, keys: Sequence[Any]) -> int | None:
+    """The 1-based line of the deepest mapping key on ``keys`` that the YAML text has."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == str(key):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
+
+
+def _check_distinct(points: list[Point], path: Path) -> None:
+    """Two grid points that resolve to the same config would be the same trials: an error."""
+    seen: dict[str, Point] = {}
+    for p in points:
+        key = p.config.model_dump_json()
+        if key in seen:
+            q = seen[key]
+            raise ConfigError(
+                f"error: {path}: grid points {q.index} ({describe_point(q.params)}) and {p.index} ({describe_point(p.params)}) "
+                "give the same config; remove one of the values"
+            )
+        seen[key] = p

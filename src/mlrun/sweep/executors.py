@@ -1,0 +1,282 @@
+"""Run trials in parallel: spawned worker processes on this machine, or Ray tasks on a cluster.
+
+Both backends take plain task dicts (see :mod:`mlrun.sweep.trials`) and yield
+``(task, outcome)`` as trials finish, in completion order. Closing the
+iterator early (``--fail-fast``, Ctrl-C) stops the trials still running; they
+are marked ``interrupted`` and run again when the sweep is resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from mlrun.errors import ConfigError, MlrunError
+
+Outcome = dict[str, Any]
+
+#: A local worker process runs at most this many trials, then a fresh one takes over (bounds any leak).
+MAX_TRIALS_PER_WORKER = 20
+_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment that limits a worker's thread pools: TensorFlow reads these when its runtime starts.
+
+    Set before the worker imports TensorFlow, they hold even though
+    :func:`mlrun.backend.import_keras` initializes the runtime (after which
+    ``tf.config.threading`` can no longer change the counts).
+    """
+    return {**{k: str(threads) for k in _THREAD_ENV}, "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def available_cpus() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def failed_outcome(task: dict[str, Any], error: str) -> Outcome:
+    """The outcome of a trial whose worker could not report one."""
+    return {"name": task["name"], "key": task["key"], "status": "failed", "error": error, "duration_s": None, "pid": None}
+
+
+# --------------------------------------------------------------------------- local processes
+
+
+def _worker_main(conn: Connection, parent_pid: int) -> None:
+    """Worker process: run trials received on ``conn`` until told to stop (None) or the parent is gone."""
+    from mlrun.sweep.trials import run_trial
+
+    def parent_watch() -> None:
+        # A worker must not outlive a killed sweep (kill -9): it would keep writing into a trial
+        # directory that the resumed sweep is about to empty.
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # the runner marks the trial interrupted
+
+    threading.Thread(target=parent_watch, daemon=True).start()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            conn.send(run_trial(task))
+    except KeyboardInterrupt:
+        return
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process (spawn context)
+    conn: Connection
+    trials: int = 0
+
+
+class LocalBackend:
+    """Trials in spawned worker processes on this machine, one trial per process at a time.
+
+    Each worker imports TensorFlow once and runs trials one after another with
+    a cleared Keras session; its thread pools are limited (by the task's
+    ``runtime`` block) so that parallel workers do not fight over cores.
+    """
+
+    name = "local"
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def default_workers(self) -> int:
+        return available_cpus()
+
+    def threads_per_worker(self, workers: int) -> int:
+        return max(1, available_cpus() // workers)
+
+    def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+        """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes."""
+        ctx = multiprocessing.get_context("spawn")
+        pending = deque(tasks)
+        idle: list[_Worker] = []
+        busy: dict[Connection, tuple[_Worker, dict[str, Any]]] = {}
+        try:
+            while pending or busy:
+                while pending and len(busy) < workers:
+                    worker = idle.pop() if idle else self._start(ctx, threads)
+                    task = pending.popleft()
+                    worker.conn.send(task)
+                    worker.trials += 1
+                    busy[worker.conn] = (worker, task)
+                ready = set(wait([*busy, *(w.process.sentinel for w, _ in busy.values())]))
+                for conn, (worker, task) in list(busy.items()):
+                    if conn not in ready and worker.process.sentinel not in ready:
+                        continue
+                    del busy[conn]
+                    outcome = self._receive(worker, task)
+                    if worker.process.is_alive() and worker.trials < MAX_TRIALS_PER_WORKER:
+                        idle.append(worker)
+                    else:
+                        self._stop(worker)
+                    yield task, outcome
+        finally:
+            for worker, _ in busy.values():
+                if worker.process.is_alive():
+                    worker.process.terminate()  # SIGTERM: the trial is marked interrupted
+            for worker, _ in busy.values():
+                self._stop(worker, grace=15)
+            for worker in idle:
+                self._stop(worker)
+
+    def _start(self, ctx: Any, threads: int) -> _Worker:
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True, name="mlrun-sweep-worker")
+        # The child inherits the environment at start, before it imports anything.
+        env = thread_env(threads)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            process.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        return _Worker(process, parent)
+
+    @staticmethod
+    def _receive(worker: _Worker, task: dict[str, Any]) -> Outcome:
+        try:
+            if worker.conn.poll():
+                return worker.conn.recv()
+        except (EOFError, OSError):
+            pass
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        how = f"killed by signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+        return failed_outcome(task, f"the worker process died ({how}){hint} while running this trial")
+
+    @staticmethod
+    def _stop(worker: _Worker, grace: float = 5.0) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if worker.process.is_alive():
+                worker.conn.send(None)
+        worker.process.join(timeout=grace)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+
+
+# --------------------------------------------------------------------------- ray
+
+
+class RayBackend:
+    """Each trial is a Ray task (one CPU, one TensorFlow thread), so a sweep spreads over a Ray cluster.
+
+    Tasks train in a temporary directory on whichever node runs them and return
+    the run directory's files; the driver writes them into the sweep directory.
+    Every node needs mlrun installed (``pip install 'mlrun[ray]'``) and the dataset.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        try:  # checked here, before the sweep writes anything; Ray itself starts in __enter__
+            found = importlib.util.find_spec("ray") is not None
+        except ValueError:  # "ray" in sys.modules without a spec (e.g. set to None to hide it)
+            found = False
+        if not found:
+            raise ConfigError("error: --backend ray needs Ray, which is not installed: pip install 'mlrun[ray]' (or use --backend local)")
+        self.address = address
+        self._started = False
+        self._ray: Any = None
+        self._remote: Any = None
+
+    def __enter__(self) -> RayBackend:
+        import ray
+
+        from mlrun.sweep.trials import run_trial_packed
+
+        self._ray = ray
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+            try:
+                if self.address:
+                    ray.init(address=self.address, **options)
+                else:
+                    ray.init(**options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+                raise MlrunError(f"error: cannot start or reach {where}: {exc}; check --ray-address (e.g. 127.0.0.1:6379 of `ray start --head`)") from None
+            self._started = True
+        self._remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": thread_env(1)})(run_trial_packed)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+    def default_workers(self) -> int:
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    def threads_per_worker(self, workers: int) -> int:
+        return 1  # each task asks Ray for one CPU
+
+    def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+        """Submit ``tasks``, at most ``workers`` in flight; yield each with its outcome as it finishes."""
+        ray = self._ray
+        pending = deque(tasks)
+        running: dict[Any, dict[str, Any]] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    task = pending.popleft()
+                    running[self._remote.remote(task)] = task
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    task = running.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # the task's worker died or Ray lost it
+                        outcome = failed_outcome(task, f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    yield task, outcome
+        finally:
+            for ref in running:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+
+def make_backend(name: str, *, ray_address: str | None = None) -> LocalBackend | RayBackend:
+    """The backend for ``--backend`` (local or ray); use it as a context manager."""
+    if name == "local":
+        if ray_address:
+            raise ConfigError("error: --ray-address needs --backend ray")
+        return LocalBackend()
+    if name == "ray":
+        return RayBackend(ray_address)
+    raise ConfigError(f"error: --backend {name!r}: unknown backend; use local or ray")

@@ -1,0 +1,211 @@
+"""Plan a sweep before anything trains: check every grid point against the data, name every trial.
+
+A trial is one grid point trained on one fold (or once, on the validation
+split). Its key is a hash of its resolved config, its fold and the dataset
+fingerprint, so the same trial always lands in the same directory and a
+changed config, fold or dataset never reuses (or overwrites) an earlier one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlrun.config import ExperimentConfig, check_task, config_to_dict
+from mlrun.data import Dataset, Fold, fold_indices, load_dataset
+from mlrun.errors import ConfigError, DataError
+from mlrun.store import slugify
+from mlrun.sweep.config import LOWER_IS_BETTER, TASK_METRICS, SweepBlock, SweepSpec
+from mlrun.sweep.grid import describe_point
+
+TRIALS_DIR = "trials"
+REFIT_DIR = "refit"
+
+#: The metrics results.csv tracks besides the ranking one (which comes first).
+_TRACKED = {
+    "classification": ("val_accuracy", "val_roc_auc", "val_loss"),
+    "regression": ("val_r2", "val_mae", "val_loss"),
+}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of a sweep: a grid point on one cross-validation fold, or on the validation split."""
+
+    point: int
+    fold: Fold | None
+    key: str
+    """Hash of the resolved config (without per-worker thread counts), the fold and the dataset fingerprint."""
+
+    @property
+    def name(self) -> str:
+        """The trial's directory name: point, fold and key, e.g. ``p003-f1-3fa9c2d4e1b0``."""
+        fold = f"-f{self.fold.index}" if self.fold is not None else ""
+        return f"p{self.point:03d}{fold}-{self.key}"
+
+
+@dataclass
+class SweepPlan:
+    """A checked sweep: its id and directory, the resolved sweep block, and every trial in order."""
+
+    spec: SweepSpec
+    sweep_id: str
+    sweep_dir: Path
+    block: SweepBlock
+    """The sweep block with metric, mode and cv.stratified resolved for the task."""
+    task: str
+    classes: list[str]
+    fingerprints: dict[int, str]
+    """Dataset fingerprint per grid point."""
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.sweep_dir / TRIALS_DIR
+
+    @property
+    def n_splits(self) -> int | None:
+        return self.block.cv.n_splits if self.block.cv is not None else None
+
+    @property
+    def tracked(self) -> list[str]:
+        """The metrics results.csv reports per grid point: the ranking metric first."""
+        family = "regression" if self.task == "regression" else "classification"
+        return list(dict.fromkeys([self.block.metric, *_TRACKED[family]]))
+
+    def trial_dir(self, trial: Trial) -> Path:
+        return self.trials_dir / trial.name
+
+    def point_trials(self, point: int) -> list[Trial]:
+        return [t for t in self.trials if t.point == point]
+
+
+def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) -> SweepPlan:
+    """Load the data once per distinct dataset block and check every grid point against it.
+
+    Args:
+        spec: the sweep, as read by :func:`mlrun.sweep.config.load_sweep`.
+        runs_dir: the sweep's directory is created under it (not here).
+        check_models: build every point's model (imports Keras) to catch layers
+            that do not fit the data before anything trains.
+
+    Raises:
+        ConfigError: a grid point does not fit the data (task, metric, folds, layers).
+        DataError: the data cannot be loaded or split into the folds.
+    """
+    cv = spec.block.cv
+    datasets: dict[str, Dataset] = {}
+    point_data: dict[int, Dataset] = {}
+    for p in spec.points:
+        ident = json.dumps([p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task], sort_keys=True)
+        if ident not in datasets:
+            datasets[ident] = load_dataset(p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir)
+        point_data[p.index] = datasets[ident]
+
+    first = point_data[spec.points[0].index]
+    block = _resolve_block(spec.block, first.task)
+    problems: list[str] = []
+    for p in spec.points:
+        data = point_data[p.index]
+        try:
+            check_task(p.config, data.task)
+        except ValueError as exc:
+            problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
+        if block.metric.removeprefix("val_") not in TASK_METRICS[data.task]:
+            allowed = ", ".join(f"val_{m}" for m in TASK_METRICS[data.task])
+            problems.append(f"  sweep.metric: {block.metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}")
+    if problems:
+        raise ConfigError(f"error: {spec.source}: the sweep does not fit the data; nothing was trained\n" + "\n".join(dict.fromkeys(problems)))
+    if block.cv is not None:
+        for data in {id(d): d for d in point_data.values()}.values():
+            _check_folds(block, data, spec)
+    if check_models:
+        _check_models(spec, point_data)
+
+    fingerprints = {i: d.fingerprint() for i, d in point_data.items()}
+    identity = {"base": identity_dict(spec.base), "sweep": block.model_dump(mode="json"), "data": sorted(set(fingerprints.values()))}
+    sweep_id = f"{slugify(spec.base.name)}-sweep-{_hash(identity)[:8]}"
+    plan = SweepPlan(spec, sweep_id, Path(runs_dir) / sweep_id, block, first.task, first.classes, fingerprints)
+    folds = [Fold(i, cv.n_splits, bool(block.cv.stratified), cv.shuffle) for i in range(cv.n_splits)] if cv is not None else [None]
+    for p in spec.points:
+        for fold in folds:
+            plan.trials.append(Trial(p.index, fold, trial_key(p.config, fold, fingerprints[p.index])))
+    return plan
+
+
+def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The config as it determines results: thread counts (chosen per worker) left out."""
+    data = config_to_dict(cfg)
+    runtime = dict(data.get("runtime") or {})
+    runtime.pop("intra_op_threads", None)
+    runtime.pop("inter_op_threads", None)
+    data["runtime"] = runtime
+    return data
+
+
+def trial_key(cfg: ExperimentConfig, fold: Fold | None, fingerprint: str, *, kind: str = "trial") -> str:
+    """The hash naming a trial: its resolved config, fold and dataset fingerprint (12 hex digits)."""
+    fold_data = [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None
+    return _hash({"kind": kind, "config": identity_dict(cfg), "fold": fold_data, "data": fingerprint})[:12]
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
+    metric = block.metric or ("val_r2" if task == "regression" else "val_accuracy")
+    natural = "min" if metric in LOWER_IS_BETTER else "max"
+    if block.mode is not None and block.mode != natural:  # with an explicit metric the schema has said so already
+        raise ConfigError(f"error: sweep.mode: {block.mode!r} would rank the worst {metric} (the default metric of a {task} task) first; "
+                          f"use mode: {natural!r}, or leave mode out")
+    mode = block.mode or natural
+    update: dict[str, Any] = {"metric": metric, "mode": mode}
+    if block.cv is not None:
+        classify = task in ("binary", "multiclass")
+        if block.cv.stratified and not classify:
+            raise ConfigError(
+                f"error: sweep.cv.stratified: true needs class labels, but this is a {task} task; "
+                "use stratified: false (or leave it out)"
+            )
+        update["cv"] = block.cv.model_copy(update={"stratified": classify if block.cv.stratified is None else block.cv.stratified})
+    return block.model_copy(update=update)
+
+
+def _check_folds(block: SweepBlock, data: Dataset, spec: SweepSpec) -> None:
+    """Split the training set (training plus validation part) into the folds now, so a bad split fails before training."""
+    y = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
+    cv = block.cv
+    try:
+        fold_indices(y, cv.n_splits, stratified=bool(cv.stratified), shuffle=cv.shuffle, seed=spec.base.seed)
+    except DataError as exc:
+        raise DataError(f"{exc}\n  (sweep.cv.n_splits: {cv.n_splits}, dataset {data.source})") from None
+
+
+def _check_models(spec: SweepSpec, point_data: dict[int, Dataset]) -> None:
+    """Build (not compile, not fit) every point's model; a layer that does not fit its input is a config error."""
+    from mlrun.backend import import_keras
+    from mlrun.model import build_model
+
+    keras = import_keras()
+    problems = []
+    try:
+        for p in spec.points:
+            data = point_data[p.index]
+            cfg = p.config.model_copy(update={"task": data.task})
+            try:
+                build_model(cfg, data.input_shape, task=data.task, n_outputs=data.n_outputs)
+            except ConfigError as exc:
+                problems.append(f"  point {p.index} ({describe_point(p.params)}): {str(exc).removeprefix('error: ')}")
+    finally:
+        keras.backend.clear_session()
+    if problems:
+        raise ConfigError(
+            f"error: {spec.source}: {len(problems)} of {len(spec.points)} grid points build models that do not fit the data; "
+            "nothing was trained\n" + "\n".join(problems)
+        )

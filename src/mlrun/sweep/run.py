@@ -1,0 +1,329 @@
+"""Run a sweep: plan it, run the trials that are not finished yet, aggregate, refit the best point.
+
+The sweep directory ``<runs>/<sweep_id>/`` holds sweep.yaml, sweep.json,
+``trials/<trial>/`` (one run directory per grid point and fold), results.csv,
+results.json, best_config.yaml and, with ``refit``, ``refit/``. Running the
+same sweep again resumes it: finished trials are skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mlrun import __version__, store
+from mlrun.config import ExperimentConfig, config_to_dict
+from mlrun.data import Fold
+from mlrun.errors import RunError
+from mlrun.sweep.config import SweepSpec
+from mlrun.sweep.executors import make_backend
+from mlrun.sweep.plan import REFIT_DIR, SweepPlan, Trial, plan_sweep, trial_key
+from mlrun.sweep.results import SweepTable, aggregate, best_summary, write_results
+from mlrun.sweep.trials import TRIAL_FILE, commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
+
+SWEEP_FILE = "sweep.json"
+SWEEP_YAML = "sweep.yaml"
+
+
+@dataclass
+class SweepProgress:
+    """What a progress display needs after each finished trial (and once before the first)."""
+
+    stage: str
+    """``trials``, then ``refit``."""
+    total: int
+    """Trials this invocation runs (finished ones from an earlier invocation are not counted)."""
+    finished: int
+    failed: int
+    skipped: int
+    """Trials finished by an earlier invocation of the same sweep."""
+    trial: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+
+ProgressCallback = Callable[[SweepProgress], None]
+
+
+@dataclass
+class SweepResult:
+    """How a sweep ended: its plan, its results table, what ran and what failed."""
+
+    plan: SweepPlan
+    table: SweepTable
+    status: str
+    ran: int
+    skipped: int
+    failures: list[tuple[str, str | None]] = field(default_factory=list)
+    refit: dict[str, Any] | None = None
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.plan.sweep_dir
+
+
+def run_sweep(
+    spec: SweepSpec,
+    runs_dir: Path,
+    *,
+    workers: int | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    fail_fast: bool = False,
+    on_progress: ProgressCallback | None = None,
+    command: Sequence[str] | None = None,
+) -> SweepResult:
+    """Run every trial of a sweep that has not completed yet, then aggregate and refit.
+
+    Args:
+        spec: the sweep, from :func:`mlrun.sweep.load_sweep`.
+        runs_dir: the sweep directory is ``runs_dir/<sweep_id>``.
+        workers: trials run at once; default: the CPU cores (local) or the cluster's CPUs (ray).
+        backend: ``local`` (worker processes) or ``ray`` (Ray tasks).
+        ray_address: the Ray cluster to use; default: start a local instance.
+        fail_fast: stop at the first failed trial (the trials still running are interrupted).
+        on_progress: called before the first trial and after each one.
+        command: the command line recorded in sweep.json and each run.json (default ``sys.argv``).
+
+    Returns:
+        The result; ``status`` is ``completed`` when every trial (and the refit) completed, else ``failed``.
+
+    Raises:
+        ConfigError, DataError: before anything trains.
+        RunError: the same sweep is already running.
+        KeyboardInterrupt: after marking the sweep ``interrupted``.
+    """
+    plan = plan_sweep(spec, runs_dir)
+    run = _SweepRun(plan, make_backend(backend, ray_address=ray_address), workers=workers,
+                    command=list(command if command is not None else sys.argv), notify=on_progress or (lambda progress: None))
+    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    _check_not_running(plan.sweep_dir)
+    store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")})
+    with contextlib.ExitStack() as stack:
+        run.stack = stack
+        try:
+            run.write_info()
+            stopped = run.run_trials(fail_fast=fail_fast)
+            table = aggregate(plan)
+            refit = None
+            if plan.block.refit and not stopped and table.best is not None:
+                refit = run.refit(table)
+                if refit["status"] != "completed":
+                    run.failures.append((REFIT_DIR, refit.get("error")))
+            write_results(plan, table, refit=refit)
+            status = "completed" if not run.failures and run.counts["pending"] == 0 else "failed"
+            run.info.update(status=status, best=best_summary(table), refit=refit,
+                            error=f"{len(run.failures)} failed: {', '.join(n for n, _ in run.failures[:5])}" if run.failures else None)
+            return SweepResult(plan, table, status, ran=run.ran, skipped=run.skipped, failures=run.failures, refit=refit)
+        except KeyboardInterrupt:
+            run.info["status"] = "interrupted"
+            raise
+        except BaseException as exc:
+            run.info.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            run.info["ended_at"] = store.now_iso()
+            run.write_info()
+
+
+class _SweepRun:
+    """One invocation of a sweep: runs the missing trials and the refit, keeps sweep.json up to date.
+
+    The backend is opened (for Ray: a local instance started or a cluster
+    joined) only when a trial has to run, so a finished sweep reruns instantly.
+    """
+
+    def __init__(self, plan: SweepPlan, backend: Any, *, workers: int | None, command: list[str], notify: ProgressCallback) -> None:
+        self.plan, self.backend, self.workers, self.command, self.notify = plan, backend, workers, command, notify
+        self.stack: contextlib.ExitStack | None = None
+        self._opened = False
+        self.threads = 1
+        self.todo = [t for t in plan.trials if not is_done(plan.trial_dir(t))]
+        self.skipped = len(plan.trials) - len(self.todo)
+        self.ran = 0
+        self.counts = {"total": len(plan.trials), "done": self.skipped, "failed": 0, "pending": len(self.todo)}
+        self.failures: list[tuple[str, str | None]] = []
+        self.started = time.time()
+        self.info = _sweep_info(plan, backend.name, workers, command)
+
+    def open(self) -> Any:
+        if not self._opened:
+            self.stack.enter_context(self.backend)
+            self.workers = self.workers or self.backend.default_workers()
+            self.threads = self.plan.spec.base.runtime.intra_op_threads or self.backend.threads_per_worker(self.workers)
+            self.info.update(workers=self.workers, threads_per_worker=self.threads)
+            self._opened = True
+        return self.backend
+
+    def run_trials(self, *, fail_fast: bool) -> bool:
+        """Run the trials that are not done; return True when stopped early by ``fail_fast``."""
+        plan = self.plan
+        self.notify(SweepProgress("trials", len(self.todo), 0, 0, self.skipped))
+        if not self.todo:
+            return False
+        be = self.open()
+        tasks = []
+        for t in self.todo:
+            prepare_dir(plan.trial_dir(t), _trial_info(plan, t))
+            tasks.append(_task(plan, t.name, t.key, plan.spec.points[t.point].config, t.fold, plan.trial_dir(t),
+                               evaluate_on="validation", threads=self.threads, command=self.command))
+        with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
+            for task, outcome in finished:
+                ok = _record(Path(task["run_dir"]), task, outcome)
+                self.ran += 1
+                self.counts["pending"] -= 1
+                self.counts["done" if ok else "failed"] += 1
+                if not ok:
+                    self.failures.append((task["name"], outcome.get("error")))
+                self.write_info()
+                self.notify(SweepProgress("trials", len(self.todo), self.ran, len(self.failures), self.skipped,
+                                          task["name"], outcome["status"], outcome.get("error")))
+                if not ok and fail_fast:
+                    return True
+        return False
+
+    def refit(self, table: SweepTable) -> dict[str, Any]:
+        """Retrain the best point on all training data and evaluate it on the test set (skipped when already done)."""
+        plan = self.plan
+        best = table.best
+        cfg = refit_config(plan.spec.points[best.point].config)
+        key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
+        run_dir = plan.sweep_dir / REFIT_DIR
+        reused = is_done(run_dir) and _read_key(run_dir) == key
+        if not reused:
+            be = self.open()
+            prepare_dir(run_dir, {"kind": "refit", "sweep_id": plan.sweep_id, "key": key, "point": best.point, "params": best.params,
+                                  "fold": None, "dataset_fingerprint": plan.fingerprints[best.point]})
+            threads = cfg.runtime.intra_op_threads or be.threads_per_worker(1)  # the refit runs alone: all the cores
+            task = _task(plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command)
+            self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
+            with contextlib.closing(be.run([task], workers=1, threads=threads)) as finished:
+                for task, outcome in finished:
+                    _record(run_dir, task, outcome)
+                    self.notify(SweepProgress("refit", 1, 1, int(outcome["status"] != "completed"), 0, REFIT_DIR, outcome["status"], outcome.get("error")))
+        metrics = None
+        if is_done(run_dir):
+            m = store.read_json(run_dir / store.METRICS_FILE)
+            metrics = {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {"dir": REFIT_DIR, "key": key, "point": best.point, "params": best.params, "status": trial_state(run_dir),
+                "error": None if metrics else read_error(run_dir), "reused": reused, "test_metrics": metrics}
+
+    def write_info(self) -> None:
+        self.info["trials"] = dict(self.counts)
+        self.info["updated_at"] = store.now_iso()
+        self.info["duration_s"] = round(time.time() - self.started, 3)
+        store.write_json(self.plan.sweep_dir / SWEEP_FILE, self.info)
+
+
+# --------------------------------------------------------------------------- trials
+
+
+def _task(plan: SweepPlan, name: str, key: str, cfg: ExperimentConfig, fold: Fold | None, run_dir: Path, *,
+          evaluate_on: str, threads: int, command: list[str]) -> dict[str, Any]:
+    """The plain-data task a worker runs: the config with this worker's thread counts filled in."""
+    config = config_to_dict(cfg)
+    runtime = config["runtime"]
+    if runtime.get("intra_op_threads") is None:
+        runtime["intra_op_threads"] = threads
+    if runtime.get("inter_op_threads") is None:
+        runtime["inter_op_threads"] = 1
+    return {
+        "name": name, "key": key, "config": config,
+        "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
+        "evaluate_on": evaluate_on, "smoke": plan.spec.smoke, "command": command,
+        "base_dir": str(plan.spec.base_dir), "run_dir": str(run_dir),
+    }
+
+
+def _trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
+    point = plan.spec.points[trial.point]
+    fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
+    return {"kind": "trial", "sweep_id": plan.sweep_id, "key": trial.key, "point": trial.point, "params": point.params,
+            "fold": fold, "dataset_fingerprint": plan.fingerprints[trial.point]}
+
+
+def _record(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any]) -> bool:
+    """Put a finished trial's outcome on disk; return True when it completed."""
+    files = outcome.pop("files", None)
+    if files:
+        commit_files(run_dir, files)
+    if outcome["status"] != "completed":
+        mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
+    return outcome["status"] == "completed" and is_done(run_dir)
+
+
+def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The best point's config for the refit: all training data (no validation split), unless a callback monitors validation data."""
+    es = cfg.training.early_stopping
+    sched = cfg.optimizer.schedule
+    monitors = [es.monitor if es else "", getattr(sched, "monitor", "") or ""]
+    if any(m.startswith("val_") for m in monitors):
+        return cfg  # early stopping / plateau schedule need the validation split
+    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"validation_split": 0.0})})
+
+
+def _read_key(run_dir: Path) -> str | None:
+    try:
+        return store.read_json(run_dir / TRIAL_FILE).get("key")
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- sweep.json
+
+
+def _check_not_running(sweep_dir: Path) -> None:
+    """Refuse to run a sweep that a live process on this host is running (two would write the same trials)."""
+    try:
+        info = store.read_json(sweep_dir / SWEEP_FILE)
+    except (OSError, ValueError):
+        return
+    if info.get("status") == "running" and info.get("host") == socket.gethostname() and store.effective_status(info) == "running":
+        raise RunError(
+            f"error: sweep {sweep_dir.name} is already running (pid {info.get('pid')}); "
+            "wait for it to finish, or stop it and run this command again to resume it"
+        )
+
+
+def _sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: list[str]) -> dict[str, Any]:
+    return {
+        "id": plan.sweep_id,
+        "name": plan.spec.base.name,
+        "status": "running",
+        "config": str(plan.spec.source),
+        "command": command,
+        "started_at": store.now_iso(),
+        "updated_at": None,
+        "ended_at": None,
+        "duration_s": None,
+        **store.host_info(),
+        "backend": backend,
+        "workers": workers,
+        "threads_per_worker": None,
+        "smoke": plan.spec.smoke,
+        "task": plan.task,
+        "n_points": len(plan.spec.points),
+        "sweep": plan.block.model_dump(mode="json"),
+        "trials": {},
+        "best": None,
+        "refit": None,
+        "versions": _versions(backend),
+        "error": None,
+    }
+
+
+def _versions(backend: str) -> dict[str, str]:
+    """Library versions, read from package metadata (without importing TensorFlow)."""
+    out = {"python": platform.python_version(), "mlrun": __version__}
+    for dist in ("tensorflow", "keras", "scikit-learn", "numpy", *(("ray",) if backend == "ray" else ())):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[dist] = metadata.version(dist)
+    return out

@@ -1,0 +1,148 @@
+"""Run one trial in a worker, and read and record a trial's state in its run directory.
+
+The worker functions take and return plain data (dicts of strings, numbers and
+lists), so they run the same in a spawned process and in a Ray task. A trial
+is finished when its run.json says ``completed``; anything else (no
+directory, ``running`` with a dead process, ``failed``, ``diverged``,
+``interrupted``) is run again when the sweep is resumed.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from mlrun import store
+from mlrun.errors import MlrunError
+
+TRIAL_FILE = "trial.json"
+TRACEBACK_FILE = "traceback.txt"
+
+
+# --------------------------------------------------------------------------- in the worker
+
+
+def run_trial(task: dict[str, Any]) -> dict[str, Any]:
+    """Train one trial into the existing directory ``task["run_dir"]`` and return its outcome.
+
+    A failed trial is recorded in its run.json and returned, not raised; only an
+    interrupt (Ctrl-C, SIGTERM) propagates, after the runner marks the run
+    ``interrupted``. The Keras session is cleared before and after, so a worker
+    that runs many trials holds nothing from the previous one.
+
+    Returns:
+        ``{"name", "key", "status", "error", "duration_s", "pid"}``.
+    """
+    from mlrun.backend import import_keras
+    from mlrun.config import validate_config
+    from mlrun.data import Fold
+    from mlrun.runner import run_experiment
+
+    keras = import_keras()
+    run_dir = Path(task["run_dir"])
+    started = time.time()
+    status, error = "failed", None
+    keras.backend.clear_session()
+    gc.collect()
+    try:
+        cfg = validate_config(task["config"], source=task["name"])
+        fold = Fold(*task["fold"]) if task["fold"] is not None else None
+        result = run_experiment(
+            cfg, run_dir.parent, run_dir=run_dir, fold=fold, evaluate_on=task["evaluate_on"], smoke=task["smoke"],
+            command=task["command"], base_dir=Path(task["base_dir"]),
+        )
+        status = result.status
+        if status != "completed":
+            error = store.read_run_info(run_dir).get("error")
+    except MlrunError as exc:
+        error = str(exc).removeprefix("error: ")
+    except Exception as exc:  # a bug or a Keras failure: keep the traceback beside the run
+        error = f"{type(exc).__name__}: {exc}"
+        store.write_atomic(run_dir / TRACEBACK_FILE, traceback.format_exc())
+    finally:
+        keras.backend.clear_session()
+        gc.collect()
+    if status == "failed":
+        mark_failed(run_dir, error or "failed", name=task["name"], fold=task["fold"])
+    return {"name": task["name"], "key": task["key"], "status": status, "error": error,
+            "duration_s": round(time.time() - started, 3), "pid": os.getpid()}
+
+
+def run_trial_packed(task: dict[str, Any]) -> dict[str, Any]:
+    """Run a trial in a temporary directory and return its outcome with the directory's files.
+
+    For workers on other machines (Ray): the driver writes ``outcome["files"]``
+    (name -> bytes) into the trial's directory with :func:`commit_files`.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlrun-trial-") as tmp:
+        run_dir = Path(tmp) / task["name"]
+        run_dir.mkdir()
+        outcome = run_trial({**task, "run_dir": str(run_dir)})
+        outcome["files"] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    return outcome
+
+
+# --------------------------------------------------------------------------- in the driver
+
+
+def prepare_dir(run_dir: Path, info: dict[str, Any]) -> None:
+    """Empty (or create) a trial's directory and write its trial.json: what it is, before it runs."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    store.write_json(run_dir / TRIAL_FILE, info)
+
+
+def commit_files(run_dir: Path, files: dict[str, bytes]) -> None:
+    """Write a packed trial's files into its directory, run.json last, so a crash never shows a half-written completed run."""
+    for name, data in files.items():
+        if name != store.RUN_FILE:
+            store.write_atomic(run_dir / name, data)
+    if store.RUN_FILE in files:
+        store.write_atomic(run_dir / store.RUN_FILE, files[store.RUN_FILE])
+
+
+def trial_state(run_dir: Path) -> str:
+    """The trial's status: ``missing`` (never ran), ``crashed``, or the status in its run.json."""
+    try:
+        info = store.read_json(run_dir / store.RUN_FILE)
+    except (OSError, ValueError):
+        return "missing"
+    return store.effective_status(info)
+
+
+def is_done(run_dir: Path) -> bool:
+    """True when the trial completed and its metrics are on disk: a resumed sweep skips it."""
+    return trial_state(run_dir) == "completed" and (run_dir / store.METRICS_FILE).is_file()
+
+
+def mark_failed(run_dir: Path, error: str, *, name: str, fold: list[Any] | None = None) -> None:
+    """Record a failure in the trial's run.json: update a ``running`` one, or write a minimal one if there is none.
+
+    Used when the runner could not record it: the data or config failed before
+    the run started, or the worker process died.
+    """
+    try:
+        info = store.read_json(run_dir / store.RUN_FILE)
+    except (OSError, ValueError):
+        info = {"id": run_dir.name, "name": name, "started_at": store.now_iso(), **store.host_info(),
+                "fold": {"index": fold[0], "n_splits": fold[1]} if fold else None}
+    if info.get("status") not in (None, "running"):
+        return  # the runner recorded how it ended
+    info.update(status="failed", error=error, ended_at=store.now_iso())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store.write_json(run_dir / store.RUN_FILE, info)
+
+
+def read_error(run_dir: Path) -> str | None:
+    """The error recorded in a trial's run.json, if any."""
+    try:
+        return store.read_json(run_dir / store.RUN_FILE).get("error")
+    except (OSError, ValueError):
+        return None
