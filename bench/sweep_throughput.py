@@ -48,6 +48,31 @@ def sweep_config(trials: int, epochs: int, threads: int | None) -> dict:
     return cfg
 
 
+def _spin(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x += i * i
+
+
+def free_cores_ratio(n: int = 8_000_000) -> float:
+    """How much faster two CPU-bound Python processes finish side by side than back to back (2.0: two idle cores).
+
+    Printed before and after, so a ratio measured while something else used the CPU can be told apart.
+    """
+    import multiprocessing
+
+    start = time.perf_counter()
+    _spin(n)
+    _spin(n)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1, 1])  # both processes started
+        start = time.perf_counter()
+        pool.map(_spin, [n, n])
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
 def timed_sweep(config: Path, workers: int, trials: int) -> float:
     """Seconds for one fresh sweep of every trial with ``workers`` worker processes."""
     from mlrun.sweep import load_sweep, run_sweep
@@ -78,7 +103,8 @@ def main() -> None:
         config.write_text(yaml.safe_dump(sweep_config(args.trials, args.epochs, args.intra_op_threads), sort_keys=False))
         plan_sweep(load_sweep(config), Path(tmp))  # warm-up: TensorFlow imported in this process before timing
 
-        print(f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+              f"free-cores check (2 busy processes side by side vs back to back): {free_cores_ratio():.2f}x")
         print(f"{args.trials} trials (digits MLP 64-32, {args.epochs} epochs), 1 vs {args.workers} workers, {args.repeats} repeats, alternating")
         times: dict[int, list[float]] = {1: [], args.workers: []}
         for repeat in range(args.repeats):
@@ -88,7 +114,7 @@ def main() -> None:
                 print(f"  repeat {repeat + 1}: workers={workers}  {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
 
     serial, parallel = statistics.median(times[1]), statistics.median(times[args.workers])
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, free-cores check: {free_cores_ratio():.2f}x")
     print(f"median: workers=1 {serial:.2f} s, workers={args.workers} {parallel:.2f} s")
     print(f"throughput ratio (workers={args.workers} vs one after another): {serial / parallel:.2f}x "
           f"(parallel time = {parallel / serial:.2f} of serial)")
