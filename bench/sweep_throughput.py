@@ -1,22 +1,29 @@
-"""Throughput of ``mlrun sweep``'s local backend: the same small trials with 1 worker and with N workers.
+"""Throughput of ``mlrun sweep``'s local backend: the same small trials in parallel and one after another.
 
-Each measurement runs a fresh sweep of ``--trials`` identical-size trials
-(sklearn digits, an MLP, one trial per seed, no cross-validation, no refit)
-into an empty runs directory, from the call to ``run_sweep`` until every trial
-has finished: worker start-up (importing TensorFlow) included. The worker
-counts alternate, so a change in background load hits both alike. The ratio
-reported is median(time with 1 worker) / median(time with N workers), i.e. the
-throughput gain of running trials in parallel over running them one after
-another.
+Three ways to run the same ``--trials`` trials (sklearn digits, an MLP, one
+trial per seed, no cross-validation, no refit), each from start to the last
+trial finished, TensorFlow start-up included:
 
-With 1 worker mlrun gives that worker every core (TensorFlow intra-op threads =
-cores); with N workers each gets cores / N. ``--intra-op-threads 1`` pins every
-worker to one thread instead (the issue's "single-threaded processes" baseline).
+- ``train x N``: one ``mlrun train`` process per trial, one after another
+  (what running the trials one after another by hand costs; each process
+  imports TensorFlow, as in the issue's "two Keras processes back to back");
+- ``workers=1``: ``mlrun sweep --workers 1``: one worker process runs every
+  trial (TensorFlow imported once, all cores for its thread pools);
+- ``workers=N``: ``mlrun sweep --workers N`` (default N = cores): N worker
+  processes, each limited to cores / N TensorFlow threads.
+
+The order of the three rotates from repeat to repeat, so drifting background
+load hits all alike. The ratios are median times: baseline / workers=N, i.e.
+the throughput gain of the parallel sweep.
+
+A "free-cores check" (two CPU-bound Python processes side by side vs back to
+back; 2.0 = two idle cores) is printed before and after: on a shared machine
+it tells whether the numbers were taken with the cores actually free.
 
 Usage::
 
-    python bench/sweep_throughput.py                      # 4 trials, 3 repeats, 1 vs 2 workers
-    python bench/sweep_throughput.py --trials 6 --repeats 5 --epochs 30
+    python bench/sweep_throughput.py                      # 4 trials, 3 repeats
+    python bench/sweep_throughput.py --trials 8 --repeats 5 --epochs 30
 """
 
 from __future__ import annotations
@@ -87,6 +94,28 @@ def timed_sweep(config: Path, workers: int, trials: int) -> float:
     return elapsed
 
 
+def timed_train_processes(config: Path, trials: int) -> float:
+    """Seconds for ``mlrun train`` of every trial's config, one process after another."""
+    import subprocess
+    import sys
+
+    from mlrun import store
+    from mlrun.sweep import load_sweep
+
+    spec = load_sweep(config)
+    with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as tmp:
+        paths = []
+        for p in spec.points:
+            path = Path(tmp) / f"trial{p.index}.yaml"
+            store.write_yaml(path, p.config.model_dump(mode="json"))
+            paths.append(path)
+        start = time.perf_counter()
+        for path in paths:
+            subprocess.run([sys.executable, "-m", "mlrun", "train", str(path), "--quiet", "--runs-dir", str(Path(tmp) / "runs")],
+                           check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=4, help="trials per sweep (default 4)")
@@ -105,19 +134,25 @@ def main() -> None:
 
         print(f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
               f"free-cores check (2 busy processes side by side vs back to back): {free_cores_ratio():.2f}x")
-        print(f"{args.trials} trials (digits MLP 64-32, {args.epochs} epochs), 1 vs {args.workers} workers, {args.repeats} repeats, alternating")
-        times: dict[int, list[float]] = {1: [], args.workers: []}
+        n = args.workers
+        modes = {"train x N": lambda: timed_train_processes(config, args.trials),
+                 "workers=1": lambda: timed_sweep(config, 1, args.trials),
+                 f"workers={n}": lambda: timed_sweep(config, n, args.trials)}
+        names = list(modes)
+        print(f"{args.trials} trials (digits MLP 64-32, {args.epochs} epochs), {args.repeats} repeats, order rotating")
+        times: dict[str, list[float]] = {name: [] for name in names}
         for repeat in range(args.repeats):
-            for workers in (1, args.workers) if repeat % 2 == 0 else (args.workers, 1):
-                t = timed_sweep(config, workers, args.trials)
-                times[workers].append(t)
-                print(f"  repeat {repeat + 1}: workers={workers}  {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
+            for name in names[repeat % 3:] + names[: repeat % 3]:
+                t = modes[name]()
+                times[name].append(t)
+                print(f"  repeat {repeat + 1}: {name:10} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
 
-    serial, parallel = statistics.median(times[1]), statistics.median(times[args.workers])
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, free-cores check: {free_cores_ratio():.2f}x")
-    print(f"median: workers=1 {serial:.2f} s, workers={args.workers} {parallel:.2f} s")
-    print(f"throughput ratio (workers={args.workers} vs one after another): {serial / parallel:.2f}x "
-          f"(parallel time = {parallel / serial:.2f} of serial)")
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    print("median: " + ", ".join(f"{name} {t:.2f} s" for name, t in med.items()))
+    parallel = med[f"workers={n}"]
+    for name in names[:2]:
+        print(f"throughput ratio, workers={n} vs {name}: {med[name] / parallel:.2f}x (time {parallel / med[name]:.2f} of it)")
 
 
 if __name__ == "__main__":  # required: worker processes are spawned and re-import this file
