@@ -60,6 +60,13 @@ def configure_runtime(runtime: Any, seed: int) -> None:
     Thread counts take effect only before TensorFlow's first operation in the
     process; a later call keeps the counts already in force.
     """
+    if "tensorflow" not in sys.modules:
+        # import_keras() starts TensorFlow, after which thread counts can no longer change:
+        # hand them over through the environment TensorFlow reads at start-up.
+        if runtime.intra_op_threads:
+            os.environ["TF_NUM_INTRAOP_THREADS"] = str(runtime.intra_op_threads)
+        if runtime.inter_op_threads:
+            os.environ["TF_NUM_INTEROP_THREADS"] = str(runtime.inter_op_threads)
     import_keras()
     import keras
     import tensorflow as tf

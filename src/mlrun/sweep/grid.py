@@ -6,6 +6,7 @@ Pure functions over plain data: no config validation, no files, no Keras.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -68,8 +69,7 @@ def grid_problems(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
             twice = next((v for i, v in enumerate(values) if texts[i] in texts[:i]), None)
             if len(set(texts)) < len(texts):
                 problems.append((key, f"the value {format_value(twice)} is listed twice; list each value once"))
-    keys = sorted(grid)
-    for a, b in zip(keys, keys[1:]):
+    for a, b in itertools.product(sorted(grid), repeat=2):
         if b.startswith(a + "."):
             problems.append(("", f"{a!r} and {b!r} overlap ({b!r} is inside {a!r}); sweep one of them"))
     return problems
@@ -80,7 +80,7 @@ def apply_point(raw: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, 
     data = copy.deepcopy(dict(raw))
     for key, value in params.items():
         parts = parse_path(key)
-        for i, part in enumerate(parts[:-1]):
+        for i in range(len(parts) - 1):
             # A list item can be swept only where the config has that list; set_path would
             # otherwise invent a mapping with an integer key.
             if isinstance(parts[i + 1], int):

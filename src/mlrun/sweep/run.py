@@ -107,8 +107,7 @@ def run_sweep(
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
     _check_not_running(plan.sweep_dir)
     store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")})
-    with contextlib.ExitStack() as stack:
-        run.stack = stack
+    with run:
         try:
             run.write_info()
             stopped = run.run_trials(fail_fast=fail_fast)
@@ -143,7 +142,7 @@ class _SweepRun:
 
     def __init__(self, plan: SweepPlan, backend: Any, *, workers: int | None, command: list[str], notify: ProgressCallback) -> None:
         self.plan, self.backend, self.workers, self.command, self.notify = plan, backend, workers, command, notify
-        self.stack: contextlib.ExitStack | None = None
+        self._stack = contextlib.ExitStack()
         self._opened = False
         self.threads = 1
         self.todo = [t for t in plan.trials if not is_done(plan.trial_dir(t))]
@@ -154,9 +153,16 @@ class _SweepRun:
         self.started = time.time()
         self.info = _sweep_info(plan, backend.name, workers, command)
 
+    def __enter__(self) -> _SweepRun:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()  # closes the backend if it was opened
+
     def open(self) -> Any:
+        """The backend, opened on first use; it closes with this run."""
         if not self._opened:
-            self.stack.enter_context(self.backend)
+            self._stack.enter_context(self.backend)
             self.workers = self.workers or self.backend.default_workers()
             self.threads = self.plan.spec.base.runtime.intra_op_threads or self.backend.threads_per_worker(self.workers)
             self.info.update(workers=self.workers, threads_per_worker=self.threads)

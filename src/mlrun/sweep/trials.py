@@ -9,7 +9,6 @@ directory, ``running`` with a dead process, ``failed``, ``diverged``,
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
@@ -33,8 +32,8 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     A failed trial is recorded in its run.json and returned, not raised; only an
     interrupt (Ctrl-C, SIGTERM) propagates, after the runner marks the run
-    ``interrupted``. The Keras session is cleared before and after, so a worker
-    that runs many trials holds nothing from the previous one.
+    ``interrupted``. The Keras session is cleared first (which also collects
+    garbage), so a worker that runs many trials holds nothing from the previous one.
 
     Returns:
         ``{"name", "key", "status", "error", "duration_s", "pid"}``.
@@ -48,8 +47,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(task["run_dir"])
     started = time.time()
     status, error = "failed", None
-    keras.backend.clear_session()
-    gc.collect()
+    keras.backend.clear_session()  # Keras' global state and the previous trial's model; runs gc.collect() too
     try:
         cfg = validate_config(task["config"], source=task["name"])
         fold = Fold(*task["fold"]) if task["fold"] is not None else None
@@ -65,9 +63,6 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # a bug or a Keras failure: keep the traceback beside the run
         error = f"{type(exc).__name__}: {exc}"
         store.write_atomic(run_dir / TRACEBACK_FILE, traceback.format_exc())
-    finally:
-        keras.backend.clear_session()
-        gc.collect()
     if status == "failed":
         mark_failed(run_dir, error or "failed", name=task["name"], fold=task["fold"])
     return {"name": task["name"], "key": task["key"], "status": status, "error": error,
