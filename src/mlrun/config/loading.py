@@ -181,7 +181,7 @@ def _looks_internal(part: str) -> bool:
     return part in ("float", "int", "str", "bool", "list", "dict") or "[" in part
 
 
-def _line_of(text: str | None, path: Sequence[str | int]) -> int | None:
+def yaml_line(text: str | None, path: Sequence[str | int]) -> int | None:
     """Return the 1-based YAML line of the deepest existing node on ``path``."""
     if text is None:
         return None
@@ -244,7 +244,7 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, 
         if kind not in ("value_error", "assertion_error") and "input" in err and not isinstance(err["input"], (dict, list)):
             msg += f" (got {err['input']!r})"
     origin = next((f"--set {o}" for o in overridden if key == o or key.startswith(o + ".")), None)
-    line = None if origin else _line_of(text, path)
+    line = None if origin else yaml_line(text, path)
     where = origin or (f"line {line}" if line else "")
     return f"  {where + '  ' if where else ''}{key}: {msg}"
 

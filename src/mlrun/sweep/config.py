@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlrun.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
+from mlrun.config.loading import yaml_line
 from mlrun.config.schema import Strict
 from mlrun.errors import ConfigError
 from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_problems, parse_grid_option
@@ -241,28 +241,9 @@ class _Where:
         key = ".".join(map(str, loc))
         origin = next((f"--set {k}" for k in self.set_keys if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
         if origin is None:
-            number = _yaml_line(self.text, loc)
+            number = yaml_line(self.text, loc)
             origin = f"line {number}" if number else ("--grid/--folds" if self.from_options else "")
         return f"  {origin + '  ' if origin else ''}{key}: {msg}"
-
-
-def _yaml_line(text: str, keys: Sequence[Any]) -> int | None:
-    """The 1-based line of the deepest mapping key on ``keys`` that the YAML text has."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for k, v in node.value:
-            if k.value == str(key):
-                line, node = k.start_mark.line + 1, v
-                break
-        else:
-            break
-    return line
 
 
 def _check_distinct(points: list[Point], path: Path) -> None:
