@@ -1,20 +1,26 @@
 """Throughput of ``mlrun sweep``'s local backend: the same small trials in parallel and one after another.
 
-Three ways to run the same ``--trials`` trials (sklearn digits, an MLP, one
-trial per seed, no cross-validation, no refit), each from start to the last
-trial finished, TensorFlow start-up included:
+Every mode runs the same ``--trials`` trials (sklearn digits, an MLP, one
+trial per seed, no cross-validation, no refit) as a fresh command, from
+start to exit, TensorFlow start-up included, as a user would run them:
 
 - ``train x N``: one ``mlrun train`` process per trial, one after another
-  (what running the trials one after another by hand costs; each process
-  imports TensorFlow, as in the issue's "two Keras processes back to back");
-- ``workers=1``: ``mlrun sweep --workers 1``: one worker process runs every
-  trial (TensorFlow imported once, all cores for its thread pools);
-- ``workers=N``: ``mlrun sweep --workers N`` (default N = cores): N worker
-  processes, each limited to cores / N TensorFlow threads.
+  (running the trials by hand; each process imports TensorFlow, as in the
+  issue's "two Keras processes back to back");
+- ``1 worker, 1 thread``: ``mlrun sweep --workers 1`` with every trial on one
+  TensorFlow thread: the very trials the parallel sweep runs, one after
+  another (the issue's baseline: single-threaded trials back to back);
+- ``1 worker``: ``mlrun sweep --workers 1``: one worker, all cores for its
+  TensorFlow thread pools;
+- ``N workers``: ``mlrun sweep --workers N`` (default N = cores), each worker
+  limited to cores / N threads, forked from a fork server that imported
+  TensorFlow once;
+- ``N workers, spawn``: the same with ``MLRUN_WORKER_START=spawn``: each
+  worker a fresh interpreter importing TensorFlow itself (how mlrun started
+  workers before the fork server).
 
-The order of the three rotates from repeat to repeat, so drifting background
-load hits all alike. The ratios are median times: baseline / workers=N, i.e.
-the throughput gain of the parallel sweep.
+The order of the modes rotates from repeat to repeat, so drifting background
+load hits all alike. Ratios are of median times (= throughput ratios).
 
 A "free-cores check" (two CPU-bound Python processes side by side vs back to
 back; 2.0 = two idle cores) is printed before and after: on a shared machine
@@ -22,7 +28,7 @@ it tells whether the numbers were taken with the cores actually free.
 
 Usage::
 
-    python bench/sweep_throughput.py                      # 4 trials, 3 repeats
+    python bench/sweep_throughput.py                      # 6 trials, 3 repeats
     python bench/sweep_throughput.py --trials 8 --repeats 5 --epochs 30
 """
 
@@ -80,23 +86,31 @@ def free_cores_ratio(n: int = 8_000_000) -> float:
     return serial / parallel
 
 
-def timed_sweep(config: Path, workers: int, trials: int) -> float:
-    """Seconds for one fresh sweep of every trial with ``workers`` worker processes."""
-    from mlrun.sweep import load_sweep, run_sweep
+def timed_command(args: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds for one command, from start to exit (output discarded; a failure stops the bench)."""
+    import subprocess
 
-    spec = load_sweep(config)
-    with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as runs:
-        start = time.perf_counter()
-        result = run_sweep(spec, Path(runs), workers=workers, command=["bench/sweep_throughput.py"])
-        elapsed = time.perf_counter() - start
-    if result.status != "completed" or result.ran != trials:
-        raise SystemExit(f"the sweep did not complete every trial: {result.status}, {result.ran} of {trials} ran")
+    start = time.perf_counter()
+    done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     return elapsed
 
 
-def timed_train_processes(config: Path, trials: int) -> float:
+def timed_sweep(config: Path, workers: int, *, threads: int | None = None, start_method: str | None = None) -> float:
+    """Seconds for ``mlrun sweep`` of every trial into a fresh runs directory."""
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as runs:
+        args = [sys.executable, "-m", "mlrun", "sweep", str(config), "--workers", str(workers), "--runs-dir", runs]
+        if threads:
+            args += ["--set", f"runtime.intra_op_threads={threads}"]
+        return timed_command(args, {"MLRUN_WORKER_START": start_method} if start_method else None)
+
+
+def timed_train_processes(config: Path) -> float:
     """Seconds for ``mlrun train`` of every trial's config, one process after another."""
-    import subprocess
     import sys
 
     from mlrun import store
@@ -109,50 +123,53 @@ def timed_train_processes(config: Path, trials: int) -> float:
             path = Path(tmp) / f"trial{p.index}.yaml"
             store.write_yaml(path, p.config.model_dump(mode="json"))
             paths.append(path)
-        start = time.perf_counter()
+        total = 0.0
         for path in paths:
-            subprocess.run([sys.executable, "-m", "mlrun", "train", str(path), "--quiet", "--runs-dir", str(Path(tmp) / "runs")],
-                           check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - start
+            total += timed_command([sys.executable, "-m", "mlrun", "train", str(path), "--quiet", "--runs-dir", str(Path(tmp) / "runs")])
+        return total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=4, help="trials per sweep (default 4)")
-    parser.add_argument("--repeats", type=int, default=3, help="measurements per worker count (default 3)")
+    parser.add_argument("--trials", type=int, default=6, help="trials per sweep (default 6)")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per mode (default 3)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per trial (default 20)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="the parallel worker count (default: CPU cores)")
-    parser.add_argument("--intra-op-threads", type=int, default=None, help="pin every worker's TensorFlow threads (default: cores / workers)")
     args = parser.parse_args()
 
-    from mlrun.sweep import load_sweep, plan_sweep
-
+    n = args.workers
     with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as tmp:
         config = Path(tmp) / "bench_sweep.yaml"
-        config.write_text(yaml.safe_dump(sweep_config(args.trials, args.epochs, args.intra_op_threads), sort_keys=False))
-        plan_sweep(load_sweep(config), Path(tmp))  # warm-up: TensorFlow imported in this process before timing
-
+        config.write_text(yaml.safe_dump(sweep_config(args.trials, args.epochs, None), sort_keys=False))
+        modes = {
+            "train x N": lambda: timed_train_processes(config),
+            "1 worker, 1 thread": lambda: timed_sweep(config, 1, threads=1),
+            "1 worker": lambda: timed_sweep(config, 1),
+            f"{n} workers": lambda: timed_sweep(config, n),
+            f"{n} workers, spawn": lambda: timed_sweep(config, n, start_method="spawn"),
+        }
         print(f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
               f"free-cores check (2 busy processes side by side vs back to back): {free_cores_ratio():.2f}x")
-        n = args.workers
-        modes = {"train x N": lambda: timed_train_processes(config, args.trials),
-                 "workers=1": lambda: timed_sweep(config, 1, args.trials),
-                 f"workers={n}": lambda: timed_sweep(config, n, args.trials)}
         names = list(modes)
         print(f"{args.trials} trials (digits MLP 64-32, {args.epochs} epochs), {args.repeats} repeats, order rotating")
         times: dict[str, list[float]] = {name: [] for name in names}
         for repeat in range(args.repeats):
-            for name in names[repeat % 3:] + names[: repeat % 3]:
+            shift = repeat % len(names)
+            for name in names[shift:] + names[:shift]:
                 t = modes[name]()
                 times[name].append(t)
-                print(f"  repeat {repeat + 1}: {name:10} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
+                print(f"  repeat {repeat + 1}: {name:20} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
 
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, free-cores check: {free_cores_ratio():.2f}x")
     med = {name: statistics.median(ts) for name, ts in times.items()}
-    print("median: " + ", ".join(f"{name} {t:.2f} s" for name, t in med.items()))
-    parallel = med[f"workers={n}"]
-    for name in names[:2]:
-        print(f"throughput ratio, workers={n} vs {name}: {med[name] / parallel:.2f}x (time {parallel / med[name]:.2f} of it)")
+    print("\nmedian seconds:")
+    for name, t in med.items():
+        print(f"  {name:20} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)")
+    parallel = med[f"{n} workers"]
+    print(f"\nthroughput of --workers {n} relative to:")
+    for name in names:
+        if name != f"{n} workers":
+            print(f"  {name:20} {med[name] / parallel:5.2f}x")
 
 
 if __name__ == "__main__":  # required: worker processes are spawned and re-import this file

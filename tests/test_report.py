@@ -393,10 +393,33 @@ def test_report_of_a_sweep_shows_its_leaderboard_by_rank(cli: CliRunner, runs_di
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
     assert [row[:2] for row in rows] == [["1", "0.01"], ["2", "0.001"], ["3", "0.1"]]
-    assert "val_accuracy_mean" in result.stdout and "fold0" not in result.stdout  # mean and std stand for the folds
+    assert "val_accuracy" in result.stdout and "fold0" not in result.stdout  # mean ± std stand for the folds
+    assert "0.95 ± 0.01" in result.stdout and "learning_rate" in result.stdout
     page = (sweep / "report.html").read_text(encoding="utf-8")
     assert "lr sweep" in page and "val_accuracy_fold0" in page
     assert page.index("<td>0.01</td>") < page.index("<td>0.001</td>") < page.index("<td>0.1</td>")
+
+
+def test_sweep_leaderboard_fits_a_narrow_terminal_and_keeps_the_ranking_metric() -> None:
+    from rich.console import Console
+
+    from mlrun.report.sweeps import SweepData
+    from mlrun.report.terminal import leaderboard_table
+
+    metrics = ["val_loss", "val_accuracy", "val_roc_auc", "val_precision"]
+    columns = ["model.hidden_units", "optimizer.learning_rate", "training.learning_rate"]
+    columns += [f"{m}_{s}" for m in metrics for s in ("mean", "std", "fold0")] + ["rank"]
+    rows = [{c: "0.123456789" for c in columns} | {"rank": str(i + 1), "model.hidden_units": "[256, 64, 32]"} for i in range(3)]
+    sweep = SweepData(Path("x"), {"sweep": {"metric": "val_accuracy"}}, columns, rows)
+    console = Console(width=80, record=True)
+    console.print(leaderboard_table(sweep, top=10, width=80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    header = next(line for line in text.splitlines() if "rank" in line)
+    assert header.split()[:2] == ["rank", "hidden_units"]  # a grid key by its last part ...
+    assert "optimizer.learni" in text and "training.learnin" in text  # ... unless two keys end alike
+    assert header.split()[-1] == "val_accuracy" and "0.1235 ± 0.1235" in text  # the ranking metric, as mean ± std
+    assert "not shown for lack of width" in text
 
 
 # --------------------------------------------------------------------------- speed: no TensorFlow

@@ -6,6 +6,8 @@ so a run named ``[red]x`` prints those characters instead of being read as marku
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,9 +20,10 @@ from rich.text import Text
 
 from mlrun.report import summary
 from mlrun.report.compare import MISSING, Comparison
+from mlrun.report.datapage import cleaning_lines
 from mlrun.report.listing import ListedRun
 from mlrun.report.rundata import RunData, to_float
-from mlrun.report.sweeps import SweepData, sweep_columns
+from mlrun.report.sweeps import _FOLD_COLUMN, SweepData
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -46,12 +49,29 @@ def print_report(console: Console, run: RunData) -> None:
     console.print(_header(run, console.width))
     for notice in summary.notices(run):
         console.print(Text(f"{notice.level}: ", style=f"bold {_NOTICE_STYLES[notice.level]}") + Text(notice.text))
+    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    for line in cleaning_lines(dataset.get("cleaning") if isinstance(dataset.get("cleaning"), Mapping) else None):
+        console.print(Text("cleaning: ", style="bold cyan") + Text(line))
     tables = [t for t in (_training_table(run), _test_table(run)) if t is not None]
     if tables:
         console.print(Columns(tables, padding=(0, 2)))
-    for table in (_per_class_table(run), _confusion_table(run), _label_confusion_table(run)):
+    for table in (_per_class_table(run), _confusion_table(run), _label_confusion_table(run), _weights_table(run)):
         if table is not None:
             console.print(table)
+
+
+def _weights_table(run: RunData) -> Table | None:
+    """The learned weights and bias of a single-layer model (perceptron, linear), from weights.json."""
+    found = summary.weight_rows(run)
+    if found is None:
+        return None
+    header, rows = found
+    table = Table(title="Learned weights", title_justify="left", box=box.SIMPLE_HEAD)
+    for i, heading in enumerate(header):
+        table.add_column(Text(heading), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    return table
 
 
 def _header(run: RunData, width: int) -> Panel:
@@ -213,14 +233,56 @@ def print_sweep(console: Console, sweep: SweepData, *, top: int = 10) -> None:
     if not sweep.rows:
         console.print(Text("results.csv has no rows yet.", style="dim"))
         return
-    columns = sweep_columns(sweep, folds=False)  # mean and std sum the folds up; the page has them all
-    table = Table(box=box.SIMPLE_HEAD, title=f"Leaderboard (top {min(top, len(sweep.rows))} of {len(sweep.rows)})",
-                  title_justify="left")
-    for column in columns:
-        table.add_column(Text(column), justify="right" if column != "rank" else "left", overflow="fold")
-    for row in sweep.rows[:top]:
-        table.add_row(*(Text(_cell(row.get(c))) for c in columns))
-    console.print(table)
+    console.print(leaderboard_table(sweep, top=top, width=console.width))
+
+
+def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
+    """The leaderboard as a table that fits ``width``: rank, the grid values, then ``mean ± std`` per metric.
+
+    Grid keys are shown by their last part (``learning_rate`` for
+    ``optimizer.learning_rate``) unless two would read the same; the sweep's
+    ranking metric comes first and is always shown, the others only while
+    they fit. Per-fold values are in results.csv and the HTML page.
+    """
+    columns = sweep.columns
+    metrics = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
+    grid = [c for c in columns if c != "rank" and not _FOLD_COLUMN.search(c) and not re.search(r"_(mean|std)$", c)]
+    ranked_by = str((sweep.info.get("sweep") or {}).get("metric") or "")
+    if ranked_by in metrics:
+        metrics.remove(ranked_by)
+        metrics.insert(0, ranked_by)
+    short = [c.rsplit(".", 1)[-1] for c in grid]
+    headers = [s if short.count(s) == 1 else c for s, c in zip(short, grid)]
+    rows = sweep.rows[:top]
+
+    def cell(row: dict[str, str], metric: str) -> str:
+        mean, std = _cell(row.get(f"{metric}_mean")), _cell(row.get(f"{metric}_std"))
+        return f"{mean} ± {std}" if mean and std else mean
+
+    def needed(header: str, values: list[str]) -> int:
+        return max([len(header), *(len(v) for v in values)]) + 2
+
+    used = needed("rank", [r.get("rank") or "" for r in rows]) + sum(
+        needed(h, [_cell(r.get(c)) for r in rows]) for h, c in zip(headers, grid))
+    shown = []
+    for i, metric in enumerate(metrics):
+        w = needed(metric, [cell(r, metric) for r in rows])
+        if i == 0 or used + w <= width:
+            shown.append(metric)
+            used += w
+    table = Table(box=box.SIMPLE_HEAD, title=f"Leaderboard (top {len(rows)} of {len(sweep.rows)})", title_justify="left")
+    table.add_column(Text("rank"), justify="left", no_wrap=True)
+    for header in headers:
+        table.add_column(Text(header), justify="right", overflow="fold")
+    for metric in shown:
+        table.add_column(Text(metric, style="bold" if metric == ranked_by else ""), justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(Text(row.get("rank") or ""), *(Text(_cell(row.get(c))) for c in grid),
+                      *(Text(cell(row, m)) for m in shown))
+    if len(shown) < len(metrics):
+        left = ", ".join(m for m in metrics if m not in shown)
+        table.caption = f"not shown for lack of width: {left} (see results.csv)"
+    return table
 
 
 def _cell(value: str | None) -> str:

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -29,6 +30,7 @@ Outcome = dict[str, Any]
 #: A local worker process runs at most this many trials, then a fresh one takes over (bounds any leak).
 MAX_TRIALS_PER_WORKER = 20
 _THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+PRELOAD_MODULE = "mlrun.sweep.preload"
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -57,22 +59,55 @@ def failed_outcome(task: dict[str, Any], error: str) -> Outcome:
 # --------------------------------------------------------------------------- local processes
 
 
-def _worker_main(conn: Connection, parent_pid: int) -> None:
-    """Worker process: run trials received on ``conn`` until told to stop (None) or the parent is gone."""
+def start_worker_runtime(threads: int) -> None:
+    """In a fresh worker, before TensorFlow's runtime starts: limit its thread pools, then start it quietly.
+
+    A worker forked from the fork server has TensorFlow imported but not
+    started (see :mod:`mlrun.sweep.preload`), so the thread counts set here
+    still take effect; a spawned worker imports TensorFlow later, reading them then.
+    """
+    os.environ.update(thread_env(threads))
+    if "tensorflow" in sys.modules:
+        from mlrun.backend import _quiet_native_stderr
+
+        with _quiet_native_stderr():
+            sys.modules["tensorflow"].config.list_logical_devices()  # the CUDA probe's noise, muted
+
+
+def _parent_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user (a recycled pid): treat as alive
+        return True
+    return True
+
+
+def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
+    """Worker process: run trials received on ``conn`` until told to stop (None) or the sweep process is gone."""
+    start_worker_runtime(threads)
     from mlrun.sweep.trials import run_trial
 
     def parent_watch() -> None:
         # A worker must not outlive a killed sweep (kill -9): it would keep writing into a trial
-        # directory that the resumed sweep is about to empty.
-        while os.getppid() == parent_pid:
+        # directory that the resumed sweep is about to empty. (A forked worker's parent is the
+        # fork server, so the sweep process is watched by its pid.)
+        while _parent_alive(parent_pid):
             time.sleep(0.5)
         os._exit(1)
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # the runner marks the trial interrupted
+    def on_signal(signum: int, frame: Any) -> None:
+        # The first SIGINT or SIGTERM stops the trial, and the runner marks it interrupted. Ctrl-C reaches
+        # the whole process group and the sweep then sends SIGTERM as well: ignore the second signal, so
+        # that it cannot cut the runner off while it writes the trial's run.json.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
 
     threading.Thread(target=parent_watch, daemon=True).start()
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         while True:
             try:
@@ -86,6 +121,31 @@ def _worker_main(conn: Connection, parent_pid: int) -> None:
         return
 
 
+def worker_context(keras_backend: str = "tensorflow") -> Any:
+    """The multiprocessing context for local workers.
+
+    TensorFlow sweeps fork their workers from a fork server that imported
+    TensorFlow once (:mod:`mlrun.sweep.preload`), where the platform has one
+    (Linux, macOS); otherwise (Windows, the JAX backend) each worker is a
+    freshly spawned interpreter that imports its backend itself.
+    ``MLRUN_WORKER_START=spawn`` forces the latter (for comparison, or if
+    forking ever misbehaves on a platform).
+    """
+    forced = os.environ.get("MLRUN_WORKER_START", "").strip().lower()
+    if forced not in ("", "spawn", "forkserver"):
+        raise ConfigError(f"error: MLRUN_WORKER_START={forced!r}: use spawn or forkserver (or unset it)")
+    if forced != "spawn" and keras_backend == "tensorflow" and "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([PRELOAD_MODULE])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _task_backend(tasks: Sequence[dict[str, Any]]) -> str:
+    backends = {(t.get("config") or {}).get("runtime", {}).get("backend", "tensorflow") for t in tasks}
+    return backends.pop() if len(backends) == 1 else "mixed"
+
+
 @dataclass
 class _Worker:
     process: Any  # multiprocessing.Process (spawn context)
@@ -96,8 +156,9 @@ class _Worker:
 class LocalBackend:
     """Trials in spawned worker processes on this machine, one trial per process at a time.
 
-    Each worker imports TensorFlow once and runs trials one after another with
-    a cleared Keras session; its thread pools are limited (by the task's
+    Workers are forked from a fork server that imported TensorFlow once (see
+    :func:`worker_context`), and each runs trials one after another with a
+    cleared Keras session; its thread pools are limited (by the task's
     ``runtime`` block) so that parallel workers do not fight over cores.
     """
 
@@ -112,12 +173,21 @@ class LocalBackend:
     def default_workers(self) -> int:
         return available_cpus()
 
+    @staticmethod
+    def warm_up(keras_backend: str = "tensorflow") -> None:
+        """Start the fork server now, so its TensorFlow import overlaps the sweep's planning (no-op with spawn)."""
+        ctx = worker_context(keras_backend)
+        if ctx.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def threads_per_worker(self, workers: int) -> int:
         return max(1, available_cpus() // workers)
 
     def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes."""
-        ctx = multiprocessing.get_context("spawn")
+        ctx = worker_context(_task_backend(tasks))
         pending = deque(tasks)
         idle: list[_Worker] = []
         busy: dict[Connection, tuple[_Worker, dict[str, Any]]] = {}
@@ -151,8 +221,9 @@ class LocalBackend:
 
     def _start(self, ctx: Any, threads: int) -> _Worker:
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True, name="mlrun-sweep-worker")
-        # The child inherits the environment at start, before it imports anything.
+        process = ctx.Process(target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="mlrun-sweep-worker")
+        # A spawned child inherits the environment at start, before it imports anything
+        # (a forked one sets it itself, in start_worker_runtime).
         env = thread_env(threads)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)

@@ -24,7 +24,7 @@ from mlrun.config import ExperimentConfig, config_to_dict
 from mlrun.data import Fold
 from mlrun.errors import RunError
 from mlrun.sweep.config import SweepSpec
-from mlrun.sweep.executors import make_backend
+from mlrun.sweep.executors import LocalBackend, make_backend
 from mlrun.sweep.plan import REFIT_DIR, SweepPlan, Trial, plan_sweep, trial_key
 from mlrun.sweep.results import SweepTable, aggregate, best_summary, write_results
 from mlrun.sweep.trials import TRIAL_FILE, commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
@@ -101,6 +101,9 @@ def run_sweep(
         RunError: the same sweep is already running.
         KeyboardInterrupt: after marking the sweep ``interrupted``.
     """
+    if backend == "local":
+        # The workers' fork server imports TensorFlow while this process loads the data and checks the grid.
+        LocalBackend.warm_up(spec.base.runtime.backend)
     plan = plan_sweep(spec, runs_dir)
     run = _SweepRun(plan, make_backend(backend, ray_address=ray_address), workers=workers,
                     command=list(command if command is not None else sys.argv), notify=on_progress or (lambda progress: None))

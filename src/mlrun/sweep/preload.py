@@ -1,0 +1,33 @@
+"""Imported once by the local backend's fork server, so sweep workers start without importing TensorFlow.
+
+Importing TensorFlow and Keras costs seconds and hundreds of megabytes per
+process. The fork server (:mod:`multiprocessing.forkserver`) imports them here
+once; every worker is forked from it and shares those pages copy-on-write, so
+a worker is ready in a fraction of a second instead of paying the import
+again (two workers on two cores would pay it side by side).
+
+Only imports happen here: TensorFlow's runtime (its thread pools, devices) is
+started in each worker after the fork, with that worker's thread counts
+(see :func:`mlrun.sweep.executors.start_worker_runtime`).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "tensorflow"  # the fork server serves TensorFlow sweeps only
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from mlrun.backend import _quiet_native_stderr  # noqa: E402
+
+with _quiet_native_stderr():
+    import keras  # noqa: E402,F401
+    import tensorflow  # noqa: E402,F401
+
+    try:  # only a head start: a worker imports whatever is missing itself
+        import mlrun.metrics  # noqa: F401  (scikit-learn's metrics)
+        import mlrun.model  # noqa: F401
+        import mlrun.runner  # noqa: F401
+        import mlrun.sweep.trials  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
