@@ -79,10 +79,10 @@ def test_conv1d_on_feature_vectors_and_reshape() -> None:
     "layers, shape, match",
     [
         ([{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "flatten"}], (30,), r"model\.layers\.0 \(conv2d\) expects \(height, width\[, channels\]\) images, but its input has shape \(30,\)"),
-        ([{"type": "conv2d", "filters": 2, "kernel_size": 9}, {"type": "flatten"}], (8, 8), r"model\.layers\.0 \(conv2d\) does not fit its input of shape \(8, 8, 1\)"),
+        ([{"type": "conv2d", "filters": 2, "kernel_size": 9}, {"type": "flatten"}], (8, 8), r"model\.layers\.0\.kernel_size: 9 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same"),
         ([{"type": "conv2d", "filters": 2, "kernel_size": 3}], (8, 8), r"outputs shape \(6, 6, 2\).*add \{type: flatten\}"),
         ([{"type": "conv1d", "filters": 2, "kernel_size": 2}, {"type": "flatten"}], (8, 8, 3), r"model\.layers\.0 \(conv1d\) expects \(steps, channels\) sequences"),
-        ([{"type": "reshape", "target_shape": [5, 5]}, {"type": "conv1d", "filters": 1, "kernel_size": 1}, {"type": "flatten"}], (8, 8), r"model\.layers\.0 \(reshape\) does not fit"),
+        ([{"type": "reshape", "target_shape": [5, 5]}, {"type": "conv1d", "filters": 1, "kernel_size": 1}, {"type": "flatten"}], (8, 8), r"model\.layers\.0\.target_shape: \[5, 5\] does not hold the 64 values of its input \(shape \(8, 8\)\); give a shape whose sizes multiply to 64"),
     ],
 )
 def test_layers_that_do_not_fit_their_input(layers, shape, match) -> None:

@@ -1,9 +1,11 @@
-"""Interrupts, concurrency and reproducibility, with real processes."""
+"""Interrupts, crashes, zombies, concurrency and reproducibility, with real processes (runs and sweeps)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +15,11 @@ import pytest
 import yaml
 
 from mlrun import store
-from tests.conftest import digits_config
+from mlrun.cli import app
+from tests.conftest import ROOT, digits_config
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
+linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies and pid start times are read from /proc (Linux)")
 
 
 def start_train(config: Path, runs_dir: Path, *extra: str) -> subprocess.Popen:
@@ -36,6 +40,7 @@ def wait_for_epochs(runs_dir: Path, n: int, proc: subprocess.Popen, timeout: flo
     pytest.fail("training did not reach the epoch in time")
 
 
+@slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_marks_run_interrupted_and_keeps_history(write_config, tmp_path: Path, sig, code) -> None:
     config = write_config(digits_config(training={"epochs": 500, "batch_size": 16}))
@@ -57,19 +62,23 @@ def test_signal_marks_run_interrupted_and_keeps_history(write_config, tmp_path: 
     assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
 
 
+@slow
 def test_sigkill_leaves_readable_files_and_shows_crashed(write_config, tmp_path: Path) -> None:
     config = write_config(digits_config(training={"epochs": 500, "batch_size": 16}))
     runs_dir = tmp_path / "killruns"
     proc = start_train(config, runs_dir)
     run = wait_for_epochs(runs_dir, 1, proc)
+    start = store.process_start(proc.pid)
     proc.kill()
     proc.wait()
     assert [r.status for r in store.list_runs(runs_dir)] == ["crashed"]
+    assert store.read_run_info(run)["pid_start"] == start  # recorded at creation, to tell a recycled pid apart
     assert yaml.safe_load((run / "config.yaml").read_text())["name"] == "digits_test"
     assert all(r["epoch"] for r in store.read_csv(run / "history.csv"))
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
+@slow
 def test_parallel_trainings_get_distinct_complete_runs(write_config, tmp_path: Path) -> None:
     config = write_config(digits_config(training={"epochs": 2, "batch_size": 64}))
     runs_dir = tmp_path / "parallel"
@@ -84,6 +93,7 @@ def test_parallel_trainings_get_distinct_complete_runs(write_config, tmp_path: P
         assert {"metrics.json", "model.keras", "predictions.csv"} <= {p.name for p in r.path.iterdir()}
 
 
+@slow
 def test_deterministic_runs_are_identical(write_config, tmp_path: Path) -> None:
     config = write_config(digits_config(training={"epochs": 3, "batch_size": 32}, runtime={"deterministic": True}))
     runs_dir = tmp_path / "det"
@@ -94,3 +104,162 @@ def test_deterministic_runs_are_identical(write_config, tmp_path: Path) -> None:
     a, b = sorted(runs_dir.iterdir())
     assert (a / "history.csv").read_text() == (b / "history.csv").read_text()
     assert (a / "metrics.json").read_text() == (b / "metrics.json").read_text()
+
+
+# --------------------------------------------------------------------------- zombies and recycled pids
+
+
+def running_run(runs_dir: Path, **process) -> Path:
+    path = store.create_run_dir(runs_dir, "z")
+    store.write_json(path / store.RUN_FILE, {"id": path.name, "name": "z", "status": "running", "started_at": store.now_iso(),
+                                             "host": socket.gethostname(), **process})
+    return path
+
+
+def shown_status(runs_dir: Path) -> str:
+    [run] = store.list_runs(runs_dir)
+    return run.status
+
+
+@linux_only
+def test_a_run_whose_process_is_a_zombie_shows_as_crashed(tmp_path: Path) -> None:
+    # A child that has exited but is not reaped yet (its parent, this test, still lives) is a zombie:
+    # kill(pid, 0) still succeeds for it, but it will never finish the run.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        running_run(tmp_path, pid=child.pid, pid_start=store.process_start(child.pid))
+        assert shown_status(tmp_path) == "running"
+        child.stdin.close()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # wait until it exits, without reaping it
+        assert Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        os.kill(child.pid, 0)  # the old check: a zombie still "exists"
+        assert shown_status(tmp_path) == "crashed"
+    finally:
+        child.wait()
+    assert shown_status(tmp_path) == "crashed"
+
+
+@linux_only
+def test_a_recycled_pid_does_not_make_a_dead_run_look_alive(tmp_path: Path) -> None:
+    me = store.host_info()
+    assert isinstance(me["pid_start"], int) and me["pid"] == os.getpid()
+    running_run(tmp_path, pid=me["pid"], pid_start=me["pid_start"] - 1)  # the run's process had this pid before us
+    assert shown_status(tmp_path) == "crashed"
+    for path in tmp_path.iterdir():
+        store.write_json(path / store.RUN_FILE, {**store.read_run_info(path), "pid_start": me["pid_start"]})
+    assert shown_status(tmp_path) == "running"
+
+
+def test_a_run_without_a_recorded_start_time_falls_back_to_the_pid(tmp_path: Path) -> None:
+    running_run(tmp_path, pid=os.getpid())  # run.json from before pid_start was recorded
+    assert shown_status(tmp_path) == "running"
+
+
+# --------------------------------------------------------------------------- sweeps: interrupt and resume
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (workers, the fork server), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        children = [p for p, parent in parents.items() if parent == current]
+        found.update(children)
+        todo.extend(children)
+    return found
+
+
+def process_running(pid: int) -> bool:
+    return store._pid_alive(pid)
+
+
+def interrupt_sweep_config() -> dict:
+    """2 points x 2 folds on 400 digits: the 1-epoch point finishes at once, the 60-epoch one is still training when the signal comes."""
+    block = {"grid": {"training.epochs": [1, 60]}, "cv": {"n_splits": 2}, "refit": False}
+    return digits_config(dataset={"name": "digits", "scale": 16, "limit": 400}, training={"epochs": 1, "batch_size": 32}, sweep=block)
+
+
+def trial_states(sweep_dir: Path) -> dict[str, str]:
+    out = {}
+    for trial in (sweep_dir / "trials").iterdir():
+        try:
+            out[trial.name] = store.read_run_info(trial)["status"]
+        except Exception:  # noqa: BLE001 - being written right now
+            out[trial.name] = "missing"
+    return out
+
+
+@slow
+@linux_only
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_an_interrupted_sweep_stops_promptly_leaves_no_orphans_and_resumes(cli, write_config, tmp_path: Path, how: str, code: int) -> None:
+    config = write_config(interrupt_sweep_config())
+    runs_dir = tmp_path / "sweeps"
+    command = [sys.executable, "-m", "mlrun", "sweep", str(config), "--runs-dir", str(runs_dir), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:  # the short trials are done and the long ones have trained an epoch
+            assert proc.poll() is None, proc.communicate()
+            long_ones = list(runs_dir.glob("*/trials/p001-*/history.csv"))
+            states = trial_states(next(runs_dir.glob("*-sweep-*"))) if long_ones else {}
+            if len(long_ones) == 2 and list(states.values()).count("completed") == 2:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the sweep did not get to its long trials in time")
+        tree = descendants(proc.pid)
+        assert tree, "no worker processes found"
+        signalled = time.time()
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the sweep and its workers get it
+        else:
+            proc.send_signal(signal.SIGTERM)  # kill PID: only the sweep process gets it
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == code, err
+    stopped_after = time.time() - signalled
+    assert stopped_after < 20, f"the sweep took {stopped_after:.1f} s to stop"
+    assert "Traceback" not in err and ("interrupted (Ctrl-C)" if how == "ctrl-c" else "terminated (SIGTERM)") in err
+
+    deadline = time.time() + 10
+    while any(process_running(p) for p in tree) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in tree if process_running(p)], "worker processes outlived the sweep"
+
+    sweep_dir = next(runs_dir.glob("*-sweep-*"))
+    info = json.loads((sweep_dir / "sweep.json").read_text())
+    assert info["status"] == "interrupted" and info["ended_at"]
+    assert info["trials"]["total"] == 4 and info["trials"]["done"] == 2
+    states = trial_states(sweep_dir)
+    assert sorted(states.values()) == ["completed", "completed", "interrupted", "interrupted"], states
+    for trial in (sweep_dir / "trials").iterdir():  # every file whole: no temporary files, every JSON readable
+        assert not [p.name for p in trial.iterdir() if p.name.startswith(".") or p.name.endswith(".tmp")]
+        for path in trial.glob("*.json"):
+            json.loads(path.read_text())
+        rows = store.read_csv(trial / "history.csv")
+        assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    if how == "sigterm":
+        return
+
+    # Running it again resumes: the finished trials are kept, the interrupted ones train again.
+    kept = {p: (p / "run.json").read_bytes() for p in (sweep_dir / "trials").iterdir() if states[p.name] == "completed"}
+    result = cli.invoke(app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--workers", "2", "--quiet"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "2 trials run, 2 already done, 0 failed" in result.output
+    assert {p: (p / "run.json").read_bytes() for p in kept} == kept
+    assert set(trial_states(sweep_dir).values()) == {"completed"}
+    rows = store.read_csv(sweep_dir / "results.csv")
+    assert [r["training.epochs"] for r in rows] == ["1", "60"] and all(r["rank"] for r in rows)
+    assert all(r["val_accuracy_fold0"] and r["val_accuracy_fold1"] for r in rows)
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"

@@ -92,8 +92,8 @@ CNN = {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kerne
 @pytest.mark.parametrize(
     "config, sweep, args, match",
     [
-        ({}, {"grid": {"optimizer.learning_rate": [0.01, -1.0]}}, [], r"1 of 2 grid points are not valid.*nothing was trained\n  point 1 \(optimizer\.learning_rate=-1\.0\):\n    optimizer\.learning_rate: must be greater than 0"),
-        ({}, {"grid": {"optimizer.learning_rat": [0.01, 0.1]}}, [], r"point 0 \(optimizer\.learning_rat=0\.01\) and 1 more point with the same problem:\n    optimizer\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)"),
+        ({}, {"grid": {"optimizer.learning_rate": [0.01, -1.0]}}, [], r"1 of 2 grid points are not valid.*nothing was trained\n  point 1 \(optimizer\.learning_rate=-1\.0\):\n    line \d+ \(sweep\.grid\.optimizer\.learning_rate\)  optimizer\.learning_rate: must be greater than 0"),
+        ({}, {"grid": {"optimizer.learning_rat": [0.01, 0.1]}}, [], r"point 0 \(optimizer\.learning_rat=0\.01\) and 1 more point with the same problem:\n    line \d+ \(sweep\.grid\.optimizer\.learning_rat\)  optimizer\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)"),
         ({}, {"grid": {"optimizer.learning_rate": []}}, [], r"line \d+  sweep\.grid\.optimizer\.learning_rate: the list of values is empty"),
         ({}, {"grid": {"optimizer.learning_rate": 0.01}}, [], r"Single values need to be wrapped in a list with one element: \[0\.01\]"),
         ({}, {"grid": {"optimizer.learning_rate": [0.01, 0.01]}}, [], r"the value 0\.01 is listed twice"),
@@ -112,7 +112,7 @@ CNN = {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kerne
         ({}, {"cv": None}, ["--set", "dataset.validation_split=0"], r"dataset\.validation_split: is 0, but without sweep\.cv"),
         ({}, {}, ["--set", "sweep.metric=val_r2"], r"sweep\.metric: 'val_r2' is not reported for a multiclass task"),
         ({"model": CNN}, {"grid": {"model.layers.0.kernel_size": [3, 20]}}, [],
-         r"1 of 2 grid points build models that do not fit the data; nothing was trained\n  point 1 \(model\.layers\.0\.kernel_size=20\): model\.layers\.0 \(conv2d\) does not fit its input"),
+         r"1 of 2 grid points build models that do not fit the data; nothing was trained\n  point 1 \(model\.layers\.0\.kernel_size=20\): model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\)"),
         ({}, {"grid": {"loss": ["sparse_categorical_crossentropy", "binary_crossentropy"]}}, [], r"point 1 \(loss=binary_crossentropy\): loss: 'binary_crossentropy' does not fit a multiclass task"),
         ({}, {}, ["--ray-address", "127.0.0.1:6379"], r"--ray-address needs --backend ray"),
     ],
@@ -491,3 +491,34 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     assert killed["status"] == "failed" and "the worker process died (killed by signal SIGKILL)" in killed["error"]
     assert other["status"] == "completed" and other["pid"] is not None
     assert not [c for c in multiprocessing.active_children() if c.name == "mlrun-sweep-worker"]
+
+
+def test_workers_fork_from_a_preloaded_server_for_tensorflow_and_spawn_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    from mlrun.errors import ConfigError
+    from mlrun.sweep.executors import PRELOAD_MODULE, worker_context
+
+    monkeypatch.delenv("MLRUN_WORKER_START", raising=False)
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        assert worker_context("tensorflow").get_start_method() == "forkserver"
+        from multiprocessing import forkserver
+
+        assert PRELOAD_MODULE in forkserver._forkserver._preload_modules
+    assert worker_context("jax").get_start_method() == "spawn"  # the fork server holds TensorFlow's Keras
+    monkeypatch.setenv("MLRUN_WORKER_START", "spawn")
+    assert worker_context("tensorflow").get_start_method() == "spawn"
+    monkeypatch.setenv("MLRUN_WORKER_START", "thread")
+    with pytest.raises(ConfigError, match="MLRUN_WORKER_START='thread': use spawn or forkserver"):
+        worker_context("tensorflow")
+
+
+def test_the_preload_module_imports_keras_without_starting_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, mlrun.sweep.preload; from tensorflow.python.eager import context; "
+            "print(sys.modules['keras'].backend.backend(), context.context()._context_handle is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["tensorflow", "True"]  # imported, runtime not started: safe to fork

@@ -182,7 +182,7 @@ def test_set_override_reaches_the_run(cli, write_config, runs_dir: Path) -> None
         ({"optimizer": {"name": "adam", "learning_rate": -1}}, [], r"line \d+  optimizer\.learning_rate: must be greater than 0"),
         ({"model": {"architecture": "mlp", "hidden_units": [4], "activaton": "relu"}}, [], r"line \d+  model\.activaton: unknown key \(did you mean 'activation'\?\)"),
         ({}, ["training.epochs=0"], r"--set training\.epochs  training\.epochs: must be greater than or equal to 1"),
-        ({"model": {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}, {"type": "flatten"}]}}, [], r"model\.layers\.0 \(conv2d\) does not fit its input of shape \(8, 8, 1\)"),
+        ({"model": {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}, {"type": "flatten"}]}}, [], r"line \d+: model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same"),
         ({"loss": "binary_crossentropy"}, [], r"loss: 'binary_crossentropy' does not fit a multiclass task"),
     ],
 )

@@ -1,23 +1,36 @@
-"""Import Keras and TensorFlow on demand, quietly, and apply a config's ``runtime`` block.
+"""Import Keras on demand, quietly, on the configured backend, and apply a config's ``runtime`` block.
 
-Importing TensorFlow costs seconds, so nothing imports it at module level except
+Importing Keras costs seconds, so nothing imports it at module level except
 the modules that build or train models; the CLI reaches those lazily.
+
+Keras 3 picks its backend (TensorFlow or JAX) once, when it is first imported,
+from ``KERAS_BACKEND``: :func:`import_keras` sets that variable from the
+config's ``runtime.backend`` before the import, and refuses a second backend in
+a process that already imported Keras with another one. On the JAX backend
+TensorFlow is never imported (a faster start).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import random
 import sys
 from collections.abc import Iterator
 from typing import Any
+
+from mlrun.errors import ConfigError, RunError
+
+BACKENDS = ("tensorflow", "jax")
+DEFAULT_BACKEND = "tensorflow"
 
 _configured_threads = False
 
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Silence C++ log lines TensorFlow prints before its logging is set up (they ignore TF_CPP_MIN_LOG_LEVEL).
+    """Silence C++ log lines TensorFlow and XLA print before their logging is set up (they ignore TF_CPP_MIN_LOG_LEVEL).
 
     Python-level errors are unaffected: they are raised after stderr is restored.
     """
@@ -40,39 +53,107 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def import_keras() -> Any:
-    """Import and return ``keras`` (TensorFlow backend unless KERAS_BACKEND says otherwise), without log noise."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
+def loaded_backend() -> str | None:
+    """The backend of the Keras already imported in this process, or None when Keras is not imported yet."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return None
+    try:
+        return str(keras.backend.backend())
+    except AttributeError:  # a half-imported keras (an import error in progress)
+        return None
+
+
+def import_keras(backend: str | None = None) -> Any:
+    """Import and return ``keras`` on ``backend``, without log noise.
+
+    Args:
+        backend: ``tensorflow`` or ``jax``; None keeps the backend of a Keras
+            already imported, else ``$KERAS_BACKEND``, else ``tensorflow``.
+
+    Raises:
+        ConfigError: the backend is unknown, or its package (jax) is not installed.
+        RunError: Keras was already imported in this process with another backend
+            (Keras chooses its backend once per process).
+    """
+    current = loaded_backend()
+    if current is not None:
+        if backend is not None and backend != current:
+            raise RunError(
+                f"error: runtime.backend: {backend!r}, but Keras was already imported in this process with the "
+                f"{current!r} backend, and Keras picks its backend once per process. Run it in a new process "
+                f"(e.g. the mlrun command, or a subprocess), or set runtime.backend: {current}"
+            )
         return sys.modules["keras"]
+    wanted = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if wanted not in BACKENDS:
+        raise ConfigError(f"error: runtime.backend: unknown backend {wanted!r} (from KERAS_BACKEND?); use one of {', '.join(BACKENDS)}")
+    if wanted == "jax" and importlib.util.find_spec("jax") is None:
+        raise ConfigError(
+            "error: runtime.backend: jax needs the jax package, which is not installed: "
+            "pip install 'mlrun[jax]' (or set runtime.backend: tensorflow)"
+        )
+    os.environ["KERAS_BACKEND"] = wanted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_native_stderr():
-        import tensorflow as tf
-        import keras
+        if wanted == "tensorflow":
+            import tensorflow as tf
 
-        tf.get_logger().setLevel("ERROR")
-        tf.config.list_logical_devices()  # initialize devices now, while the CUDA probe's noise is muted
+            tf.get_logger().setLevel("ERROR")
+            tf.config.list_logical_devices()  # initialize devices now, while the CUDA probe's noise is muted
+        else:
+            import jax
+
+            jax.devices()  # initialize the platform now, while a missing-GPU probe's noise is muted
+        import keras
     return keras
 
 
-def configure_runtime(runtime: Any, seed: int) -> None:
-    """Apply thread counts and determinism from a ``runtime`` block, and seed every generator.
+def _start_up_environment(runtime: Any) -> None:
+    """Hand thread counts (and GPU determinism for XLA) over through the environment read at start-up.
 
-    Thread counts take effect only before TensorFlow's first operation in the
-    process; a later call keeps the counts already in force.
+    TensorFlow reads ``TF_NUM_*_THREADS`` when its runtime starts, after which
+    ``tf.config.threading`` can no longer change them; XLA (JAX) reads
+    ``XLA_FLAGS`` when its CPU client is created.
     """
-    if "tensorflow" not in sys.modules:
-        # import_keras() starts TensorFlow, after which thread counts can no longer change:
-        # hand them over through the environment TensorFlow reads at start-up.
+    if runtime.backend == "tensorflow":
         if runtime.intra_op_threads:
             os.environ["TF_NUM_INTRAOP_THREADS"] = str(runtime.intra_op_threads)
         if runtime.inter_op_threads:
             os.environ["TF_NUM_INTEROP_THREADS"] = str(runtime.inter_op_threads)
-    import_keras()
-    import keras
-    import tensorflow as tf
+        return
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    if runtime.intra_op_threads and not any(f.startswith("--xla_cpu_multi_thread_eigen") for f in flags):
+        # XLA's CPU client has no thread-count setting; a single-threaded Eigen pool is the one lever it offers.
+        if runtime.intra_op_threads == 1:
+            flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
+    if runtime.deterministic and "--xla_gpu_deterministic_ops=true" not in flags:
+        flags.append("--xla_gpu_deterministic_ops=true")
+    if flags:
+        os.environ["XLA_FLAGS"] = " ".join(flags)
+
+
+def configure_runtime(runtime: Any, seed: int) -> Any:
+    """Import Keras on ``runtime.backend``, apply thread counts, determinism and precision, and seed every generator.
+
+    Thread counts take effect only before the backend's first operation in the
+    process; a later call keeps the counts already in force.
+
+    Returns:
+        The ``keras`` module.
+
+    Raises:
+        ConfigError: ``mixed_precision`` without a GPU, or a backend that is not installed.
+        RunError: Keras already imported in this process with another backend.
+    """
+    if loaded_backend() is None:
+        _start_up_environment(runtime)
+    keras = import_keras(runtime.backend)
 
     global _configured_threads
-    if not _configured_threads:
+    if runtime.backend == "tensorflow" and not _configured_threads:
+        import tensorflow as tf
+
         try:
             if runtime.intra_op_threads:
                 tf.config.threading.set_intra_op_parallelism_threads(runtime.intra_op_threads)
@@ -81,6 +162,130 @@ def configure_runtime(runtime: Any, seed: int) -> None:
         except RuntimeError:
             pass  # already initialized by earlier work in this process
         _configured_threads = True
-    keras.utils.set_random_seed(seed)
-    if runtime.deterministic:
+    seed_everything(keras, seed)
+    if runtime.deterministic and runtime.backend == "tensorflow":
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
+    if runtime.mixed_precision and not gpu_devices():
+        raise ConfigError(
+            "error: runtime.mixed_precision: true needs a GPU, and none was found "
+            f"(devices: {', '.join(devices()) or 'none'}); float16 on a CPU is slower, not faster. "
+            "Remove it, or run on a machine with a GPU"
+        )
+    # The policy is global to the process: set it on every run so one run's choice never leaks into the next.
+    keras.mixed_precision.set_global_policy("mixed_float16" if runtime.mixed_precision else "float32")
+    return keras
+
+
+def seed_everything(keras: Any, seed: int) -> None:
+    """Seed Python, NumPy and Keras' generators (and TensorFlow's, on its backend).
+
+    ``keras.utils.set_random_seed`` imports TensorFlow whenever it is installed,
+    to seed it too; on the JAX backend, where nothing uses TensorFlow, mlrun
+    seeds the rest itself so the run stays TensorFlow-free.
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+    except ImportError:  # Keras moved its internals: the public call is right, only slower to start
+        keras.utils.set_random_seed(seed)
+        return
+    import numpy as np
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+@contextlib.contextmanager
+def tensorflow_left_out() -> Iterator[None]:
+    """While TensorFlow is not imported, keep Keras from importing it just to check types (saving a model).
+
+    Keras' serializer asks its lazy TensorFlow handle whether TensorFlow is
+    *available*, which imports it (seconds) on any backend. With TensorFlow not
+    imported, no TensorFlow object can exist, so answering "unavailable" changes
+    nothing but the time.
+    """
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        from keras.src.utils import module_utils
+
+        lazy = module_utils.tensorflow
+        saved = lazy._available
+    except (ImportError, AttributeError):  # Keras' internals moved: it imports TensorFlow, still correct
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
+
+
+def devices() -> list[str]:
+    """The devices the loaded backend computes on, e.g. ``["/device:CPU:0"]`` or ``["cuda:0"]``."""
+    backend = loaded_backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices()]
+    if backend == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.devices()]
+    return []
+
+
+def gpu_devices() -> list[str]:
+    """The GPUs the loaded backend sees (empty on a CPU-only machine)."""
+    backend = loaded_backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_logical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.devices() if d.platform != "cpu"]
+    return []
+
+
+def distribution_strategy(runtime: Any) -> Any:
+    """The ``tf.distribute`` strategy for ``runtime.distribution``, or None.
+
+    ``mirrored`` replicates the model on every GPU of this host, or, on a
+    machine without GPUs, on every logical CPU device (one unless configured
+    with ``tf.config.set_logical_device_configuration``). The batch size is the
+    global batch, split across the replicas.
+    """
+    if runtime.distribution is None:
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    chosen = gpus or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy(devices=[d.name for d in chosen])
+
+
+def runtime_info(runtime: Any, strategy: Any = None) -> dict[str, Any]:
+    """What run.json records about how the run executed: backend, devices, precision, replicas."""
+    keras = sys.modules["keras"]
+    return {
+        "backend": keras.backend.backend(),
+        "devices": devices(),
+        "gpus": len(gpu_devices()),
+        "dtype_policy": keras.mixed_precision.global_policy().name,
+        "distribution": runtime.distribution,
+        "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1,
+        "steps_per_execution": runtime.steps_per_execution,
+        "jit_compile": runtime.jit_compile,
+        "input_pipeline": runtime.input_pipeline,
+    }

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from mlrun import __version__, store
-from mlrun.errors import MlrunError
+from mlrun.errors import ConfigError, MlrunError
 
 app = typer.Typer(
     name="mlrun",
@@ -56,13 +56,20 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def cli_errors() -> Iterator[None]:
-    """Turn mlrun's errors into a message on stderr and an exit code; interrupts into 130/143."""
+def cli_errors(config: Path | None = None, overrides: list[str] | None = None) -> Iterator[None]:
+    """Turn mlrun's errors into a message on stderr and an exit code; interrupts into 130/143.
+
+    A config error found against the data or the model is pointed at ``config``'s file and lines.
+    """
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except MlrunError as exc:
         msg = str(exc)
+        if config is not None and isinstance(exc, ConfigError):
+            from mlrun.config.loading import locate_keys
+
+            msg = locate_keys(msg if msg.startswith("error:") else f"error: {msg}", config, overrides or [])
         err_console.print(msg if msg.startswith("error:") else f"error: {msg}", markup=False)
         raise typer.Exit(exc.exit_code) from None
     except _Terminated:
@@ -99,7 +106,7 @@ def train(
     """Train one model from CONFIG and record it under the runs directory."""
     from mlrun.config import load_config
 
-    with cli_errors():
+    with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         from mlrun.runner import run_experiment
 
@@ -115,16 +122,24 @@ def train(
 
 
 @app.command()
-def validate(config: ConfigArg, overrides: SetOpt = None) -> None:
+def validate(
+    config: ConfigArg,
+    overrides: SetOpt = None,
+    schema_only: Annotated[bool, typer.Option("--schema-only", help="Check the config file only (keys, values, consistency): no data, no model, no TensorFlow; fast.")] = False,
+) -> None:
     """Validate CONFIG, load its data and build the model without training; print the summary."""
     from mlrun.config import load_config
 
-    with cli_errors():
+    with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
-        from mlrun.model import summary_text
+        if schema_only:
+            console.print(f"{config}: valid config (schema only: data and model not checked)", highlight=False, markup=False, soft_wrap=True)
+            return
         from mlrun.runner import prepare
 
-        prep = prepare(cfg, base_dir=config.parent)
+        prep = prepare(cfg, base_dir=config.parent)  # imports Keras on the config's runtime.backend
+    from mlrun.model import summary_text
+
     d = prep.data
     console.print(summary_text(prep.model), markup=False, highlight=False, soft_wrap=True)
     console.print(
@@ -134,6 +149,25 @@ def validate(config: ConfigArg, overrides: SetOpt = None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def data(
+    config: ConfigArg,
+    overrides: SetOpt = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write an HTML page with the tables and, for images, sample images per class.", show_default=False)] = None,
+) -> None:
+    """Summarize CONFIG's prepared data: shapes, dtypes, class balance per split, value ranges, cleaning."""
+    from mlrun.datasummary import describe_config_data, load_data_config
+    from mlrun.report.datapage import data_page, print_data, write_data_page
+
+    with cli_errors(config, overrides):
+        cfg = load_data_config(config, overrides or [])
+        summary, samples = describe_config_data(cfg, base_dir=config.parent)
+    print_data(console, summary)
+    if html is not None:
+        written = write_data_page(html, data_page(summary, samples, config=str(config)))
+        console.print(f"data page: {written}", highlight=False, markup=False, soft_wrap=True)
 
 
 RunArg = Annotated[
@@ -198,6 +232,22 @@ def compare(
         console.print(f"comparison: {written}", highlight=False, markup=False, soft_wrap=True)
 
 
+@app.command()
+def predict(
+    run: RunArg,
+    inputs: Annotated[Path, typer.Argument(help="Inputs: an NPZ file (array x), a CSV file with the training features' columns, or image files (a file or a directory).", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: predictions-<input name>.csv in the run directory).", show_default=False)] = None,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Predict with RUN's model and preprocessing for INPUTS; write labels and class probabilities (or values) to a CSV."""
+    from mlrun.predict import predict_run
+
+    with cli_errors():
+        run_dir = store.resolve_run(run, _runs_dir(runs_dir))
+        result = predict_run(run_dir, inputs, output)
+    console.print(f"{result.n} predictions for {result.source}: {result.output}", highlight=False, markup=False, soft_wrap=True)
+
+
 class _EpochProgress:
     """A rich progress bar over epochs showing the latest loss and metrics."""
 
@@ -207,19 +257,22 @@ class _EpochProgress:
         self._task = None
 
     def __enter__(self) -> _EpochProgress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        return self  # the bar appears with the first epoch: an error before it prints nothing but the message
 
-            self._progress = Progress(
-                TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
-            )
-            self._progress.__enter__()
-        return self
+    def _start(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
+        )
+        self._progress.__enter__()
 
     def update(self, epoch: int, total: int, logs: Mapping[str, float]) -> None:
-        if self._progress is None:
+        if not self.enabled:
             return
+        if self._progress is None:
+            self._start()
         if self._task is None:
             self._task = self._progress.add_task("", total=total)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
@@ -292,7 +345,12 @@ class _TrialProgress:
         self._tasks: dict[str, Any] = {}
 
     def __enter__(self) -> _TrialProgress:
-        if self.enabled:
+        return self  # the bars appear with the first trial: an error in planning prints nothing but the message
+
+    def update(self, event: Any) -> None:
+        if not self.enabled or event.total == 0:
+            return
+        if self._progress is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self._progress = Progress(
@@ -300,11 +358,6 @@ class _TrialProgress:
                 TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
             )
             self._progress.__enter__()
-        return self
-
-    def update(self, event: Any) -> None:
-        if self._progress is None or event.total == 0:
-            return
         if event.stage not in self._tasks:
             self._tasks[event.stage] = self._progress.add_task("", total=event.total, stage=event.stage)
         notes = [f"{event.skipped} already done" if event.skipped else "", f"{event.failed} failed" if event.failed else ""]

@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlrun.config import KERAS_DATASETS, DatasetConfig
+from mlrun.config.schema import SYNTHETIC
 from mlrun.errors import DataError
 
 #: Files each keras dataset is read from in the data directory (the names Keras downloads).
@@ -45,10 +47,13 @@ class Preprocessing:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Return ``x`` scaled, as float32."""
-        x = np.asarray(x, dtype=np.float32)
         if self.kind == "none":
-            return x
-        return ((x - self.offset) / self.scale).astype(np.float32)
+            return np.asarray(x, dtype=np.float32)
+        # One float32 copy, scaled in place: no temporaries the size of the data (60000 MNIST images: 190 MB each).
+        x = np.array(x, dtype=np.float32)
+        x -= self.offset
+        x /= self.scale
+        return x
 
     def to_dict(self) -> dict[str, Any]:
         as_list = lambda v: v.tolist() if isinstance(v, np.ndarray) else float(v)  # noqa: E731
@@ -97,6 +102,10 @@ class Dataset:
     source: str
     preprocessing: Preprocessing
     notes: list[str] = field(default_factory=list)
+    features: list[str] | None = None
+    """Names of the input features (CSV columns, sklearn feature names), when the source has them."""
+    cleaning: dict[str, Any] | None = None
+    """What ``dataset.cleaning`` removed or changed (see :func:`mlrun.cleaning.clean_table`)."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -110,13 +119,20 @@ class Dataset:
         return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
 
     def fingerprint(self) -> str:
-        """A short hash of every array: the same data gives the same fingerprint."""
-        h = hashlib.sha256()
-        for arr in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
-            if arr is not None:
-                h.update(str(arr.shape).encode())
-                h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()[:16]
+        """A short hash of every array: the same data gives the same fingerprint.
+
+        Computed once (hashing MNIST takes a fifth of a second): the arrays are
+        final by the time anything asks for it.
+        """
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            h = hashlib.sha256()
+            for arr in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+                if arr is not None:
+                    h.update(str(arr.shape).encode())
+                    h.update(np.ascontiguousarray(arr).data)  # the buffer itself, no copy
+            cached = self.__dict__["_fingerprint"] = h.hexdigest()[:16]
+        return cached
 
     def summary(self) -> dict[str, Any]:
         """What run.json records about the data."""
@@ -130,6 +146,7 @@ class Dataset:
             "n_test": int(len(self.x_test)),
             "fingerprint": self.fingerprint(),
             "notes": self.notes,
+            **({"cleaning": self.cleaning} if self.cleaning is not None else {}),
         }
 
 
@@ -156,13 +173,26 @@ def load_dataset(
             ``task`` (or cannot be split into ``fold.n_splits`` folds).
     """
     rng_seed = int(seed)
-    if cfg.name is not None:
+    notes: list[str] = []
+    cleaning = None
+    if cfg.name == SYNTHETIC:
+        from mlrun.synthetic import generate
+
+        gen = generate(cfg, seed=rng_seed)
+        x, y, x_test, y_test, names, known_task, source = gen.x, gen.y, gen.x_test, gen.y_test, gen.names, gen.task, gen.source
+        notes += gen.notes
+    elif cfg.name is not None:
         x, y, x_test, y_test, names, known_task, source = _load_builtin(cfg)
     else:
         path = Path(cfg.path)
         if base_dir is not None and not path.is_absolute() and not path.exists():
             path = Path(base_dir) / path
-        x, y, x_test, y_test, names, known_task, source = _load_file(path, cfg)
+        if cfg.cleaning is not None:
+            x, y, cleaning = _load_clean_csv(path, cfg)
+            x_test = y_test = names = known_task = None
+            source = str(path)
+        else:
+            x, y, x_test, y_test, names, known_task, source = _load_file(path, cfg)
 
     _check_arrays(x, y, source, "training")
     if x_test is not None:
@@ -171,14 +201,16 @@ def load_dataset(
     classes, y, y_test = _encode_labels(task, y, y_test, names, source)
     classify = task in ("binary", "multiclass")
 
-    if x_test is None:
+    if x_test is None and cfg.test_size == 0:
+        x_test, y_test = x.copy(), y.copy()
+        notes.append("test_size 0: the test set is the training data (before the validation split)")
+    elif x_test is None:
         x, x_test, y, y_test = _split(x, y, cfg.test_size, seed=rng_seed, stratify=classify and cfg.stratify, what="test")
     if cfg.limit is not None:
         x, y = _subsample(x, y, cfg.limit, seed=rng_seed, stratify=classify and cfg.stratify)
         x_test, y_test = _subsample(x_test, y_test, cfg.limit, seed=rng_seed, stratify=classify and cfg.stratify)
 
     x_val = y_val = None
-    notes: list[str] = []
     if fold is not None:
         if fold.stratified and not classify:
             raise DataError(f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)")
@@ -194,7 +226,32 @@ def load_dataset(
         x_val=prep.apply(x_val) if x_val is not None else None, y_val=y_val,
         x_test=prep.apply(x_test), y_test=y_test,
         task=task, classes=classes, source=source, preprocessing=prep, notes=notes,
+        features=cleaning["features"] if cleaning is not None else feature_names(cfg, x.shape[1:], base_dir=base_dir),
+        cleaning=cleaning,
     )
+
+
+def feature_names(cfg: DatasetConfig, input_shape: tuple[int, ...], *, base_dir: Path | None = None) -> list[str] | None:
+    """Names of the input features of flat (tabular) data: the CSV's non-label columns, or sklearn's names.
+
+    None for images and for sources without names (NPZ); ``mlrun predict`` then checks shapes only.
+    """
+    if len(input_shape) != 1:
+        return None
+    names: list[str] | None = None
+    if cfg.path is not None and Path(cfg.path).suffix.lower() in (".csv", ".txt"):
+        path = Path(cfg.path)
+        if base_dir is not None and not path.is_absolute() and not path.exists():
+            path = Path(base_dir) / path
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next((r for r in csv.reader(f) if any(c.strip() for c in r)), [])
+        labels = {cfg.label} if isinstance(cfg.label, str) else set(cfg.label)
+        names = [h.strip() for h in header if h.strip() not in labels]
+    elif cfg.name in ("iris", "wine", "breast_cancer", "diabetes"):
+        from sklearn import datasets as skd
+
+        names = [str(n) for n in getattr(skd, f"load_{cfg.name}")().feature_names]
+    return names if names is not None and len(names) == input_shape[0] else None
 
 
 def fold_indices(y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -385,7 +442,10 @@ def _load_npz(path: Path):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"error: {path} is not a readable NPZ file ({exc})") from None
+        if "pickled" in str(exc) and zipfile.is_zipfile(path):
+            # mlrun never unpickles data files (that could run code): only numeric arrays are read.
+            raise DataError(f"error: {path} holds Python objects (pickled arrays), which mlrun does not load; save numeric arrays: np.savez(path, x=..., y=...)") from None
+        raise DataError(f"error: {path} is not a readable NPZ file (a zip of arrays written by np.savez): {exc}; save the data with np.savez(path, x=..., y=...)") from None
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
     if {"x", "y"} <= arrays.keys():
@@ -396,7 +456,8 @@ def _load_npz(path: Path):
     )
 
 
-def _load_csv(path: Path, label: str | list[str]):
+def _read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Read a CSV file's header and data rows (blank lines skipped); check the label columns exist."""
     try:
         with open(path, encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f))
@@ -414,11 +475,25 @@ def _load_csv(path: Path, label: str | list[str]):
         raise DataError(f"error: {path} has no label column {missing[0]!r}; its columns are {header}; set dataset.label to the label column's name")
     for i, r in enumerate(rows[1:], start=2):
         if len(r) != len(header):
-            raise DataError(f"error: {path} line {i} has {len(r)} fields but the header has {len(header)}")
-    features = [c for c in header if c not in labels]
-    if not features:
+            raise DataError(f"error: {path} line {i} has {len(r)} fields but the header has {len(header)}: every row needs one value per column; fix or drop that row")
+    if not [c for c in header if c not in labels]:
         raise DataError(f"error: {path} has no feature columns besides the label")
-    data = np.array(rows[1:], dtype=object)
+    return header, rows[1:], labels
+
+
+def _load_clean_csv(path: Path, cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    from mlrun.cleaning import clean_table
+
+    if not path.exists():
+        raise DataError(f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)")
+    header, rows, labels = _read_csv_table(path, cfg.label)
+    return clean_table(header, rows, labels, cfg.cleaning, source=str(path))
+
+
+def _load_csv(path: Path, label: str | list[str]):
+    header, rows, labels = _read_csv_table(path, label)
+    features = [c for c in header if c not in labels]
+    data = np.array(rows, dtype=object)
     cols = {c: data[:, header.index(c)] for c in header}
     x = np.stack([_numeric_column(cols[c], c, path) for c in features], axis=1).astype(np.float32)
     ys = [_label_column(cols[c]) for c in labels]
@@ -434,9 +509,13 @@ def _numeric_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
             out[i] = float(text)
         except ValueError:
             what = "is empty" if not text else f"is not a number ({text!r})"
-            raise DataError(f"error: {path} line {i + 2}, column {name!r} {what}: feature columns must be numeric; fix or drop that row or column") from None
+            raise DataError(
+                f"error: {path} line {i + 2}, column {name!r} {what}: feature columns must be numeric; fix or drop that row or column, "
+                f"or clean the file with dataset.cleaning (missing: mean, one_hot: [{name}], drop_columns: [{name}], ...)"
+            ) from None
         if not math.isfinite(out[i]):
-            raise DataError(f"error: {path} line {i + 2}, column {name!r} is {text}: features must be finite numbers; fill or drop missing values")
+            raise DataError(f"error: {path} line {i + 2}, column {name!r} is {text}: features must be finite numbers; "
+                            "fill or drop missing values (dataset.cleaning.missing: drop, mean, median or most_frequent)")
     return out
 
 
@@ -464,9 +543,11 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, source: str, part: str) -> None:
     if x.dtype.kind not in "biuf":
         raise DataError(f"error: {source}: inputs must be numeric, got dtype {x.dtype}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DataError(f"error: {source}: the {part} inputs contain NaN or infinite values; fill or drop them first")
+        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise DataError(f"error: {source}: the {part} inputs contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise DataError(f"error: {source}: the {part} labels contain NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))
+        raise DataError(f"error: {source}: the {part} labels contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first")
 
 
 def _encode_labels(task: str, y: np.ndarray, y_test: np.ndarray | None, names: list[str] | None, source: str):
@@ -491,6 +572,8 @@ def _encode_labels(task: str, y: np.ndarray, y_test: np.ndarray | None, names: l
 
     enc = LabelEncoder().fit(both.reshape(-1))
     n = len(enc.classes_)
+    if n < 2:
+        raise DataError(f"error: {source}: the labels have only one value ({_label_name(enc.classes_[0])!r}); a classifier needs at least two classes: check the label column (dataset.label) and the data")
     if task == "binary" and n != 2:
         raise DataError(f"error: {source}: task is binary but the labels have {n} distinct values: set task: multiclass (or fix the labels)")
     if task == "multiclass" and n < 2:

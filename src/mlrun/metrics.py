@@ -25,6 +25,8 @@ class Evaluation:
     confusion: Table | None = None
     roc: Table = field(default_factory=lambda: (["class", "fpr", "tpr", "threshold"], []))
     pr: Table = field(default_factory=lambda: (["class", "precision", "recall", "threshold"], []))
+    calibration: Table | None = None
+    """Binary and multiclass: the reliability table of :func:`expected_calibration_error`."""
 
 
 def class_probabilities(y_score: np.ndarray, task: str) -> np.ndarray:
@@ -37,21 +39,92 @@ def class_probabilities(y_score: np.ndarray, task: str) -> np.ndarray:
     return y_score
 
 
-def evaluate_predictions(y_true: np.ndarray, y_score: np.ndarray, *, task: str, classes: list[str], loss: float | None = None) -> Evaluation:
+def evaluate_predictions(
+    y_true: np.ndarray, y_score: np.ndarray, *, task: str, classes: list[str], loss: float | None = None,
+    score_std: np.ndarray | None = None,
+) -> Evaluation:
     """Compute the test-set metrics and tables for one task.
 
     Args:
         y_true: class indices (binary, multiclass), a 0/1 matrix (multilabel) or targets (regression).
-        y_score: the model's outputs: probabilities, or predicted values for regression.
+        y_score: the model's outputs: probabilities, or predicted values for regression
+            (with Monte Carlo dropout: their mean over the samples).
         task: binary, multiclass, multilabel or regression.
         classes: class, label or target names, in output order.
         loss: the model's test loss, recorded as ``loss``.
+        score_std: the predictive standard deviation of each output (Monte Carlo
+            dropout), same shape as ``y_score``: adds ``std_<class>`` columns
+            (regression: ``y_std``) to the predictions and ``mean_predictive_std``
+            (of the predicted class; regression: of the prediction) to the metrics.
     """
     if task == "regression":
-        return _regression(np.asarray(y_true, dtype=np.float64), np.asarray(y_score, dtype=np.float64), classes, loss)
-    if task == "multilabel":
-        return _multilabel(np.asarray(y_true).astype(int), np.asarray(y_score, dtype=np.float64), classes, loss)
-    return _single_label(np.asarray(y_true).astype(int), class_probabilities(y_score, task), task, classes, loss)
+        ev = _regression(np.asarray(y_true, dtype=np.float64), np.asarray(y_score, dtype=np.float64), classes, loss)
+    elif task == "multilabel":
+        ev = _multilabel(np.asarray(y_true).astype(int), np.asarray(y_score, dtype=np.float64), classes, loss)
+    else:
+        ev = _single_label(np.asarray(y_true).astype(int), class_probabilities(y_score, task), task, classes, loss)
+    if score_std is not None:
+        _add_std(ev, np.asarray(score_std, dtype=np.float64), task, classes)
+    return ev
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 10) -> tuple[float, Table]:
+    """Expected calibration error (ECE) of the top-label confidence, and the reliability table behind it.
+
+    Each sample's confidence is its highest class probability; samples are
+    grouped into ``n_bins`` equal-width bins of confidence ((0, 0.1], (0.1, 0.2],
+    ... for 10), and ECE = sum over bins of (bin size / n) * |accuracy in the bin
+    - mean confidence in the bin|: 0 for a perfectly calibrated classifier, whose
+    predictions made with 80 % confidence are right 80 % of the time.
+
+    Args:
+        y_true: class indices, shape (n,).
+        proba: class probabilities, shape (n, n_classes).
+        n_bins: number of equal-width confidence bins.
+
+    Returns:
+        (ece, table) with the table's columns ``bin_lower, bin_upper, count,
+        confidence, accuracy`` (one row per bin; empty bins have blank means).
+    """
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    proba = np.asarray(proba, dtype=np.float64)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    edges = np.round(np.linspace(0.0, 1.0, n_bins + 1), 12)
+    # searchsorted over the inner edges puts a confidence equal to an edge in the bin below: (lo, hi]
+    which = np.searchsorted(edges[1:-1], confidence, side="left")
+    ece = 0.0
+    rows: list[list[Any]] = []
+    for b in range(n_bins):
+        in_bin = which == b
+        count = int(in_bin.sum())
+        if count:
+            conf, acc = float(confidence[in_bin].mean()), float(correct[in_bin].mean())
+            ece += count / len(y_true) * abs(acc - conf)
+            rows.append([_num(edges[b]), _num(edges[b + 1]), count, conf, acc])
+        else:
+            rows.append([_num(edges[b]), _num(edges[b + 1]), 0, "", ""])
+    return float(ece), (["bin_lower", "bin_upper", "count", "confidence", "accuracy"], rows)
+
+
+def _add_std(ev: Evaluation, std: np.ndarray, task: str, classes: list[str]) -> None:
+    """Append the Monte Carlo predictive standard deviations to the predictions and metrics."""
+    header, rows = ev.predictions
+    if task == "regression":
+        std2 = std.reshape(len(std), -1)
+        names = ["y_std"] if std2.shape[1] == 1 else [f"y_std_{t}" for t in classes]
+        ev.metrics["mean_predictive_std"] = float(std2.mean())
+    else:
+        std2 = std[:, None] if std.ndim == 1 else std
+        if task == "binary" and std2.shape[1] == 1:
+            std2 = np.hstack([std2, std2])  # p and 1 - p vary alike
+        names = [f"std_{c}" for c in classes]
+        if task == "multilabel":
+            ev.metrics["mean_predictive_std"] = float(std2.mean())
+        else:
+            predicted = [classes.index(str(row[1])) for row in rows]
+            ev.metrics["mean_predictive_std"] = float(std2[np.arange(len(rows)), predicted].mean())
+    ev.predictions = ([*header, *names], [[*row, *map(_num, s)] for row, s in zip(rows, std2)])
 
 
 # --------------------------------------------------------------------------- single-label
@@ -82,6 +155,7 @@ def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str
         m["roc_auc_micro"] = _auc(onehot.ravel(), proba.ravel())
         m["average_precision"] = _mean([_ap(onehot[:, c], proba[:, c]) for c in labels])
         curve_classes = labels
+    m["ece"], calibration = expected_calibration_error(y, proba)
     m["per_class"] = {
         classes[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]), "auc": aucs[c]}
         for c in labels
@@ -95,7 +169,7 @@ def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str
         pr[1].extend(pr_micro[1])
     header = ["y_true", "y_pred", *(f"p_{c}" for c in classes)]
     rows = [[classes[t], classes[q], *map(_num, ps)] for t, q, ps in zip(y, y_pred, proba)]
-    return Evaluation(m, (header, rows), confusion, roc, pr)
+    return Evaluation(m, (header, rows), confusion, roc, pr, calibration)
 
 
 # --------------------------------------------------------------------------- multilabel

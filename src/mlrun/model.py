@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mlrun.config import schema as C
 from mlrun.backend import import_keras
 from mlrun.errors import ConfigError
@@ -28,13 +30,16 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
     m = cfg.model
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = inputs
-    if isinstance(m, C.MLPConfig) and len(input_shape) > 1:
+    if isinstance(m, (C.MLPConfig, C.LinearConfig, C.PerceptronConfig)) and len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten_input")(x)
+    if isinstance(m, C.PerceptronConfig):
+        return keras.Model(inputs, Perceptron(kernel_initializer=m.kernel_initializer, name="output", dtype="float32")(x), name=_keras_name(cfg.name))
 
-    for key, layer_cfg in _hidden_layers(m):
+    for key, layer_cfg in ([] if isinstance(m, C.LinearConfig) else _hidden_layers(m)):
         need = _RANK.get(layer_cfg.type)
         if need is not None:
             x = _fit_rank(x, need, key, layer_cfg.type)
+        _check_fits(_shape(x), layer_cfg, key)
         try:
             for layer in make_layers(layer_cfg):
                 x = layer(x)
@@ -49,8 +54,95 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
             f"error: model.layers: the last hidden layer outputs shape {_shape(x)}, but the output layer needs "
             "a flat vector: add {type: flatten} (or a global pooling layer) at the end"
         )
-    outputs = keras.layers.Dense(units, activation=m.output_activation or activation, name="output")(x)
+    head = _weights(m) if isinstance(m, C.LinearConfig) else {}
+    # float32 even under a mixed_float16 policy (runtime.mixed_precision): softmax and the loss stay numerically stable.
+    outputs = keras.layers.Dense(units, activation=m.output_activation or activation, name="output", dtype="float32", **head)(x)
     return keras.Model(inputs, outputs, name=_keras_name(cfg.name))
+
+
+@keras.saving.register_keras_serializable(package="mlrun")
+class Perceptron(keras.layers.Layer):
+    """Rosenblatt's perceptron unit: outputs ``step(w·x + b)``, 1 where ``w·x + b >= 0``, else 0.
+
+    The step has no gradient, so the layer passes a straight-through one: the
+    output's value is the step, its derivative with respect to ``z = w·x + b``
+    is 1/2. Under the mse loss, ``(step(z) - y)**2``, the gradient on ``w`` is
+    then ``(step(z) - y) * x``, and one plain SGD step on one sample is exactly
+    Rosenblatt's rule ``w += lr * (y - step(z)) * x``. The loss value is the
+    fraction of misclassified samples.
+    """
+
+    def __init__(self, kernel_initializer: Any = "zeros", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.kernel = self.add_weight(shape=(int(input_shape[-1]), 1), initializer=self.kernel_initializer, name="kernel")
+        self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
+
+    def call(self, inputs: Any) -> Any:
+        ops = keras.ops
+        z = ops.matmul(ops.cast(inputs, self.compute_dtype), self.kernel) + self.bias
+        step = ops.cast(ops.greater_equal(z, 0.0), z.dtype)
+        return step + 0.5 * (z - ops.stop_gradient(z))
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+class _MCDropout(keras.layers.Dropout):
+    """Dropout that stays on at prediction time (Monte Carlo dropout); never saved."""
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return super().call(inputs, training=True)
+
+
+def mc_dropout_model(model: keras.Model) -> keras.Model:
+    """Return a model sharing ``model``'s layers and weights whose dropout layers stay on when predicting.
+
+    Only dropout changes: batch normalization keeps its moving statistics
+    (inference mode), unlike calling the model with ``training=True``.
+
+    Raises:
+        ConfigError: the model has no dropout layer.
+    """
+    if not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers):
+        raise ConfigError(
+            "error: evaluation.mc_samples: Monte Carlo dropout needs dropout in the model, which has none: "
+            "set model.dropout (e.g. 0.2) or add {type: dropout, rate: 0.2} to model.layers; or set evaluation.mc_samples: 1"
+        )
+
+    def swap(layer: Any) -> Any:
+        if isinstance(layer, keras.layers.Dropout):
+            return _MCDropout(layer.rate, noise_shape=layer.noise_shape, seed=layer.seed, name=f"{layer.name}_mc")
+        return layer  # the same layer object: weights are shared, not copied
+
+    return keras.models.clone_model(model, clone_function=swap)
+
+
+def single_layer_weights(model: keras.Model) -> dict[str, Any] | None:
+    """The weights and bias of a model that is one layer of units on its inputs (perceptron, linear), else None.
+
+    Returns:
+        ``{"kernel": (n_inputs, n_units) array, "bias": (n_units,) array, "activation": name}``.
+    """
+    weighted = [layer for layer in model.layers if layer.weights]
+    if len(weighted) != 1:
+        return None
+    layer = weighted[0]
+    if isinstance(layer, Perceptron):
+        activation = "step"
+    elif isinstance(layer, keras.layers.Dense):
+        activation = keras.activations.serialize(layer.activation)
+        activation = activation if isinstance(activation, str) else activation.get("config", {}).get("name", str(activation))
+    else:
+        return None
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    bias = keras.ops.convert_to_numpy(layer.bias) if getattr(layer, "bias", None) is not None else np.zeros(kernel.shape[1])
+    return {"kernel": kernel, "bias": bias, "activation": activation}
 
 
 def _hidden_layers(m: C.MLPConfig | C.CNNConfig) -> list[tuple[str, Any]]:
@@ -128,7 +220,7 @@ def build_metrics(cfg: C.ExperimentConfig, *, task: str, one_hot: bool) -> list[
     """Return the per-epoch Keras metrics, named as in the config (``accuracy``, ``auc``, ...)."""
     M = keras.metrics
     out = []
-    for name in cfg.metrics:
+    for name in C.tracked_metrics(cfg, task):
         if name == "accuracy":
             if task in ("binary", "multilabel") and not one_hot:
                 out.append(M.BinaryAccuracy(name="accuracy"))
@@ -159,11 +251,13 @@ def uses_one_hot(task: str, loss: str) -> bool:
 
 
 def compile_model(model: keras.Model, cfg: C.ExperimentConfig, *, task: str, steps_per_epoch: int) -> None:
-    """Compile with the configured optimizer, loss and metrics."""
+    """Compile with the configured optimizer, loss and metrics, and the runtime's execution settings."""
     model.compile(
         optimizer=build_optimizer(cfg, steps_per_epoch=steps_per_epoch),
         loss=cfg.loss,
         metrics=build_metrics(cfg, task=task, one_hot=uses_one_hot(task, cfg.loss)),
+        steps_per_execution=cfg.runtime.steps_per_execution,
+        jit_compile=cfg.runtime.jit_compile,
     )
 
 
@@ -214,6 +308,34 @@ def _weights(cfg: Any) -> dict[str, Any]:
 
 def _tuple(value: int | list[int]) -> int | tuple[int, ...]:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _check_fits(shape: tuple[int, ...], cfg: Any, key: str) -> None:
+    """Refuse, with the fix, a window larger than its input and a reshape to a different size (Keras' own errors say neither)."""
+    t = cfg.type
+    if t in ("conv1d", "conv2d", "max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d") and cfg.padding == "valid":
+        field = "kernel_size" if t.startswith("conv") else "pool_size"
+        spatial = shape[:-1]
+        value = getattr(cfg, field)
+        window = tuple(value) if isinstance(value, list) else (value,) * len(spatial)
+        if len(window) != len(spatial):
+            raise ConfigError(f"error: {key}.{field}: {value} has {len(window)} sizes but a {t} window has {len(spatial)}; give one number or {len(spatial)}")
+        if any(w > n for w, n in zip(window, spatial)):
+            most = "x".join(map(str, spatial))
+            raise ConfigError(
+                f"error: {key}.{field}: {value} is larger than the layer's input ({most}, shape {shape}); "
+                f"use a {field} of at most {min(spatial) if len(set(spatial)) == 1 else most}, or padding: same"
+            )
+    elif t == "reshape":
+        size = int(np.prod(shape))
+        target = list(cfg.target_shape)
+        known = int(np.prod([d for d in target if d != -1]))
+        fits = (known > 0 and size % known == 0) if target.count(-1) == 1 else known == size
+        if target.count(-1) > 1 or not fits:
+            raise ConfigError(
+                f"error: {key}.target_shape: {target} does not hold the {size} values of its input (shape {shape}); "
+                f"give a shape whose sizes multiply to {size}, e.g. {[*shape[:-1], shape[-1]] if len(shape) > 1 else [size, 1]}, or use -1 for one size to infer it"
+            )
 
 
 def _shape(x: Any) -> tuple[int, ...]:

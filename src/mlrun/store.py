@@ -11,6 +11,8 @@ A run directory is a plain folder a person can read::
       roc_curve.csv, pr_curve.csv
       predictions.csv
       model.keras, summary.txt, preprocessing.json
+      calibration.csv       binary and multiclass: reliability bins behind metrics.json's ece
+      weights.json          single-layer models (perceptron, linear): learned weights and bias
 
 Nothing here imports Keras: listing and reporting runs must stay fast.
 """
@@ -47,6 +49,10 @@ PREDICTIONS_FILE = "predictions.csv"
 MODEL_FILE = "model.keras"
 SUMMARY_FILE = "summary.txt"
 PREPROCESSING_FILE = "preprocessing.json"
+CALIBRATION_FILE = "calibration.csv"
+WEIGHTS_FILE = "weights.json"
+DATA_FILE = "data.json"
+SAMPLES_FILE = "samples.npz"
 
 #: Statuses written to run.json. ``crashed`` is never written: it is how a
 #: ``running`` run whose process is gone is shown (see :func:`effective_status`).
@@ -213,30 +219,80 @@ def create_run_dir(runs_dir: Path, name: str, *, prefix: str = "") -> Path:
 
 
 def host_info() -> dict[str, Any]:
-    """Return the process id and host name written to run.json (to detect crashed runs)."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    """Return what run.json records about this process to tell later whether it still runs.
+
+    ``pid`` and ``host``, and ``pid_start``: the process's start time (clock
+    ticks since boot, from ``/proc/self/stat``; None without procfs), so that
+    another process that got the same pid after this one died is not taken
+    for it.
+    """
+    return {"pid": os.getpid(), "host": socket.gethostname(), "pid_start": process_start(os.getpid())}
 
 
-def _pid_alive(pid: int) -> bool:
+_PROCFS = Path("/proc/self/stat").exists()
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` from the state on (field 3), or None when there is no such process.
+
+    The command name (field 2) is cut off first: it is in parentheses and may hold spaces.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # FileNotFoundError, or ESRCH when the process goes while being read
+        return None
+    return text.rsplit(")", 1)[-1].split()
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), or None where it cannot be read."""
+    fields = _proc_stat(pid) if _PROCFS else None
+    try:
+        return int(fields[19]) if fields else None  # field 22 of /proc/<pid>/stat: starttime
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int, start: int | None = None) -> bool:
+    """True while process ``pid`` runs: not gone, not a zombie (exited, not yet reaped), not a recycled pid.
+
+    ``start`` is the start time recorded by :func:`host_info`; a process with
+    the same pid but another start time is a different process. Without
+    procfs, only ``kill(pid, 0)`` can ask, and a zombie counts as alive there.
+    """
+    if pid <= 0:
+        return False
+    if _PROCFS:
+        fields = _proc_stat(pid)
+        if not fields or fields[0] in ("Z", "X", "x"):  # gone, zombie or dead
+            return False
+        if start is None or len(fields) < 20 or not fields[19].isdigit():
+            return True
+        return int(fields[19]) == start
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    except OSError:  # e.g. a pid that does not fit this platform's pid_t
+        return False
     return True
 
 
 def effective_status(info: Mapping[str, Any]) -> str:
     """Return the status to show for a run: ``crashed`` when it says running but its process is gone.
 
-    Only runs started on this host can be checked; others keep their written status.
+    A process that has exited but not been reaped (a zombie), and a pid taken
+    over by another process (its start time differs from ``pid_start``), count
+    as gone. Only runs started on this host can be checked; others keep their
+    written status.
     """
     status = str(info.get("status", "unknown"))
     if status != "running":
         return status
-    pid, host = info.get("pid"), info.get("host")
-    if isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid):
+    pid, host, start = info.get("pid"), info.get("host"), info.get("pid_start")
+    if isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid, start if isinstance(start, int) else None):
         return "crashed"
     return status
 

@@ -58,14 +58,28 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], str]:
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
+        hint = _yaml_hint(problem)
         if "python/" in str(exc):
-            problem = "Python object tags (!!python/...) are not allowed in a config"
-        raise ConfigError(f"error: {path} is not valid YAML{where}: {problem}") from None
+            problem, hint = "Python object tags (!!python/...) are not allowed in a config", "remove the tag and write the plain value"
+        raise ConfigError(f"error: {path} is not valid YAML{where}: {problem}; {hint}") from None
     if raw is None:
         raise ConfigError(f"error: {path} is empty: an experiment config needs at least name, dataset, model and loss")
     if not isinstance(raw, dict):
         raise ConfigError(f"error: {path} must be a mapping of keys (name:, dataset:, model:, ...), got a {type(raw).__name__}")
     return raw, text
+
+
+def _yaml_hint(problem: str) -> str:
+    """What to do about a YAML syntax error, from the parser's description of it."""
+    if "mapping values are not allowed" in problem:
+        return "check the indentation there (keys of one block line up under each other) and quote a value that contains ': '"
+    if "expected ',' or ']'" in problem or "expected ',' or '}'" in problem:
+        return "close the [list] or {mapping} opened before it, and separate items with ', '"
+    if "'\\t'" in problem or "\t" in problem:  # PyYAML shows the tab as '\t'
+        return "indent with spaces, not tabs"
+    if "found duplicate anchor" in problem or "found undefined alias" in problem:
+        return "define each &anchor once, before any *alias that uses it"
+    return "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote or bracket)"
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str], *, source: Path | str = "--set") -> dict[str, Any]:
@@ -111,10 +125,22 @@ def set_path(data: dict[str, Any], key: str, value: Any, *, what: str = "key") -
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = {}
+                    node[part] = _default_block(part) if node is data else {}
                 node = node[part]
         else:
             raise ConfigError(f"error: {what}: {here!r}: {'.'.join(map(str, parts[:i]))!r} is a {type(node).__name__}, not a mapping or list")
+
+
+def _default_block(field: str) -> dict[str, Any]:
+    """A missing top-level block that a dotted key goes into: its default's tag (``optimizer`` -> ``{name: adam}``), else empty.
+
+    So ``--set optimizer.learning_rate=0.01`` on a config without an optimizer block sets the default optimizer's rate.
+    """
+    info = ExperimentConfig.model_fields.get(field)
+    default = info.get_default(call_default_factory=True) if info is not None else None
+    if not isinstance(default, BaseModel):
+        return {}
+    return {k: v for k, v in default.model_dump(mode="json").items() if k in ("name", "type", "architecture")}
 
 
 def get_path(data: Any, key: str) -> Any:
@@ -231,7 +257,8 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, 
         msg = f"unknown value {got!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; allowed: {', '.join(options)}"
     elif kind == "union_tag_not_found":
         field = err.get("ctx", {}).get("discriminator", "type").strip("'")
-        msg = f"needs a `{field}:` key"
+        options = _tag_options(path, raw, field)
+        msg = f"needs a `{field}:` key" + (f", one of: {', '.join(options)}" if options else "")
         if path and path[-1] != field:
             key = f"{key}.{field}" if key != "(top level)" else field
     else:
@@ -262,6 +289,78 @@ def _allowed_keys(parent: Sequence[str | int], raw: Mapping[str, Any]) -> list[s
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
+def _tag_options(path: Sequence[str | int], raw: Mapping[str, Any], field: str) -> list[str]:
+    """The values the tag ``field`` may take for the tagged union at data path ``path`` (layer types, architectures, ...)."""
+    tp: Any = ExperimentConfig
+    node: Any = raw
+    for part in path:
+        tp = _field_type(_resolve_member(tp, node), part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+        if tp is None:
+            return []
+    options: list[str] = []
+    stack = [tp]
+    while stack:
+        member = _unwrap(stack.pop(0))
+        if typing.get_origin(member) in (Union, types.UnionType):
+            stack.extend(typing.get_args(member))
+        elif isinstance(member, type) and issubclass(member, BaseModel) and field in member.model_fields:
+            options.extend(str(v) for v in typing.get_args(member.model_fields[field].annotation))
+    return options
+
+
+def locate_keys(message: str, path: Path | str, overrides: Sequence[str] = ()) -> str:
+    """Point an error found after loading (against the data or the model) at the config file.
+
+    A message that does not name ``path`` yet gets it: ``error: KEY ...`` becomes
+    ``error: PATH line N: KEY ...`` and each ``  KEY: ...`` line gets its YAML
+    line (or the ``--set`` it came from), as :func:`validate_config` writes them.
+    """
+    path = Path(path)
+    if str(path) in message:
+        return message
+    try:
+        text: str | None = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None
+    set_keys = [o.split("=", 1)[0].strip() for o in overrides]
+    top = set(ExperimentConfig.model_fields)
+
+    def where(key: str) -> str | None:
+        if key.split(".")[0] not in top:
+            return None
+        origin = next((f"--set {k}" for k in set_keys if key == k or key.startswith(k + ".")), None)
+        if origin:
+            return origin
+        try:
+            line = yaml_line(text, parse_path(key))
+        except ConfigError:
+            return None
+        return f"line {line}" if line else None
+
+    out = []
+    for i, line in enumerate(message.splitlines()):
+        head = re.match(r"^error: ([A-Za-z_][\w.]*)([ :].*)$", line) if i == 0 else None
+        item = re.match(r"^  ([A-Za-z_][\w.]*)(: .*)$", line) if i > 0 else None
+        if head and head.group(1).split(".")[0] in top:
+            found = where(head.group(1))
+            origin = "" if not found else f" ({found})" if found.startswith("--set") else f" {found}"
+            line = f"error: {path}{origin}: {head.group(1)}{head.group(2)}"
+        elif i == 0 and line.startswith("error: the config "):
+            line = f"error: {path} " + line.removeprefix("error: the config ")
+        elif item:
+            found = where(item.group(1))
+            if found:
+                line = f"  {found}  {item.group(1)}{item.group(2)}"
+        out.append(line)
+    return "\n".join(out)
+
+
 def _field_type(tp: Any, part: str | int) -> Any:
     tp = _unwrap(tp)
     if isinstance(part, int):
@@ -284,6 +383,9 @@ def _resolve_member(tp: Any, node: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is Union or origin is types.UnionType:
         members = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
+        while any(typing.get_origin(m) in (Union, types.UnionType) for m in members):  # Optional[Annotated[Union[...]]]
+            members = [_unwrap(a) for m in members for a in (typing.get_args(m) if typing.get_origin(m) in (Union, types.UnionType) else (m,))
+                       if a is not type(None)]
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if isinstance(node, dict):
             for m in models:

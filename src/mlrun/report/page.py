@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlrun import store
-from mlrun.report import plots, summary
+from mlrun.report import datapage, plots, summary
 from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.rundata import REPORT_FILE, RunData
 from mlrun.report.sweeps import SweepData, sweep_columns
@@ -41,6 +41,13 @@ def run_page(run: RunData) -> str:
             sections.append(("confusion", "Confusion matrix", _confusion(run)))
         if run.roc or run.pr:
             sections.append(("curves", "ROC and precision-recall", _curves(run)))
+        if run.calibration:
+            sections.append(("calibration", "Calibration", _calibration(run)))
+    weights = summary.weight_rows(run)
+    if weights is not None:
+        sections.append(("weights", "Learned weights", _table(weights[0], [[e(c) for c in row] for row in weights[1]])))
+    if run.data is not None:
+        sections.append(("data", "Data", datapage.data_section(run.data, run.samples)))
     sections.append(("model", "Model", _pre(run.summary, f"{store.SUMMARY_FILE} was not written.")))
     sections.append(("config", "Config", _pre(run.config_text, f"{store.CONFIG_FILE} was not written.")))
     sections.append(("metadata", "Run metadata", _kv_table(summary.metadata(run))))
@@ -137,6 +144,18 @@ def _curves(run: RunData) -> str:
     if run.pr:
         figures.append(plots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
     return _figures(figures)
+
+
+def _calibration(run: RunData) -> str:
+    metrics = run.metrics or {}
+    plot = plots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
+    if plot is None:
+        return ""
+    lead = ("Test samples grouped by confidence (the highest class probability): a calibrated model's "
+            "predictions made with 80 % confidence are right 80 % of the time, on the diagonal.")
+    if metrics.get("mc_samples"):
+        lead += f" Probabilities are the mean of {metrics['mc_samples']} Monte Carlo dropout predictions."
+    return f'<p class="lead">{e(lead)}</p>{_figures([plot])}'
 
 
 def _positive_rate(run: RunData) -> float | None:

@@ -220,6 +220,26 @@ def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None
     return plots[0]
 
 
+def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None = None) -> Plot | None:
+    """Plot accuracy against confidence per bin (calibration.csv), with the diagonal of perfect calibration."""
+    rows = [(to_float(b.get("bin_lower")), to_float(b.get("bin_upper")), to_float(b.get("count")),
+             to_float(b.get("confidence")), to_float(b.get("accuracy"))) for b in bins]
+    rows = [r for r in rows if None not in r[:3]]
+    if not rows:
+        return None
+    out: list[Plot] = []
+    title = "Reliability" + (f" (ECE {summary.fmt(ece)})" if ece is not None else "")
+    with _figure(4.2, 3.6, "reliability diagram: accuracy per confidence bin", out) as (fig, ax):
+        ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")
+        filled = [r for r in rows if r[2] and r[4] is not None]
+        ax.bar([r[0] for r in filled], [r[4] for r in filled], width=[r[1] - r[0] for r in filled], align="edge",
+               color=TRAIN_COLOR, alpha=0.75, edgecolor="white", label="accuracy")
+        ax.plot([r[3] for r in filled], [r[4] for r in filled], "o", color=VAL_COLOR, markersize=3, label="accuracy at mean confidence")
+        _unit_axes(ax, "confidence (highest class probability)", "accuracy", title)
+        ax.legend(loc="upper left")
+    return out[0]
+
+
 def regression_plots(predictions: Sequence[Mapping[str, str]], *, max_outputs: int = 4) -> list[Plot]:
     """Plot predicted against true values (with the identity line) and a histogram of residuals, per output."""
     import numpy as np
@@ -333,3 +353,45 @@ def _average_precision(curve: Curve) -> float:
     if recall[0] < recall[-1]:
         recall, precision = recall[::-1], precision[::-1]
     return float(-np.sum(np.diff(recall) * precision[:-1]))
+
+
+def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> Plot:
+    """Draw sample images: one row per class (up to 20 classes), else a grid captioned by class."""
+    import numpy as np
+
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    labels = [int(v) for v in labels]
+    present = sorted(set(labels))
+    by_row = len(present) <= 20
+    if by_row:
+        per = max(labels.count(c) for c in present)
+        rows, cols = len(present), per
+        cells = [[i for i, v in enumerate(labels) if v == c] for c in present]
+    else:
+        cols = 12
+        rows = math.ceil(len(labels) / cols)
+        order = list(range(len(labels)))
+        cells = [order[r * cols:(r + 1) * cols] for r in range(rows)]
+    cell = 0.62
+    left = 1.1 if by_row else 0.1
+    width, height = left + cols * cell + 0.1, rows * (cell + (0.0 if by_row else 0.16)) + 0.15
+    plots: list[Plot] = []
+    with _figure(width, height, "sample images per class", plots, nrows=rows, ncols=cols, squeeze=False) as (fig, axes):
+        fig.subplots_adjust(left=left / width, right=1 - 0.1 / width, bottom=0.05 / height, top=1 - 0.1 / height,
+                            wspace=0.06, hspace=0.06 if by_row else 0.35)
+        for r in range(rows):
+            for c in range(cols):
+                ax = axes[r][c]
+                ax.set_axis_off()
+                if c < len(cells[r]):
+                    i = cells[r][c]
+                    ax.imshow(images[i], cmap="gray" if images[i].ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+                    if not by_row:
+                        ax.set_title(_safe(classes[labels[i]] if labels[i] < len(classes) else str(labels[i]), 10), fontsize=7, pad=2)
+            if by_row and cells[r]:
+                c0 = labels[cells[r][0]]
+                name = classes[c0] if c0 < len(classes) else str(c0)
+                axes[r][0].text(-0.12, 0.5, _safe(name, 14), transform=axes[r][0].transAxes, ha="right", va="center", fontsize=8)
+    return plots[0]

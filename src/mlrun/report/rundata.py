@@ -71,6 +71,14 @@ class RunData:
     roc: dict[str, Curve] | None = None
     pr: dict[str, Curve] | None = None
     predictions: list[dict[str, str]] | None = None
+    data: dict[str, Any] | None = None
+    """The data summary (``data.json``): splits, class balance, value ranges, cleaning."""
+    samples: dict[str, Any] | None = None
+    """Sample training images per class (``samples.npz``: ``x`` uint8, ``y`` class indices)."""
+    weights: dict[str, Any] | None = None
+    """Learned weights and bias of a single-layer model (``weights.json``: perceptron, linear)."""
+    calibration: list[dict[str, str]] | None = None
+    """Reliability bins behind the ECE (``calibration.csv``): bin_lower, bin_upper, count, confidence, accuracy."""
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -190,6 +198,10 @@ def load_run(path: Path, *, details: bool = True) -> RunData:
     metrics = _read(run, store.METRICS_FILE, store.read_json)
     run.metrics = metrics if isinstance(metrics, dict) else None
     run.summary = _read(run, store.SUMMARY_FILE, lambda p: p.read_text(encoding="utf-8"))
+    weights = _read(run, store.WEIGHTS_FILE, store.read_json)
+    run.weights = weights if isinstance(weights, dict) else None
+    data = _read(run, store.DATA_FILE, store.read_json)
+    run.data = data if isinstance(data, dict) else None
 
     task = run.task
     if task == "multilabel":
@@ -200,8 +212,10 @@ def load_run(path: Path, *, details: bool = True) -> RunData:
         if task != "regression":
             run.roc = _read(run, store.ROC_FILE, lambda p: _read_curves(p, "fpr", "tpr"))
             run.pr = _read(run, store.PR_FILE, lambda p: _read_curves(p, "recall", "precision"))
+            run.calibration = _read(run, store.CALIBRATION_FILE, store.read_csv)
         if task == "regression" or task is None:
             run.predictions = _read(run, store.PREDICTIONS_FILE, store.read_csv)
+        run.samples = _read(run, store.SAMPLES_FILE, _read_samples)
     run.missing = _missing_files(path, task)
     return run
 
@@ -236,6 +250,16 @@ def _read_history(path: Path) -> list[dict[str, float | None]]:
         row["epoch"] = int(epoch)
         rows.append(row)
     return rows
+
+
+def _read_samples(path: Path) -> dict[str, Any]:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {"x": f["x"], "y": f["y"]}
+    except Exception as exc:  # a truncated or damaged zip file (EOFError, zipfile.BadZipFile, ...)
+        raise ValueError(f"not a readable NPZ file ({type(exc).__name__})") from None
 
 
 def _read_confusion(path: Path) -> Confusion:

@@ -28,9 +28,12 @@ _METRIC_LABELS = {
     "mae": "MAE",
     "rmse": "RMSE",
     "r2": "R²",
+    "ece": "ECE (calibration error)",
+    "mean_predictive_std": "mean predictive std",
+    "mc_samples": "MC dropout samples",
 }
-_NOT_METRICS = {"task", "n_test", "per_class"}
-_LOWER_BETTER = ("loss", "mse", "mae", "rmse", "error", "crossentropy", "hinge")
+_NOT_METRICS = {"task", "n_test", "per_class", "mc_samples"}  # mc_samples is a setting: shown with the config
+_LOWER_BETTER = ("loss", "mse", "mae", "rmse", "error", "crossentropy", "hinge", "ece")
 _HIGHER_BETTER = ("accuracy", "precision", "recall", "f1", "auc", "r2", "average_precision", "iou")
 
 
@@ -143,6 +146,9 @@ def key_values(run: RunData) -> list[tuple[str, str]]:
         ("batch size", plain(get("training.batch_size")) if get("training.batch_size") else "—"),
         ("seed", plain(get("seed")) if get("seed") is not None else plain(run.info.get("seed"))),
     ]
+    mc = get("evaluation.mc_samples")
+    if isinstance(mc, int) and mc > 1:
+        items.append(("MC dropout", f"{mc} samples per test prediction"))
     return items
 
 
@@ -307,3 +313,39 @@ def short_label(text: str, width: int = 24) -> str:
 def column_labels(runs: Sequence[RunData]) -> list[str]:
     """Return short, distinct column headings for runs shown side by side: ``#1 name``."""
     return [f"#{i} {short_label(run.name, 20)}" for i, run in enumerate(runs, 1)]
+
+
+MAX_WEIGHT_ROWS = 30
+
+
+def weight_rows(run: RunData) -> tuple[list[str], list[list[str]]] | None:
+    """Return (header, rows) of a single-layer model's learned weights (``weights.json``), bias last; None without one.
+
+    One row per input feature and a column per output unit; with more than
+    :data:`MAX_WEIGHT_ROWS` features, the largest weights (by magnitude) are kept.
+    """
+    w = run.weights
+    if not isinstance(w, Mapping) or not isinstance(w.get("weights"), list) or not isinstance(w.get("features"), list):
+        return None
+    outputs = [str(o) for o in w.get("outputs") or []]
+    weights, bias = w["weights"], w.get("bias")
+    columns = [weights] if weights and not isinstance(weights[0], list) else weights
+    biases = [bias] if not isinstance(bias, list) else bias
+    if len(outputs) != len(columns):
+        outputs = [f"unit {i + 1}" for i in range(len(columns))]
+    features = [str(f) for f in w["features"]]
+    order = list(range(len(features)))
+    if len(order) > MAX_WEIGHT_ROWS:
+        size = [max(abs(_number(col[i]) or 0.0) for col in columns) for i in order]
+        order = sorted(sorted(order, key=lambda i: -size[i])[:MAX_WEIGHT_ROWS])
+    rows = [[features[i], *(fmt(col[i]) if i < len(col) else "—" for col in columns)] for i in order]
+    if len(order) < len(features):
+        rows.append([f"… {len(features) - len(order)} smaller weights in {store.WEIGHTS_FILE}", *("" for _ in columns)])
+    rows.append(["bias", *(fmt(b) for b in biases)])
+    if w.get("threshold") is not None:
+        rows.append(["threshold (= -bias)", fmt(w["threshold"])])
+    activation = w.get("activation")
+    header = ["input", *(f"w → {o}" for o in outputs)]
+    if activation:
+        header[0] = f"input ({activation} unit{'s' if len(columns) > 1 else ''})"
+    return header, rows

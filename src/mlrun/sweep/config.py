@@ -8,6 +8,7 @@ points against the data).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,7 +160,9 @@ def load_sweep(
         try:
             cfg = validate_config(data, source=path)
         except ConfigError as exc:
-            problems.setdefault("\n".join(str(exc).splitlines()[1:]), []).append(index)
+            from_options = {o.split("=", 1)[0].strip() for o in grid}
+            body = [_grid_origin(line, block.grid, text, from_options) for line in str(exc).splitlines()[1:]]
+            problems.setdefault("\n".join(body), []).append(index)
             continue
         if smoke:
             cfg = smoke_config(cfg)
@@ -178,6 +181,20 @@ def load_sweep(
         raise ConfigError(f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n" + "\n".join(lines))
     _check_distinct(points, path)
     return SweepSpec(path, base, block, points, smoke)
+
+
+def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: set[str]) -> str:
+    """Point a grid point's problem at the grid key that caused it: ``  line N (sweep.grid.KEY)  KEY: ...``."""
+    found = re.match(r"^  ([A-Za-z_][\w.]*): ", line)
+    if not found:
+        return line
+    key = found.group(1)
+    source = next((k for k in grid if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
+    if source is None:
+        return line
+    number = yaml_line(text, ["sweep", "grid", source])
+    where = f"line {number}" if number and source not in from_options else "--grid"
+    return f"  {where} (sweep.grid.{source})  {line.strip()}"
 
 
 def _load_block(block_raw: Any, grid: Sequence[str], folds: int | None, path: Path, text: str, set_keys: Sequence[str]) -> SweepBlock:

@@ -84,6 +84,10 @@ def _parent_alive(pid: int) -> bool:
     return True
 
 
+def _ignore_signal(signum: int, frame: Any) -> None:
+    """A signal handler that does nothing (see ``_worker_main``)."""
+
+
 def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
     """Worker process: run trials received on ``conn`` until told to stop (None) or the sweep process is gone."""
     start_worker_runtime(threads)
@@ -101,8 +105,10 @@ def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
         # The first SIGINT or SIGTERM stops the trial, and the runner marks it interrupted. Ctrl-C reaches
         # the whole process group and the sweep then sends SIGTERM as well: ignore the second signal, so
         # that it cannot cut the runner off while it writes the trial's run.json.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # (A handler that does nothing, not SIG_IGN: a signal already pending would make Python print
+        # "Signal 15 ignored due to race condition".)
+        signal.signal(signal.SIGINT, _ignore_signal)
+        signal.signal(signal.SIGTERM, _ignore_signal)
         raise KeyboardInterrupt
 
     threading.Thread(target=parent_watch, daemon=True).start()

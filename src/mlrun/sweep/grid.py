@@ -52,6 +52,9 @@ def grid_problems(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
             continue
         if key in PER_WORKER_KEYS:
             problems.append((key, "thread counts are set per worker by mlrun sweep (from --workers) and cannot be swept; remove it from the grid"))
+        elif key == "runtime.backend":
+            problems.append((key, "a worker process imports Keras once, on one backend, so the backend cannot be swept; "
+                                  "run one sweep per backend (--set runtime.backend=jax)"))
         elif isinstance(values, dict):
             problems.append((key, (
                 f"needs a list of values, got a mapping {values!r}: a grid key is one dotted key path, "
@@ -113,10 +116,20 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
 
 
 def format_value(value: Any) -> str:
-    """A grid value as it is shown and written to results.csv: strings bare, everything else as JSON."""
+    """A grid value as it is shown and written to results.csv: strings bare, a mapping as
+    ``tag key=value ...`` (``sgd momentum=0.9 nesterov=true``), everything else as JSON."""
     if isinstance(value, str):
         return value
+    if isinstance(value, Mapping):
+        tag = next((k for k in ("name", "type", "architecture") if isinstance(value.get(k), str)), None)
+        parts = [value[tag]] if tag else []
+        parts += [f"{k}={_nested(v)}" for k, v in value.items() if k != tag]
+        return " ".join(parts) if parts else "{}"
     return json.dumps(value)
+
+
+def _nested(value: Any) -> str:
+    return f"({format_value(value)})" if isinstance(value, Mapping) else format_value(value)
 
 
 def describe_point(params: Mapping[str, Any]) -> str:

@@ -98,6 +98,8 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) ->
         ConfigError: a grid point does not fit the data (task, metric, folds, layers).
         DataError: the data cannot be loaded or split into the folds.
     """
+    from mlrun.runner import class_weight_problem
+
     cv = spec.block.cv
     datasets: dict[str, Dataset] = {}
     point_data: dict[int, Dataset] = {}
@@ -116,6 +118,9 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) ->
             check_task(p.config, data.task)
         except ValueError as exc:
             problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
+        weights = class_weight_problem(p.config, data)
+        if weights:
+            problems.append(f"  point {p.index} ({describe_point(p.params)}): {weights}")
         if block.metric.removeprefix("val_") not in TASK_METRICS[data.task]:
             allowed = ", ".join(f"val_{m}" for m in TASK_METRICS[data.task])
             problems.append(f"  sweep.metric: {block.metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}")
@@ -190,9 +195,10 @@ def _check_folds(block: SweepBlock, data: Dataset, spec: SweepSpec) -> None:
 def _check_models(spec: SweepSpec, point_data: dict[int, Dataset]) -> None:
     """Build (not compile, not fit) every point's model; a layer that does not fit its input is a config error."""
     from mlrun.backend import import_keras
+
+    keras = import_keras(spec.base.runtime.backend)  # before mlrun.model, which imports Keras
     from mlrun.model import build_model
 
-    keras = import_keras()
     problems = []
     try:
         for p in spec.points:

@@ -43,7 +43,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     from mlrun.data import Fold
     from mlrun.runner import run_experiment
 
-    keras = import_keras()
+    keras = import_keras((task["config"].get("runtime") or {}).get("backend"))  # a worker keeps its first backend
     run_dir = Path(task["run_dir"])
     started = time.time()
     status, error = "failed", None
