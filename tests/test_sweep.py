@@ -522,3 +522,30 @@ def test_the_preload_module_imports_keras_without_starting_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["tensorflow", "True"]  # imported, runtime not started: safe to fork
+
+
+@pytest.mark.slow
+def test_a_local_sweep_never_imports_tensorflow_in_the_sweep_process(write_config, tmp_path: Path) -> None:
+    """Workers and the grid's model check fork from the preloaded server: the sweep process stays light."""
+    import subprocess
+    import sys
+
+    config = write_config(sweep_config(cv=None, refit=False))
+    bad = write_config({**digits_config(model={"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}]}),
+                        "sweep": {"grid": {"seed": [0, 1]}}}, "bad.yaml")
+    script = tmp_path / "sweep_here.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom mlrun.errors import ConfigError\nfrom mlrun.sweep import load_sweep, run_sweep\n"
+        "if __name__ == '__main__':\n"
+        f"    result = run_sweep(load_sweep(Path({str(config)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
+        "    try:\n"
+        f"        run_sweep(load_sweep(Path({str(bad)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
+        "    except ConfigError as exc:\n        print('bad:', str(exc).splitlines()[0])\n"
+        "    print(result.status, result.ran, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env={**os.environ, "MLRUN_WORKER_START": ""})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "2 of 2 grid points build models that do not fit the data; nothing was trained" in lines[0]
+    assert lines[-1] == "completed 2 False False"
+    assert "Traceback" not in out.stderr and "WARNING" not in out.stderr and "cuInit" not in out.stderr

@@ -127,6 +127,13 @@ def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
         return
 
 
+def _model_problems_in_worker(checks: list[dict[str, Any]]) -> list[str]:
+    from mlrun.sweep.plan import model_problems
+
+    start_worker_runtime(1)  # building models is light; one thread, and the device probe's noise muted
+    return model_problems(checks)
+
+
 def worker_context(keras_backend: str = "tensorflow") -> Any:
     """The multiprocessing context for local workers.
 
@@ -190,6 +197,25 @@ class LocalBackend:
 
     def threads_per_worker(self, workers: int) -> int:
         return max(1, available_cpus() // workers)
+
+    @staticmethod
+    def model_checker(keras_backend: str = "tensorflow") -> Any:
+        """A function that builds the grid's models in a process forked from the fork server, or None without one.
+
+        With it, the sweep process itself never imports TensorFlow: the check
+        costs a fork instead of a TensorFlow import (see :func:`mlrun.sweep.plan.model_problems`).
+        """
+        ctx = worker_context(keras_backend)
+        if ctx.get_start_method() != "forkserver":
+            return None
+
+        def check(checks: list[dict[str, Any]]) -> list[str]:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                return pool.submit(_model_problems_in_worker, checks).result()
+
+        return check
 
     def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes."""

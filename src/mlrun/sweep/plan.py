@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ class SweepPlan:
         return [t for t in self.trials if t.point == point]
 
 
-def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) -> SweepPlan:
+def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, model_checker: ModelChecker | None = None) -> SweepPlan:
     """Load the data once per distinct dataset block and check every grid point against it.
 
     Args:
@@ -93,6 +94,7 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) ->
         runs_dir: the sweep's directory is created under it (not here).
         check_models: build every point's model (imports Keras) to catch layers
             that do not fit the data before anything trains.
+        model_checker: where to build them (default: in this process).
 
     Raises:
         ConfigError: a grid point does not fit the data (task, metric, folds, layers).
@@ -130,7 +132,7 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True) ->
         for data in {id(d): d for d in point_data.values()}.values():
             _check_folds(block, data, spec)
     if check_models:
-        _check_models(spec, point_data)
+        _check_models(spec, point_data, model_checker)
 
     fingerprints = {i: d.fingerprint() for i, d in point_data.items()}
     identity = {"base": identity_dict(spec.base), "sweep": block.model_dump(mode="json"), "data": sorted(set(fingerprints.values()))}
@@ -192,26 +194,48 @@ def _check_folds(block: SweepBlock, data: Dataset, spec: SweepSpec) -> None:
         raise DataError(f"{exc}\n  (sweep.cv.n_splits: {cv.n_splits}, dataset {data.source})") from None
 
 
-def _check_models(spec: SweepSpec, point_data: dict[int, Dataset]) -> None:
-    """Build (not compile, not fit) every point's model; a layer that does not fit its input is a config error."""
-    from mlrun.backend import import_keras
+ModelChecker = Callable[[list[dict[str, Any]]], list[str]]
 
-    keras = import_keras(spec.base.runtime.backend)  # before mlrun.model, which imports Keras
-    from mlrun.model import build_model
 
-    problems = []
-    try:
-        for p in spec.points:
-            data = point_data[p.index]
-            cfg = p.config.model_copy(update={"task": data.task})
-            try:
-                build_model(cfg, data.input_shape, task=data.task, n_outputs=data.n_outputs)
-            except ConfigError as exc:
-                problems.append(f"  point {p.index} ({describe_point(p.params)}): {str(exc).removeprefix('error: ')}")
-    finally:
-        keras.backend.clear_session()
+def _check_models(spec: SweepSpec, point_data: dict[int, Dataset], checker: ModelChecker | None = None) -> None:
+    """Build (not compile, not fit) every point's model; a layer that does not fit its input is a config error.
+
+    ``checker`` runs :func:`model_problems` somewhere else (the local backend
+    runs it in a process forked from its fork server, so this process never
+    imports TensorFlow); by default it runs here.
+    """
+    checks = [
+        {"point": p.index, "params": describe_point(p.params), "config": p.config.model_dump(mode="json"),
+         "input_shape": list(point_data[p.index].input_shape), "task": point_data[p.index].task,
+         "n_outputs": point_data[p.index].n_outputs}
+        for p in spec.points
+    ]
+    problems = (checker or model_problems)(checks)
     if problems:
         raise ConfigError(
             f"error: {spec.source}: {len(problems)} of {len(spec.points)} grid points build models that do not fit the data; "
             "nothing was trained\n" + "\n".join(problems)
         )
+
+
+def model_problems(checks: list[dict[str, Any]]) -> list[str]:
+    """Build the model of each check (plain data, see :func:`_check_models`); return a line per one that does not fit."""
+    from mlrun.backend import import_keras
+    from mlrun.config import validate_config
+
+    if not checks:
+        return []
+    keras = import_keras(checks[0]["config"].get("runtime", {}).get("backend"))  # before mlrun.model, which imports Keras
+    from mlrun.model import build_model
+
+    problems = []
+    try:
+        for check in checks:
+            cfg = validate_config(check["config"], source=f"point {check['point']}").model_copy(update={"task": check["task"]})
+            try:
+                build_model(cfg, tuple(check["input_shape"]), task=check["task"], n_outputs=check["n_outputs"])
+            except ConfigError as exc:
+                problems.append(f"  point {check['point']} ({check['params']}): {str(exc).removeprefix('error: ')}")
+    finally:
+        keras.backend.clear_session()
+    return problems

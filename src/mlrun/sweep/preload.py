@@ -22,7 +22,9 @@ from mlrun.backend import _quiet_native_stderr  # noqa: E402
 
 with _quiet_native_stderr():
     import keras  # noqa: E402,F401
-    import tensorflow  # noqa: E402,F401
+    import tensorflow  # noqa: E402
+
+    tensorflow.get_logger().setLevel("ERROR")  # as mlrun.backend.import_keras does: no retracing warnings in sweeps
 
     try:  # only a head start: a worker imports whatever is missing itself
         import mlrun.metrics  # noqa: F401  (scikit-learn's metrics)

@@ -101,10 +101,13 @@ def run_sweep(
         RunError: the same sweep is already running.
         KeyboardInterrupt: after marking the sweep ``interrupted``.
     """
+    checker = None
     if backend == "local":
-        # The workers' fork server imports TensorFlow while this process loads the data and checks the grid.
+        # The workers' fork server imports TensorFlow while this process loads the data and checks the grid;
+        # the grid's models are then built in a process forked from it, so this one never imports TensorFlow.
         LocalBackend.warm_up(spec.base.runtime.backend)
-    plan = plan_sweep(spec, runs_dir)
+        checker = LocalBackend.model_checker(spec.base.runtime.backend)
+    plan = plan_sweep(spec, runs_dir, model_checker=checker)
     run = _SweepRun(plan, make_backend(backend, ray_address=ray_address), workers=workers,
                     command=list(command if command is not None else sys.argv), notify=on_progress or (lambda progress: None))
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
