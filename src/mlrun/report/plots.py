@@ -21,7 +21,7 @@ from mlrun.report.rundata import Confusion, Curve, RunData, to_float
 #: Pixels per inch of the page (CSS px) and of the PNG: images are drawn at twice
 #: the size they are shown, so they stay sharp on high-density screens.
 CSS_DPI = 96
-PNG_DPI = 192
+PNG_DPI = 144  # 1.5 device pixels per CSS pixel: sharp on HiDPI screens, 30% less to draw than 2x
 #: Above this many classes, per-class curves are drawn without a legend entry each.
 MAX_LEGEND_CLASSES = 12
 TRAIN_COLOR, VAL_COLOR, BEST_COLOR = "#2563eb", "#ea580c", "#6b7280"
@@ -374,24 +374,39 @@ def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> P
         rows = math.ceil(len(labels) / cols)
         order = list(range(len(labels)))
         cells = [order[r * cols:(r + 1) * cols] for r in range(rows)]
+    # One mosaic image in one axes: a subplot per image costs about 10 ms each (a second for 80 samples).
+    h, w = images.shape[1:3]
+    gap = max(1, round(min(h, w) / 8))
+    vgap = gap if by_row else max(gap, round(h * 0.35))  # room for a caption above each row
+    top = 0 if by_row else vgap
+    rgb = images.ndim == 4
+    mosaic = np.full((top + rows * (h + vgap) - vgap, cols * (w + gap) - gap, *((images.shape[-1],) if rgb else ())), 255, dtype=np.uint8)
+    for r in range(rows):
+        for c, i in enumerate(cells[r][:cols]):
+            y0 = top + r * (h + vgap)
+            mosaic[y0:y0 + h, c * (w + gap):c * (w + gap) + w] = images[i]
+    if not rgb:
+        mosaic = np.stack([mosaic] * 3, axis=-1)  # gray samples on white gaps, without a colormap
     cell = 0.62
     left = 1.1 if by_row else 0.1
-    width, height = left + cols * cell + 0.1, rows * (cell + (0.0 if by_row else 0.16)) + 0.15
+    caption = 0.0 if by_row else 0.16
+    width, height = left + cols * cell + 0.1, rows * (cell + caption) + 0.15
     plots: list[Plot] = []
-    with _figure(width, height, "sample images per class", plots, nrows=rows, ncols=cols, squeeze=False) as (fig, axes):
-        fig.subplots_adjust(left=left / width, right=1 - 0.1 / width, bottom=0.05 / height, top=1 - 0.1 / height,
-                            wspace=0.06, hspace=0.06 if by_row else 0.35)
-        for r in range(rows):
-            for c in range(cols):
-                ax = axes[r][c]
-                ax.set_axis_off()
-                if c < len(cells[r]):
-                    i = cells[r][c]
-                    ax.imshow(images[i], cmap="gray" if images[i].ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-                    if not by_row:
-                        ax.set_title(_safe(classes[labels[i]] if labels[i] < len(classes) else str(labels[i]), 10), fontsize=7, pad=2)
-            if by_row and cells[r]:
-                c0 = labels[cells[r][0]]
-                name = classes[c0] if c0 < len(classes) else str(c0)
-                axes[r][0].text(-0.12, 0.5, _safe(name, 14), transform=axes[r][0].transAxes, ha="right", va="center", fontsize=8)
+    with _figure(width, height, "sample images per class", plots) as (fig, ax):
+        fig.subplots_adjust(left=left / width, right=1 - 0.1 / width, bottom=0.05 / height, top=1 - 0.1 / height)
+        ax.imshow(mosaic, interpolation="nearest", aspect="auto")
+        ax.grid(False)
+        ax.set_xticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if by_row:
+            ax.set_yticks([r * (h + vgap) + h / 2 for r in range(rows)])
+            ax.set_yticklabels([_safe(classes[c] if c < len(classes) else str(c), 14) for c in present], fontsize=8)
+            ax.tick_params(axis="y", length=0)
+        else:
+            ax.set_yticks([])
+            for r in range(rows):
+                for c, i in enumerate(cells[r][:cols]):
+                    name = classes[labels[i]] if labels[i] < len(classes) else str(labels[i])
+                    ax.text(c * (w + gap) + w / 2, top + r * (h + vgap) - 1, _safe(name, 10), ha="center", va="bottom", fontsize=6)
     return plots[0]
