@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.preprocessing import OneHotEncoder
 
 from mlrun.config.schema import CleaningConfig
 from mlrun.errors import DataError
@@ -115,12 +116,12 @@ def clean_table(
     for name in features:
         col = t.cols[t.index(name, "")]
         if name in one_hot:
-            categories = sorted({_text(v) for v in col}, key=_category_order)
+            texts = np.array([_text(v) for v in col], dtype=object).reshape(-1, 1)
+            categories = sorted(set(texts[:, 0]), key=_category_order)
             encoded[name] = categories
-            texts = [_text(v) for v in col]
-            for cat in categories:
-                out_names.append(f"{name}={cat}")
-                out_cols.append(np.array([1.0 if v == cat else 0.0 for v in texts]))
+            onehot = OneHotEncoder(categories=[categories], sparse_output=False, dtype=np.float64).fit_transform(texts)
+            out_names += [f"{name}={cat}" for cat in categories]
+            out_cols += list(onehot.T)
         else:
             out_names.append(name)
             out_cols.append(_numeric(col, name, t))

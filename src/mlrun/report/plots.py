@@ -175,13 +175,11 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
     plots: list[Plot] = []
     classes = [c for c in curves if c not in ("micro", "macro")]
     with _figure(4.8, 4.3, "ROC curves", plots) as (_, ax):
-        many = len(classes) > MAX_LEGEND_CLASSES
-        for i, label in enumerate(classes):
-            curve = curves[label]
-            auc = aucs.get(label)
-            auc = auc if auc is not None else _trapezoid(curve.x, curve.y)
-            ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
-                    color=_color(i), label=None if many else f"{_safe(label, 18)} (AUC {auc:.3f})")
+        def auc(label: str) -> str:
+            value = aucs.get(label)
+            return f"AUC {value if value is not None else _trapezoid(curves[label].x, curves[label].y):.3f}"
+
+        _class_curves(ax, curves, classes, auc)
         if "micro" in curves:
             micro = curves["micro"]
             ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
@@ -197,17 +195,21 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
     return plots[0]
 
 
+def _class_curves(ax: Any, curves: Mapping[str, Curve], classes: Sequence[str], score: Any) -> None:
+    """One line per class, labelled ``class (score(class))``; thin and unlabelled when there are too many for a legend."""
+    many = len(classes) > MAX_LEGEND_CLASSES
+    for i, label in enumerate(classes):
+        curve = curves[label]
+        ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
+                color=_color(i), label=None if many else f"{_safe(label, 18)} ({score(label)})")
+
+
 def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None) -> Plot:
     """Plot precision against recall per class (average precision in the legend) and the micro average."""
     plots: list[Plot] = []
     classes = [c for c in curves if c not in ("micro", "macro")]
     with _figure(4.8, 4.3, "precision-recall curves", plots) as (_, ax):
-        many = len(classes) > MAX_LEGEND_CLASSES
-        for i, label in enumerate(classes):
-            curve = curves[label]
-            ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
-                    color=_color(i),
-                    label=None if many else f"{_safe(label, 18)} (AP {_average_precision(curve):.3f})")
+        _class_curves(ax, curves, classes, lambda label: f"AP {_average_precision(curves[label]):.3f}")
         if "micro" in curves:
             micro = curves["micro"]
             ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
