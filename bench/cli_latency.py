@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mlrun-cli-bench-"))
     env = {**os.environ, "MLRUN_RUNS_DIR": str(work / "runs")}
     config = ROOT / "configs" / "digits_mlp.yaml"
-    subprocess.run([mlrun, "train", str(config), "--quiet", "--set", "training.epochs=3"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [mlrun, "train", str(config), "--quiet", "--set", "training.epochs=3"], env=env, check=True, capture_output=True
+    )
 
     commands = {
         "--help": ["--help"],
@@ -85,9 +87,23 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(values)
         target = TARGETS.get(name)
         ok = (target is None or med <= target) and heavy[name] == "none"
-        figures[name] = {"median_s": med, "min_s": min(values), "max_s": max(values), "target_s": target, "heavy_imports": heavy[name], "ok": ok}
-        table.add_row(name, f"{med:.3f}", f"{min(values):.3f}", f"{max(values):.3f}", "-" if target is None else f"{target:.1f}",
-                      "yes" if ok else "NO", heavy[name])
+        figures[name] = {
+            "median_s": med,
+            "min_s": min(values),
+            "max_s": max(values),
+            "target_s": target,
+            "heavy_imports": heavy[name],
+            "ok": ok,
+        }
+        table.add_row(
+            name,
+            f"{med:.3f}",
+            f"{min(values):.3f}",
+            f"{max(values):.3f}",
+            "-" if target is None else f"{target:.1f}",
+            "yes" if ok else "NO",
+            heavy[name],
+        )
     Console(width=max(Console().width, 110)).print(table)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     if args.json:

@@ -91,7 +91,9 @@ def timed_command(args: list[str], env: dict[str, str] | None = None) -> float:
     import subprocess
 
     start = time.perf_counter()
-    done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
@@ -125,7 +127,9 @@ def timed_train_processes(config: Path) -> float:
             paths.append(path)
         total = 0.0
         for path in paths:
-            total += timed_command([sys.executable, "-m", "mlrun", "train", str(path), "--quiet", "--runs-dir", str(Path(tmp) / "runs")])
+            total += timed_command(
+                [sys.executable, "-m", "mlrun", "train", str(path), "--quiet", "--runs-dir", str(Path(tmp) / "runs")]
+            )
         return total
 
 
@@ -134,7 +138,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6, help="trials per sweep (default 6)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per mode (default 3)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per trial (default 20)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="the parallel worker count (default: CPU cores)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="the parallel worker count (default: CPU cores)"
+    )
     args = parser.parse_args()
 
     n = args.workers
@@ -148,8 +154,10 @@ def main() -> None:
             f"{n} workers": lambda: timed_sweep(config, n),
             f"{n} workers, spawn": lambda: timed_sweep(config, n, start_method="spawn"),
         }
-        print(f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-              f"free-cores check (2 busy processes side by side vs back to back): {free_cores_ratio():.2f}x")
+        print(
+            f"cpu cores: {os.cpu_count()}, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+            f"free-cores check (2 busy processes side by side vs back to back): {free_cores_ratio():.2f}x"
+        )
         names = list(modes)
         print(f"{args.trials} trials (digits MLP 64-32, {args.epochs} epochs), {args.repeats} repeats, order rotating")
         times: dict[str, list[float]] = {name: [] for name in names}
@@ -158,9 +166,13 @@ def main() -> None:
             for name in names[shift:] + names[:shift]:
                 t = modes[name]()
                 times[name].append(t)
-                print(f"  repeat {repeat + 1}: {name:20} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True)
+                print(
+                    f"  repeat {repeat + 1}: {name:20} {t:7.2f} s  ({60 * args.trials / t:5.1f} trials/min)", flush=True
+                )
 
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, free-cores check: {free_cores_ratio():.2f}x")
+    print(
+        f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, free-cores check: {free_cores_ratio():.2f}x"
+    )
     med = {name: statistics.median(ts) for name, ts in times.items()}
     print("\nmedian seconds:")
     for name, t in med.items():

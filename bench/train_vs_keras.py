@@ -57,7 +57,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "mnist.npz"
 
-KERAS_SCRIPT = '''\
+KERAS_SCRIPT = """\
 import json, os, sys, time
 os.environ["KERAS_BACKEND"] = {backend!r}
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -86,9 +86,9 @@ model.fit(x_train, y_train, epochs={epochs}, batch_size={batch_size}, validation
           callbacks=[times{callbacks}], verbose=0)
 loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
 print(json.dumps({{"epoch_seconds": times.seconds, "accuracy": float(accuracy)}}))
-'''
+"""
 
-MLP_MODEL = '''\
+MLP_MODEL = """\
 model = keras.Sequential([
     keras.Input(shape=(28, 28)),
     keras.layers.Flatten(),
@@ -96,9 +96,9 @@ model = keras.Sequential([
     keras.layers.Dense(64, activation="relu"),
     keras.layers.Dense(32, activation="relu"),
     keras.layers.Dense(10, activation="softmax"),
-])'''
+])"""
 
-CNN_MODEL = '''\
+CNN_MODEL = """\
 x_train, x_test = x_train[..., None], x_test[..., None]
 model = keras.Sequential([
     keras.Input(shape=(28, 28, 1)),
@@ -110,7 +110,7 @@ model = keras.Sequential([
     keras.layers.Dropout(0.5),
     keras.layers.Dense(128, activation="relu"),
     keras.layers.Dense(10, activation="softmax"),
-])'''
+])"""
 
 CNN_CALLBACKS = ', keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=3, restore_best_weights=True)'
 
@@ -138,7 +138,9 @@ class Command:
             wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
-            raise SystemExit(f"{self.label} failed (exit {proc.returncode}):\n{out_path.read_text()}\n{err_path.read_text()[-3000:]}")
+            raise SystemExit(
+                f"{self.label} failed (exit {proc.returncode}):\n{out_path.read_text()}\n{err_path.read_text()[-3000:]}"
+            )
         res = self.result_of(cwd, out_path.read_text())
         self.walls.append(wall)
         self.rss_mb.append(usage.ru_maxrss / 1024)  # KiB on Linux
@@ -150,8 +152,13 @@ class Command:
 def keras_command(work: Path, label: str, arch: str, backend: str, epochs: int, data: Path) -> Command:
     cnn = arch == "cnn"
     script = KERAS_SCRIPT.format(
-        backend=backend, data=str(data), model=CNN_MODEL if cnn else MLP_MODEL, epochs=epochs,
-        batch_size=128 if cnn else 50, validation_split=0.1 if cnn else 0.2, callbacks=CNN_CALLBACKS if cnn else "",
+        backend=backend,
+        data=str(data),
+        model=CNN_MODEL if cnn else MLP_MODEL,
+        epochs=epochs,
+        batch_size=128 if cnn else 50,
+        validation_split=0.1 if cnn else 0.2,
+        callbacks=CNN_CALLBACKS if cnn else "",
     )
     path = work / f"keras_{arch}_{backend}.py"
     path.write_text(script)
@@ -175,8 +182,12 @@ def mlrun_command(work: Path, label: str, arch: str, epochs: int, runtime: dict,
         return {"epoch_seconds": info["epoch_seconds"], "accuracy": metrics["accuracy"]}
 
     mlrun = shutil.which("mlrun") or "mlrun"
-    return Command(label, [mlrun, "train", str(config), "--quiet", "--runs-dir", str(runs)], result_of,
-                   env={"MLRUN_DATA_DIR": str(data.parent)})
+    return Command(
+        label,
+        [mlrun, "train", str(config), "--quiet", "--runs-dir", str(runs)],
+        result_of,
+        env={"MLRUN_DATA_DIR": str(data.parent)},
+    )
 
 
 def _median(values: list[float]) -> float:
@@ -204,14 +215,20 @@ def main(argv: list[str] | None = None) -> int:
         e = args.mlp_epochs
         C["keras mlp tf"] = keras_command(work, "keras mlp tf", "mlp", "tensorflow", e, args.data)
         C["mlrun mlp tf"] = mlrun_command(work, "mlrun mlp tf", "mlp", e, {}, args.data)
-        C["mlrun mlp tf_data"] = mlrun_command(work, "mlrun mlp tf_data", "mlp", e, {"input_pipeline": "tf_data"}, args.data)
-        comparisons += [("mlp tensorflow: overhead", "keras mlp tf", "mlrun mlp tf"),
-                        ("mlp tf_data vs numpy", "mlrun mlp tf", "mlrun mlp tf_data")]
+        C["mlrun mlp tf_data"] = mlrun_command(
+            work, "mlrun mlp tf_data", "mlp", e, {"input_pipeline": "tf_data"}, args.data
+        )
+        comparisons += [
+            ("mlp tensorflow: overhead", "keras mlp tf", "mlrun mlp tf"),
+            ("mlp tf_data vs numpy", "mlrun mlp tf", "mlrun mlp tf_data"),
+        ]
         if has_jax:
             C["keras mlp jax"] = keras_command(work, "keras mlp jax", "mlp", "jax", e, args.data)
             C["mlrun mlp jax"] = mlrun_command(work, "mlrun mlp jax", "mlp", e, {"backend": "jax"}, args.data)
-            comparisons += [("mlp jax: overhead", "keras mlp jax", "mlrun mlp jax"),
-                            ("mlp fastest (jax) vs keras tf", "keras mlp tf", "mlrun mlp jax")]
+            comparisons += [
+                ("mlp jax: overhead", "keras mlp jax", "mlrun mlp jax"),
+                ("mlp fastest (jax) vs keras tf", "keras mlp tf", "mlrun mlp jax"),
+            ]
     if args.only in (None, "cnn"):
         e = args.cnn_epochs
         C["keras cnn tf"] = keras_command(work, "keras cnn tf", "cnn", "tensorflow", e, args.data)
@@ -223,29 +240,58 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     order = list(C)
-    print(f"work dir {work}; {len(order)} commands x {args.repeats} repeats; load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"work dir {work}; {len(order)} commands x {args.repeats} repeats; load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     for rep in range(args.repeats):
-        rotated = order[rep % len(order):] + order[:rep % len(order)]
+        rotated = order[rep % len(order) :] + order[: rep % len(order)]
         for name in rotated:
             C[name].run(work)
             c = C[name]
-            print(f"  repeat {rep + 1}: {name:<18} wall {c.walls[-1]:6.1f} s  epoch {c.per_epoch[-1]:6.2f} s  "
-                  f"rss {c.rss_mb[-1]:6.0f} MB  acc {c.accuracy[-1]:.4f}", flush=True)
+            print(
+                f"  repeat {rep + 1}: {name:<18} wall {c.walls[-1]:6.1f} s  epoch {c.per_epoch[-1]:6.2f} s  "
+                f"rss {c.rss_mb[-1]:6.0f} MB  acc {c.accuracy[-1]:.4f}",
+                flush=True,
+            )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
-    figures = {name: {"wall_s": _median(c.walls), "epoch_s": _median(c.per_epoch), "peak_rss_mb": _median(c.rss_mb),
-                      "accuracy": _median(c.accuracy), "runs": len(c.walls)} for name, c in C.items()}
+    figures = {
+        name: {
+            "wall_s": _median(c.walls),
+            "epoch_s": _median(c.per_epoch),
+            "peak_rss_mb": _median(c.rss_mb),
+            "accuracy": _median(c.accuracy),
+            "runs": len(c.walls),
+        }
+        for name, c in C.items()
+    }
     rows = []
     for row, base, cand in comparisons:
         b, c = figures[base], figures[cand]
-        rows.append({
-            "comparison": row, "baseline": base, "candidate": cand,
-            "wall_ratio": c["wall_s"] / b["wall_s"], "epoch_speedup": b["epoch_s"] / c["epoch_s"],
-            "rss_ratio": c["peak_rss_mb"] / b["peak_rss_mb"], "accuracy_points": 100 * (c["accuracy"] - b["accuracy"]),
-        })
+        rows.append(
+            {
+                "comparison": row,
+                "baseline": base,
+                "candidate": cand,
+                "wall_ratio": c["wall_s"] / b["wall_s"],
+                "epoch_speedup": b["epoch_s"] / c["epoch_s"],
+                "rss_ratio": c["peak_rss_mb"] / b["peak_rss_mb"],
+                "accuracy_points": 100 * (c["accuracy"] - b["accuracy"]),
+            }
+        )
     _print_tables(figures, rows)
     if args.json:
-        args.json.write_text(json.dumps({"figures": figures, "comparisons": rows, "args": vars(args) | {"data": str(args.data), "json": str(args.json)}}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "figures": figures,
+                    "comparisons": rows,
+                    "args": vars(args) | {"data": str(args.data), "json": str(args.json)},
+                },
+                indent=2,
+            )
+        )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -259,14 +305,36 @@ def _print_tables(figures: dict, rows: list[dict]) -> None:
     for col in ("command", "wall s", "s / epoch", "peak RSS MB", "test acc", "runs"):
         t.add_column(col, justify="left" if col == "command" else "right")
     for name, f in figures.items():
-        t.add_row(name, f"{f['wall_s']:.1f}", f"{f['epoch_s']:.2f}", f"{f['peak_rss_mb']:.0f}", f"{f['accuracy']:.4f}", str(f["runs"]))
+        t.add_row(
+            name,
+            f"{f['wall_s']:.1f}",
+            f"{f['epoch_s']:.2f}",
+            f"{f['peak_rss_mb']:.0f}",
+            f"{f['accuracy']:.4f}",
+            str(f["runs"]),
+        )
     console.print(t)
     r = Table(title="ratios (candidate / baseline; speed-up = baseline s per epoch / candidate s per epoch)")
-    for col in ("comparison", "baseline", "candidate", "wall ratio", "epoch speed-up", "RSS ratio", "acc diff (points)"):
+    for col in (
+        "comparison",
+        "baseline",
+        "candidate",
+        "wall ratio",
+        "epoch speed-up",
+        "RSS ratio",
+        "acc diff (points)",
+    ):
         r.add_column(col, justify="left" if col in ("comparison", "baseline", "candidate") else "right")
     for row in rows:
-        r.add_row(row["comparison"], row["baseline"], row["candidate"], f"{row['wall_ratio']:.3f}",
-                  f"{row['epoch_speedup']:.2f}x", f"{row['rss_ratio']:.3f}", f"{row['accuracy_points']:+.2f}")
+        r.add_row(
+            row["comparison"],
+            row["baseline"],
+            row["candidate"],
+            f"{row['wall_ratio']:.3f}",
+            f"{row['epoch_speedup']:.2f}x",
+            f"{row['rss_ratio']:.3f}",
+            f"{row['accuracy_points']:+.2f}",
+        )
     console.print(r)
 
 

@@ -63,11 +63,21 @@ def make_run(
         "name": name,
         "seed": seed,
         "task": task,
-        "dataset": {"name": "digits" if task != "regression" else "diabetes", "path": None, "scale": "standard",
-                    "validation_split": 0.2, "test_size": 0.2, "limit": None},
+        "dataset": {
+            "name": "digits" if task != "regression" else "diabetes",
+            "path": None,
+            "scale": "standard",
+            "validation_split": 0.2,
+            "test_size": 0.2,
+            "limit": None,
+        },
         "model": {"architecture": "mlp", "hidden_units": [64, 32], "activation": "relu", "dropout": 0.1},
-        "loss": {"multiclass": "categorical_crossentropy", "binary": "binary_crossentropy",
-                 "multilabel": "binary_crossentropy", "regression": "mse"}[task],
+        "loss": {
+            "multiclass": "categorical_crossentropy",
+            "binary": "binary_crossentropy",
+            "multilabel": "binary_crossentropy",
+            "regression": "mse",
+        }[task],
         "optimizer": {"name": "adam", "learning_rate": 0.001},
         "training": {"epochs": epochs, "batch_size": 32, "shuffle": True, "early_stopping": None},
         "metrics": ["accuracy"] if task != "regression" else ["mae"],
@@ -81,13 +91,15 @@ def make_run(
     history = []
     for epoch in range(1, done + 1):
         decay = np.exp(-epoch / 3)
-        history.append({
-            "loss": 0.3 + decay + rng.normal(0, 0.02),
-            "val_loss": 0.35 + decay + rng.normal(0, 0.03),
-            metric: (0.95 - 0.5 * decay if task != "regression" else 0.4 + decay) + rng.normal(0, 0.01),
-            f"val_{metric}": (0.92 - 0.5 * decay if task != "regression" else 0.45 + decay) + rng.normal(0, 0.01),
-            "learning_rate": 0.001 * 0.9 ** (epoch - 1),
-        })
+        history.append(
+            {
+                "loss": 0.3 + decay + rng.normal(0, 0.02),
+                "val_loss": 0.35 + decay + rng.normal(0, 0.03),
+                metric: (0.95 - 0.5 * decay if task != "regression" else 0.4 + decay) + rng.normal(0, 0.01),
+                f"val_{metric}": (0.92 - 0.5 * decay if task != "regression" else 0.45 + decay) + rng.normal(0, 0.01),
+                "learning_rate": 0.001 * 0.9 ** (epoch - 1),
+            }
+        )
     writer = store.HistoryWriter(path / store.HISTORY_FILE)
     for epoch, logs in enumerate(history, 1):
         writer.append(epoch, logs)
@@ -99,18 +111,41 @@ def make_run(
 
     best = int(np.argmin([h["val_loss"] for h in history])) + 1 if history else None
     info: dict[str, Any] = {
-        "id": run_id, "name": name, "status": status, "started_at": started_at,
+        "id": run_id,
+        "name": name,
+        "status": status,
+        "started_at": started_at,
         "ended_at": None if status == "running" else "2026-01-02T10:00:42+00:00",
-        "duration_s": None if status == "running" else 42.5, "seed": seed,
-        "command": ["mlrun", "train", f"configs/{name}.yaml"], "smoke": False, "task": task,
-        "pid": 999_999_999 if kind == "crashed" else 1234, "host": socket.gethostname() if kind == "crashed" else "box",
-        "versions": {"python": "3.11.9", "tensorflow": "2.21.0", "keras": "3.15.0", "numpy": "2.4.6",
-                     "scikit-learn": "1.8.0", "mlrun": "0.1.0"},
+        "duration_s": None if status == "running" else 42.5,
+        "seed": seed,
+        "command": ["mlrun", "train", f"configs/{name}.yaml"],
+        "smoke": False,
+        "task": task,
+        "pid": 999_999_999 if kind == "crashed" else 1234,
+        "host": socket.gethostname() if kind == "crashed" else "box",
+        "versions": {
+            "python": "3.11.9",
+            "tensorflow": "2.21.0",
+            "keras": "3.15.0",
+            "numpy": "2.4.6",
+            "scikit-learn": "1.8.0",
+            "mlrun": "0.1.0",
+        },
         "platform": {"system": "Linux", "machine": "x86_64", "devices": ["CPU:0"]},
-        "dataset": {"name": cfg["dataset"]["name"], "fingerprint": "sha256:1f2e3d", "n_train": 1149, "n_val": 288,
-                    "n_test": n_test, "input_shape": [64], "classes": classes},
-        "epochs_completed": done, "best_epoch": best, "headline": None,
-        "error": "ValueError: Input contains NaN (epoch 3)" if kind == "failed" else None, "params": params,
+        "dataset": {
+            "name": cfg["dataset"]["name"],
+            "fingerprint": "sha256:1f2e3d",
+            "n_train": 1149,
+            "n_val": 288,
+            "n_test": n_test,
+            "input_shape": [64],
+            "classes": classes,
+        },
+        "epochs_completed": done,
+        "best_epoch": best,
+        "headline": None,
+        "error": "ValueError: Input contains NaN (epoch 3)" if kind == "failed" else None,
+        "params": params,
     }
     if status == "completed":
         info["headline"] = _write_results(path, task, classes, n_test, rng)
@@ -124,9 +159,18 @@ def _write_results(path: Path, task: str, classes: list[str], n: int, rng: np.ra
         y_true = rng.normal(150, 60, n)
         y_pred = y_true + rng.normal(0, 25, n)
         mse = float(skm.mean_squared_error(y_true, y_pred))
-        store.write_json(path / store.METRICS_FILE, {
-            "task": task, "n_test": n, "loss": mse, "mse": mse, "mae": float(skm.mean_absolute_error(y_true, y_pred)),
-            "rmse": mse ** 0.5, "r2": float(skm.r2_score(y_true, y_pred))})
+        store.write_json(
+            path / store.METRICS_FILE,
+            {
+                "task": task,
+                "n_test": n,
+                "loss": mse,
+                "mse": mse,
+                "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+                "rmse": mse**0.5,
+                "r2": float(skm.r2_score(y_true, y_pred)),
+            },
+        )
         store.write_csv(path / store.PREDICTIONS_FILE, ["y_true", "y_pred"], list(zip(y_true, y_pred)))
         (path / store.MODEL_FILE).write_bytes(b"PK fake")
         return {"metric": "r2", "value": float(skm.r2_score(y_true, y_pred))}
@@ -149,18 +193,25 @@ def _write_results(path: Path, task: str, classes: list[str], n: int, rng: np.ra
         metrics["accuracy"] = float(skm.accuracy_score(y, pred))
         p, r, f, s = skm.precision_recall_fscore_support(y, pred, zero_division=0)
         aucs = [float(skm.roc_auc_score(y[:, i], proba[:, i])) for i in range(k)]
-        store.write_csv(path / store.CONFUSION_FILE, ["label", "tn", "fp", "fn", "tp"],
-                        [[c, *skm.confusion_matrix(y[:, i], pred[:, i], labels=[0, 1]).ravel()]
-                         for i, c in enumerate(classes)])
+        store.write_csv(
+            path / store.CONFUSION_FILE,
+            ["label", "tn", "fp", "fn", "tp"],
+            [[c, *skm.confusion_matrix(y[:, i], pred[:, i], labels=[0, 1]).ravel()] for i, c in enumerate(classes)],
+        )
     else:
         metrics["accuracy"] = float(skm.accuracy_score(y, pred))
         p, r, f, s = skm.precision_recall_fscore_support(y, pred, labels=range(k), zero_division=0)
         aucs = [float(skm.roc_auc_score(onehot[:, i], proba[:, i])) for i in range(k)]
         cm = skm.confusion_matrix(y, pred, labels=range(k))
-        store.write_csv(path / store.CONFUSION_FILE, ["true\\pred", *classes],
-                        [[c, *row] for c, row in zip(classes, cm.tolist())])
-    metrics.update(precision_macro=float(np.mean(p)), recall_macro=float(np.mean(r)), f1_macro=float(np.mean(f)),
-                   roc_auc=float(np.mean(aucs)) if task != "binary" else aucs[1])
+        store.write_csv(
+            path / store.CONFUSION_FILE, ["true\\pred", *classes], [[c, *row] for c, row in zip(classes, cm.tolist())]
+        )
+    metrics.update(
+        precision_macro=float(np.mean(p)),
+        recall_macro=float(np.mean(r)),
+        f1_macro=float(np.mean(f)),
+        roc_auc=float(np.mean(aucs)) if task != "binary" else aucs[1],
+    )
     blocks = [(c, onehot[:, i], proba[:, i]) for i, c in enumerate(classes)]
     if task == "binary":
         blocks = blocks[1:]
@@ -168,8 +219,10 @@ def _write_results(path: Path, task: str, classes: list[str], n: int, rng: np.ra
         metrics["roc_auc_micro"] = float(skm.roc_auc_score(onehot.ravel(), proba.ravel()))
         blocks.append(("micro", onehot.ravel(), proba.ravel()))
     metrics["average_precision"] = float(skm.average_precision_score(onehot, proba, average="macro"))
-    metrics["per_class"] = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                "support": int(s[i]), "auc": aucs[i]} for i, c in enumerate(classes)}
+    metrics["per_class"] = {
+        c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i]), "auc": aucs[i]}
+        for i, c in enumerate(classes)
+    }
     store.write_json(path / store.METRICS_FILE, metrics)
 
     roc_rows, pr_rows = [], []

@@ -37,8 +37,13 @@ def clean(**cleaning):
     return clean_table(header, rows, ["label"], CleaningConfig(**cleaning), source="t.csv")
 
 
-FULL = {"drop_columns": ["id"], "dtypes": {"income": "float", "member": "bool"}, "drop_duplicates": True,
-        "missing": "mean", "one_hot": "auto"}
+FULL = {
+    "drop_columns": ["id"],
+    "dtypes": {"income": "float", "member": "bool"},
+    "drop_duplicates": True,
+    "missing": "mean",
+    "one_hot": "auto",
+}
 
 
 def test_full_cleaning_records_every_step() -> None:
@@ -61,22 +66,44 @@ def test_full_cleaning_records_every_step() -> None:
 
 
 def test_missing_drop_removes_rows_and_median_fills() -> None:
-    _, _, dropped = clean(drop_columns=["id"], dtypes={"income": "float", "member": "bool"}, missing="drop", one_hot=["city"])
-    assert dropped["rows_dropped_missing"] == 2 and dropped["rows_after"] == 4  # age and city missing; label row dropped too
-    x, _, filled = clean(drop_columns=["id", "city"], dtypes={"income": "float", "member": "bool"}, missing={"age": "median"})
+    _, _, dropped = clean(
+        drop_columns=["id"], dtypes={"income": "float", "member": "bool"}, missing="drop", one_hot=["city"]
+    )
+    assert (
+        dropped["rows_dropped_missing"] == 2 and dropped["rows_after"] == 4
+    )  # age and city missing; label row dropped too
+    x, _, filled = clean(
+        drop_columns=["id", "city"], dtypes={"income": "float", "member": "bool"}, missing={"age": "median"}
+    )
     assert filled["missing"]["age"]["fill"] == pytest.approx(np.median([34, 51, 51, 28, 39]))
     assert filled["rows_after"] == 6 and not np.isnan(x).any()
 
 
-@pytest.mark.parametrize("cleaning, message", [
-    ({"drop_columns": ["idd"]}, r"dataset.cleaning.drop_columns: no column 'idd' \(did you mean 'id'\?\)"),
-    ({"drop_columns": ["label"]}, r"'label' is the label column"),
-    ({"dtypes": {"member": "float"}, "missing": "mean", "one_hot": "auto"}, r"line 2, column 'member': cannot convert 'yes' to float"),
-    ({"drop_columns": ["id"], "dtypes": {"income": "float"}, "one_hot": ["city"]}, r"the label is missing"),
-    ({"drop_columns": ["id"], "dtypes": {"income": "float", "member": "bool"}, "missing": {"age": "mean"}, "one_hot": "auto"},
-     r"columns \['city'\] have missing values but no strategy"),
-    ({"drop_columns": ["id"], "dtypes": {"income": "float", "member": "bool"}, "missing": "mean"}, r"column 'city' is not a number .*one_hot: \[city\]"),
-])
+@pytest.mark.parametrize(
+    "cleaning, message",
+    [
+        ({"drop_columns": ["idd"]}, r"dataset.cleaning.drop_columns: no column 'idd' \(did you mean 'id'\?\)"),
+        ({"drop_columns": ["label"]}, r"'label' is the label column"),
+        (
+            {"dtypes": {"member": "float"}, "missing": "mean", "one_hot": "auto"},
+            r"line 2, column 'member': cannot convert 'yes' to float",
+        ),
+        ({"drop_columns": ["id"], "dtypes": {"income": "float"}, "one_hot": ["city"]}, r"the label is missing"),
+        (
+            {
+                "drop_columns": ["id"],
+                "dtypes": {"income": "float", "member": "bool"},
+                "missing": {"age": "mean"},
+                "one_hot": "auto",
+            },
+            r"columns \['city'\] have missing values but no strategy",
+        ),
+        (
+            {"drop_columns": ["id"], "dtypes": {"income": "float", "member": "bool"}, "missing": "mean"},
+            r"column 'city' is not a number .*one_hot: \[city\]",
+        ),
+    ],
+)
 def test_cleaning_problems_are_data_errors(cleaning: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         clean(**cleaning)
@@ -98,13 +125,22 @@ def test_without_cleaning_the_error_points_at_it(tmp_path: Path) -> None:
         load_dataset(DatasetConfig(path=path), seed=0)
 
 
-@pytest.mark.parametrize("dataset, message", [
-    ({"name": "digits", "cleaning": {"drop_duplicates": True}}, r"cleaning: applies to CSV files only"),
-    ({"path": "x.csv", "cleaning": {"missing": "avg"}}, r"dataset.cleaning.missing"),
-    ({"path": "x.csv", "cleaning": {"drop_duplicate": True}}, r"unknown key \(did you mean 'drop_duplicates'\?\)"),
-])
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ({"name": "digits", "cleaning": {"drop_duplicates": True}}, r"cleaning: applies to CSV files only"),
+        ({"path": "x.csv", "cleaning": {"missing": "avg"}}, r"dataset.cleaning.missing"),
+        ({"path": "x.csv", "cleaning": {"drop_duplicate": True}}, r"unknown key \(did you mean 'drop_duplicates'\?\)"),
+    ],
+)
 def test_bad_cleaning_blocks_are_config_errors(write_config, dataset: dict, message: str) -> None:
-    path = write_config({"name": "t", "dataset": dataset, "model": {"architecture": "mlp", "hidden_units": [4]},
-                         "loss": "binary_crossentropy"})
+    path = write_config(
+        {
+            "name": "t",
+            "dataset": dataset,
+            "model": {"architecture": "mlp", "hidden_units": [4]},
+            "loss": "binary_crossentropy",
+        }
+    )
     with pytest.raises(ConfigError, match=message):
         load_config(path)

@@ -24,7 +24,9 @@ def test_every_shipped_config_validates(path: Path) -> None:
 def test_mnist_mlp_is_the_lecture_demo() -> None:
     cfg = load_config(CONFIGS / "mnist_mlp.yaml")
     assert cfg.dataset.name == "mnist" and cfg.dataset.scale == 255 and cfg.dataset.validation_split == 0.2
-    assert cfg.model.architecture == "mlp" and cfg.model.hidden_units == [256, 64, 32] and cfg.model.activation == "relu"
+    assert (
+        cfg.model.architecture == "mlp" and cfg.model.hidden_units == [256, 64, 32] and cfg.model.activation == "relu"
+    )
     assert cfg.loss == "sparse_categorical_crossentropy"
     assert cfg.optimizer.name == "adam" and cfg.optimizer.learning_rate == 0.001
     assert (cfg.training.epochs, cfg.training.batch_size) == (32, 50)
@@ -32,7 +34,14 @@ def test_mnist_mlp_is_the_lecture_demo() -> None:
 
 
 def test_defaults_are_filled_in() -> None:
-    cfg = validate_config({"name": "x", "dataset": {"name": "iris"}, "model": {"architecture": "mlp", "hidden_units": [4]}, "loss": "sparse_categorical_crossentropy"})
+    cfg = validate_config(
+        {
+            "name": "x",
+            "dataset": {"name": "iris"},
+            "model": {"architecture": "mlp", "hidden_units": [4]},
+            "loss": "sparse_categorical_crossentropy",
+        }
+    )
     d = config_to_dict(cfg)
     assert d["optimizer"]["name"] == "adam" and d["optimizer"]["learning_rate"] == 0.001
     assert d["training"]["epochs"] == 10 and d["training"]["shuffle"] is True
@@ -41,7 +50,17 @@ def test_defaults_are_filled_in() -> None:
 
 def test_set_overrides_are_typed_as_yaml(write_config) -> None:
     path = write_config(digits_config())
-    cfg = load_config(path, ["optimizer.learning_rate=1e-4", "model.hidden_units=[8, 4]", "training.early_stopping.patience=2", "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.nesterov=true"])
+    cfg = load_config(
+        path,
+        [
+            "optimizer.learning_rate=1e-4",
+            "model.hidden_units=[8, 4]",
+            "training.early_stopping.patience=2",
+            "optimizer.name=sgd",
+            "optimizer.momentum=0.9",
+            "optimizer.nesterov=true",
+        ],
+    )
     assert cfg.optimizer.learning_rate == pytest.approx(1e-4)
     assert cfg.model.hidden_units == [8, 4]
     assert cfg.training.early_stopping.patience == 2
@@ -71,7 +90,9 @@ def test_malformed_set_is_a_config_error(write_config, override: str, match: str
 
 
 def test_set_error_names_the_override(write_config) -> None:
-    with pytest.raises(ConfigError, match=r"--set training.epochs +training.epochs: must be greater than or equal to 1 \(got 0\)"):
+    with pytest.raises(
+        ConfigError, match=r"--set training.epochs +training.epochs: must be greater than or equal to 1 \(got 0\)"
+    ):
         load_config(write_config(digits_config()), ["training.epochs=0"])
 
 
@@ -117,20 +138,60 @@ def test_every_problem_is_reported_with_line_and_key(write_config, match: str) -
         ({"optimizer": {"name": "adam", "momentum": 0.9}}, r"optimizer\.momentum: unknown key"),
         ({"optimizer": {"name": "sgd", "nesterov": True}}, r"nesterov: true needs momentum > 0"),
         ({"model": {"architecture": "rnn"}}, r"model\.architecture: unknown value 'rnn'.*allowed: mlp, cnn"),
-        ({"model": {"architecture": "mlp", "hidden_units": [8], "activation": "relux"}}, r"model\.activation: unknown value 'relux' \(did you mean 'relu'\?\)"),
-        ({"model": {"architecture": "mlp", "hidden_units": [8], "layers": [{"type": "dense", "units": 3}]}}, r"give `hidden_units` or `layers`, not both"),
-        ({"model": {"architecture": "cnn", "layers": [{"type": "conv3d", "filters": 3}]}}, r"model\.layers\.0\.type: unknown value 'conv3d'"),
-        ({"model": {"architecture": "cnn", "layers": [{"type": "dropout", "rate": 1.5}]}}, r"model\.layers\.0\.rate: must be less than 1"),
-        ({"model": {"architecture": "cnn", "layers": [{"type": "flatten"}]}}, r"a cnn needs at least one conv1d or conv2d layer"),
-        ({"model": {"architecture": "cnn", "layers": [{"filters": 3}]}}, r"model\.layers\.0\.type: needs a `type:` key"),
+        (
+            {"model": {"architecture": "mlp", "hidden_units": [8], "activation": "relux"}},
+            r"model\.activation: unknown value 'relux' \(did you mean 'relu'\?\)",
+        ),
+        (
+            {"model": {"architecture": "mlp", "hidden_units": [8], "layers": [{"type": "dense", "units": 3}]}},
+            r"give `hidden_units` or `layers`, not both",
+        ),
+        (
+            {"model": {"architecture": "cnn", "layers": [{"type": "conv3d", "filters": 3}]}},
+            r"model\.layers\.0\.type: unknown value 'conv3d'",
+        ),
+        (
+            {"model": {"architecture": "cnn", "layers": [{"type": "dropout", "rate": 1.5}]}},
+            r"model\.layers\.0\.rate: must be less than 1",
+        ),
+        (
+            {"model": {"architecture": "cnn", "layers": [{"type": "flatten"}]}},
+            r"a cnn needs at least one conv1d or conv2d layer",
+        ),
+        (
+            {"model": {"architecture": "cnn", "layers": [{"filters": 3}]}},
+            r"model\.layers\.0\.type: needs a `type:` key",
+        ),
         ({"dataset": {"name": "digits", "path": "x.csv"}}, r"give exactly one of `name`"),
         ({"dataset": {"name": "digits", "scale": "log"}}, r"dataset\.scale: must be a number to divide by"),
         ({"dataset": {"name": "digits", "scale": -1}}, r"dataset\.scale: must be greater than 0"),
-        ({"task": "regression"}, r"loss: 'sparse_categorical_crossentropy' does not fit a regression task: use mse or mae"),
-        ({"task": "multiclass", "loss": "binary_crossentropy"}, r"loss: 'binary_crossentropy' does not fit a multiclass task"),
-        ({"task": "binary", "loss": "binary_crossentropy", "model": {"architecture": "mlp", "hidden_units": [4], "output_activation": "softmax"}}, r"model\.output_activation: 'softmax' contradicts a binary task"),
-        ({"task": "multiclass", "metrics": ["precision"]}, r"metrics: \['precision'\] cannot be tracked per epoch for a multiclass task"),
-        ({"training": {"early_stopping": {"monitor": "val_loss"}}, "dataset": {"name": "digits", "validation_split": 0}}, r"needs validation data but dataset\.validation_split is 0"),
+        (
+            {"task": "regression"},
+            r"loss: 'sparse_categorical_crossentropy' does not fit a regression task: use mse or mae",
+        ),
+        (
+            {"task": "multiclass", "loss": "binary_crossentropy"},
+            r"loss: 'binary_crossentropy' does not fit a multiclass task",
+        ),
+        (
+            {
+                "task": "binary",
+                "loss": "binary_crossentropy",
+                "model": {"architecture": "mlp", "hidden_units": [4], "output_activation": "softmax"},
+            },
+            r"model\.output_activation: 'softmax' contradicts a binary task",
+        ),
+        (
+            {"task": "multiclass", "metrics": ["precision"]},
+            r"metrics: \['precision'\] cannot be tracked per epoch for a multiclass task",
+        ),
+        (
+            {
+                "training": {"early_stopping": {"monitor": "val_loss"}},
+                "dataset": {"name": "digits", "validation_split": 0},
+            },
+            r"needs validation data but dataset\.validation_split is 0",
+        ),
         ({"name": ""}, r"name: String should have at least 1 character"),
         ({"seed": "abc"}, r"seed: must be a valid integer"),
     ],

@@ -18,8 +18,20 @@ CASES: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
 
 #: The kinds of mistake the reliability issue lists; the corpus must have a case of each.
 CATEGORIES = {
-    "yaml_syntax", "top_level_not_mapping", "unknown_key", "wrong_type", "out_of_range", "unknown_name",
-    "contradiction", "layer_shape", "data_file", "labels", "folds", "sweep_grid", "set_override", "usage",
+    "yaml_syntax",
+    "top_level_not_mapping",
+    "unknown_key",
+    "wrong_type",
+    "out_of_range",
+    "unknown_name",
+    "contradiction",
+    "layer_shape",
+    "data_file",
+    "labels",
+    "folds",
+    "sweep_grid",
+    "set_override",
+    "usage",
 }
 
 
@@ -34,8 +46,18 @@ def test_the_corpus_covers_every_kind_of_mistake() -> None:
         assert case["expect"] and all(isinstance(f, str) and f for f in case["expect"]), case["id"]
     # unknown keys are caught at every level of the config
     unknown = " ".join(f for case in CASES if case["category"] == "unknown_key" for f in case["expect"])
-    for key in ("  epochs:", "dataset.", "model.", "model.layers.", "optimizer.", "optimizer.schedule.",
-                "training.early_stopping.", "runtime.", "sweep.", "sweep.cv."):
+    for key in (
+        "  epochs:",
+        "dataset.",
+        "model.",
+        "model.layers.",
+        "optimizer.",
+        "optimizer.schedule.",
+        "training.early_stopping.",
+        "runtime.",
+        "sweep.",
+        "sweep.cv.",
+    ):
         assert key in unknown, key
 
 
@@ -51,7 +73,9 @@ def _write_files(directory: Path, files: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
-def test_bad_input_fails_with_one_clear_message(case: dict[str, Any], cli, tmp_path: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_input_fails_with_one_clear_message(
+    case: dict[str, Any], cli, tmp_path: Path, runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case_dir = tmp_path / "case"
     case_dir.mkdir()
     config = case_dir / "config.yaml"
@@ -62,8 +86,11 @@ def test_bad_input_fails_with_one_clear_message(case: dict[str, Any], cli, tmp_p
     cwd.mkdir()
     monkeypatch.chdir(cwd)
 
-    result = cli.invoke(app, [case["command"], str(config), *case.get("args", []), *(["--quiet"] if case["command"] != "validate" else [])],
-                        env={"COLUMNS": "250"})
+    result = cli.invoke(
+        app,
+        [case["command"], str(config), *case.get("args", []), *(["--quiet"] if case["command"] != "validate" else [])],
+        env={"COLUMNS": "250"},
+    )
 
     output = result.output
     assert result.exit_code == case["exit"], output

@@ -34,7 +34,15 @@ def test_same_seed_same_data_other_seed_other_split() -> None:
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
-@pytest.mark.parametrize("name, task, n_out", [("iris", "multiclass", 3), ("wine", "multiclass", 3), ("breast_cancer", "binary", 2), ("diabetes", "regression", 1)])
+@pytest.mark.parametrize(
+    "name, task, n_out",
+    [
+        ("iris", "multiclass", 3),
+        ("wine", "multiclass", 3),
+        ("breast_cancer", "binary", 2),
+        ("diabetes", "regression", 1),
+    ],
+)
 def test_sklearn_builtins(name: str, task: str, n_out: int) -> None:
     ds = load(name=name)
     assert ds.task == task and ds.n_outputs == n_out
@@ -70,7 +78,9 @@ def test_limit_caps_train_and_test() -> None:
 
 def test_csv_with_label_column(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_text("a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n1,1,cat\n2,2,dog\n3,3,cat\n4,4,dog\n5,5,cat\n6,6,dog\n")
+    path.write_text(
+        "a,b,label\n1,2,cat\n3,4,dog\n5,6,cat\n7,8,dog\n1,1,cat\n2,2,dog\n3,3,cat\n4,4,dog\n5,5,cat\n6,6,dog\n"
+    )
     ds = load(path=path, validation_split=0, test_size=0.2)
     assert ds.task == "binary" and ds.classes == ["cat", "dog"] and ds.input_shape == (2,)
     assert len(ds.x_train) == 8 and len(ds.x_test) == 2
@@ -93,7 +103,9 @@ def test_npz_with_multilabel_matrix(tmp_path: Path) -> None:
 
 def test_npz_with_its_own_test_split(tmp_path: Path) -> None:
     path = tmp_path / "s.npz"
-    np.savez(path, x_train=np.zeros((20, 3)), y_train=np.arange(20) % 2, x_test=np.ones((5, 3)), y_test=np.arange(5) % 2)
+    np.savez(
+        path, x_train=np.zeros((20, 3)), y_train=np.arange(20) % 2, x_test=np.ones((5, 3)), y_test=np.arange(5) % 2
+    )
     ds = load(path=path, validation_split=0)
     assert len(ds.x_train) == 20 and len(ds.x_test) == 5
 
@@ -132,7 +144,10 @@ def test_missing_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "task, match",
-    [("binary", r"task is binary but the labels have 10 distinct values"), ("multilabel", r"multilabel task needs a 0/1 label matrix")],
+    [
+        ("binary", r"task is binary but the labels have 10 distinct values"),
+        ("multilabel", r"multilabel task needs a 0/1 label matrix"),
+    ],
 )
 def test_labels_that_do_not_fit_the_task(task: str, match: str) -> None:
     with pytest.raises(DataError, match=match):
@@ -162,14 +177,19 @@ def test_task_inference(y: np.ndarray, task: str) -> None:
     assert D.infer_task(y) == task
 
 
-def test_keras_dataset_offline_without_local_file_says_where_to_put_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keras_dataset_offline_without_local_file_says_where_to_put_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MLRUN_DATA_DIR", raising=False)
 
     def offline(name):
         raise OSError("URL fetch failure: no network")
 
     monkeypatch.setattr(D, "_keras_download", offline)
-    with pytest.raises(DataError, match=r"(?s)not on this machine and could not be downloaded.*put mnist\.npz in a directory and set MLRUN_DATA_DIR"):
+    with pytest.raises(
+        DataError,
+        match=r"(?s)not on this machine and could not be downloaded.*put mnist\.npz in a directory and set MLRUN_DATA_DIR",
+    ):
         load(name="mnist", data_dir=tmp_path)
 
 
@@ -204,4 +224,4 @@ def test_mnist_from_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = load(name="mnist", scale=255, limit=1000, validation_split=0.2)
     assert ds.input_shape == (28, 28) and ds.classes == [str(i) for i in range(10)]
     assert len(ds.x_train) == 800 and len(ds.x_val) == 200 and len(ds.x_test) == 1000
-    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0

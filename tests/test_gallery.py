@@ -35,7 +35,9 @@ def test_every_sweep_config_validates(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
 def test_every_config_says_what_it_shows_and_is_in_the_readme(path: Path) -> None:
-    assert path.read_text().startswith("#"), f"{path.name} needs a comment header: what it shows, how to run it, what to look at"
+    assert path.read_text().startswith("#"), (
+        f"{path.name} needs a comment header: what it shows, how to run it, what to look at"
+    )
     assert f"configs/{path.name}" in (ROOT / "README.md").read_text(), f"{path.name} is missing from the README"
 
 
@@ -43,8 +45,15 @@ def test_optimizer_sweep_grids_whole_optimizer_blocks() -> None:
     from mlrun.sweep import load_sweep
 
     spec = load_sweep(CONFIGS / "optimizers_sweep.yaml")
-    names = {(p.config.optimizer.name, getattr(p.config.optimizer, "momentum", 0) > 0, getattr(p.config.optimizer, "nesterov", False),
-              getattr(p.config.optimizer, "amsgrad", False)) for p in spec.points}
+    names = {
+        (
+            p.config.optimizer.name,
+            getattr(p.config.optimizer, "momentum", 0) > 0,
+            getattr(p.config.optimizer, "nesterov", False),
+            getattr(p.config.optimizer, "amsgrad", False),
+        )
+        for p in spec.points
+    }
     assert {n for n, *_ in names} == {"sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam"}
     assert ("sgd", True, True, False) in names and ("adam", False, False, True) in names and len(spec.points) == 10
 
@@ -66,8 +75,14 @@ def test_mlrun_data_on_a_gate_and_with_set(cli) -> None:
 
 
 def test_mlrun_data_config_errors_exit_2(cli, write_config) -> None:
-    path = write_config({"name": "t", "dataset": {"name": "synthetic", "generator": "moons", "nois": 0.1},
-                         "model": {"architecture": "mlp", "hidden_units": [4]}, "loss": "binary_crossentropy"})
+    path = write_config(
+        {
+            "name": "t",
+            "dataset": {"name": "synthetic", "generator": "moons", "nois": 0.1},
+            "model": {"architecture": "mlp", "hidden_units": [4]},
+            "loss": "binary_crossentropy",
+        }
+    )
     result = cli.invoke(app, ["data", str(path)])
     assert result.exit_code == 2 and "did you mean 'noise'" in result.output
 
@@ -83,7 +98,9 @@ def test_mlrun_data_does_not_import_tensorflow() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config, accuracy", [("perceptron_and.yaml", 1.0), ("xor_perceptron.yaml", None), ("xor_mlp.yaml", 1.0)])
+@pytest.mark.parametrize(
+    "config, accuracy", [("perceptron_and.yaml", 1.0), ("xor_perceptron.yaml", None), ("xor_mlp.yaml", 1.0)]
+)
 def test_gate_gallery_claims(runs_dir: Path, config: str, accuracy: float | None) -> None:
     from mlrun.runner import run_experiment
 
@@ -101,7 +118,9 @@ def test_gate_gallery_claims(runs_dir: Path, config: str, accuracy: float | None
 
 @pytest.mark.slow
 def test_a_digits_run_records_samples_and_the_report_shows_them(cli, runs_dir: Path) -> None:
-    result = cli.invoke(app, ["train", str(CONFIGS / "digits_mlp.yaml"), "--quiet", "--smoke", "--runs-dir", str(runs_dir)])
+    result = cli.invoke(
+        app, ["train", str(CONFIGS / "digits_mlp.yaml"), "--quiet", "--smoke", "--runs-dir", str(runs_dir)]
+    )
     assert result.exit_code == 0, result.output
     run_dir = next(runs_dir.iterdir())
     import numpy as np

@@ -68,7 +68,9 @@ def test_mirrored_uses_every_gpu(write_config, runs_dir: Path) -> None:
 def test_jax_backend_finds_the_gpu(write_config, tmp_path: Path) -> None:
     path = write_config(digits_config(runtime={"backend": "jax", "mixed_precision": True}))
     env = {**os.environ, "MLRUN_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "mlrun", "train", str(path), "--quiet"], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "mlrun", "train", str(path), "--quiet"], env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     (run,) = (tmp_path / "runs").iterdir()
     rt = store.read_run_info(run)["runtime"]

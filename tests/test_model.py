@@ -41,7 +41,16 @@ def test_lecture_mlp_topology() -> None:
 
 
 def test_mlp_extras_dropout_batchnorm_regularization() -> None:
-    cfg = cfg_with(model={"architecture": "mlp", "hidden_units": [16], "dropout": 0.3, "batch_normalization": True, "l2": 0.01, "kernel_initializer": "he_normal"})
+    cfg = cfg_with(
+        model={
+            "architecture": "mlp",
+            "hidden_units": [16],
+            "dropout": 0.3,
+            "batch_normalization": True,
+            "l2": 0.01,
+            "kernel_initializer": "he_normal",
+        }
+    )
     model = build_model(cfg, (64,), task="multiclass", n_outputs=10)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["InputLayer", "Dense", "BatchNormalization", "Activation", "Dropout", "Dense"]
@@ -49,40 +58,81 @@ def test_mlp_extras_dropout_batchnorm_regularization() -> None:
 
 
 def test_cnn_gets_a_channel_axis_for_grayscale_images() -> None:
-    cfg = cfg_with(model={"architecture": "cnn", "layers": [
-        {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "max_pooling2d", "pool_size": 2},
-        {"type": "batch_normalization"},
-        {"type": "gaussian_noise", "stddev": 0.1},
-        {"type": "flatten"},
-        {"type": "dense", "units": 8, "activation": "leaky_relu"},
-    ]})
+    cfg = cfg_with(
+        model={
+            "architecture": "cnn",
+            "layers": [
+                {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                {"type": "max_pooling2d", "pool_size": 2},
+                {"type": "batch_normalization"},
+                {"type": "gaussian_noise", "stddev": 0.1},
+                {"type": "flatten"},
+                {"type": "dense", "units": 8, "activation": "leaky_relu"},
+            ],
+        }
+    )
     model = build_model(cfg, (8, 8), task="multiclass", n_outputs=10)
     assert model.layers[1].__class__.__name__ == "Reshape" and model.layers[2].input.shape == (None, 8, 8, 1)
     assert model.output_shape == (None, 10)
 
 
 def test_conv1d_on_feature_vectors_and_reshape() -> None:
-    cfg = cfg_with(model={"architecture": "cnn", "layers": [
-        {"type": "conv1d", "filters": 4, "kernel_size": 3, "activation": "elu"},
-        {"type": "average_pooling1d", "pool_size": 2},
-        {"type": "flatten"},
-    ]})
+    cfg = cfg_with(
+        model={
+            "architecture": "cnn",
+            "layers": [
+                {"type": "conv1d", "filters": 4, "kernel_size": 3, "activation": "elu"},
+                {"type": "average_pooling1d", "pool_size": 2},
+                {"type": "flatten"},
+            ],
+        }
+    )
     assert build_model(cfg, (30,), task="binary", n_outputs=2).output_shape == (None, 2)
-    cfg2 = cfg_with(model={"architecture": "cnn", "layers": [
-        {"type": "reshape", "target_shape": [8, 8, 1]}, {"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "global_average_pooling2d"},
-    ]})
+    cfg2 = cfg_with(
+        model={
+            "architecture": "cnn",
+            "layers": [
+                {"type": "reshape", "target_shape": [8, 8, 1]},
+                {"type": "conv2d", "filters": 2, "kernel_size": 3},
+                {"type": "global_average_pooling2d"},
+            ],
+        }
+    )
     assert build_model(cfg2, (64,), task="multiclass", n_outputs=10).output_shape == (None, 10)
 
 
 @pytest.mark.parametrize(
     "layers, shape, match",
     [
-        ([{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "flatten"}], (30,), r"model\.layers\.0 \(conv2d\) expects \(height, width\[, channels\]\) images, but its input has shape \(30,\)"),
-        ([{"type": "conv2d", "filters": 2, "kernel_size": 9}, {"type": "flatten"}], (8, 8), r"model\.layers\.0\.kernel_size: 9 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same"),
-        ([{"type": "conv2d", "filters": 2, "kernel_size": 3}], (8, 8), r"outputs shape \(6, 6, 2\).*add \{type: flatten\}"),
-        ([{"type": "conv1d", "filters": 2, "kernel_size": 2}, {"type": "flatten"}], (8, 8, 3), r"model\.layers\.0 \(conv1d\) expects \(steps, channels\) sequences"),
-        ([{"type": "reshape", "target_shape": [5, 5]}, {"type": "conv1d", "filters": 1, "kernel_size": 1}, {"type": "flatten"}], (8, 8), r"model\.layers\.0\.target_shape: \[5, 5\] does not hold the 64 values of its input \(shape \(8, 8\)\); give a shape whose sizes multiply to 64"),
+        (
+            [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "flatten"}],
+            (30,),
+            r"model\.layers\.0 \(conv2d\) expects \(height, width\[, channels\]\) images, but its input has shape \(30,\)",
+        ),
+        (
+            [{"type": "conv2d", "filters": 2, "kernel_size": 9}, {"type": "flatten"}],
+            (8, 8),
+            r"model\.layers\.0\.kernel_size: 9 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same",
+        ),
+        (
+            [{"type": "conv2d", "filters": 2, "kernel_size": 3}],
+            (8, 8),
+            r"outputs shape \(6, 6, 2\).*add \{type: flatten\}",
+        ),
+        (
+            [{"type": "conv1d", "filters": 2, "kernel_size": 2}, {"type": "flatten"}],
+            (8, 8, 3),
+            r"model\.layers\.0 \(conv1d\) expects \(steps, channels\) sequences",
+        ),
+        (
+            [
+                {"type": "reshape", "target_shape": [5, 5]},
+                {"type": "conv1d", "filters": 1, "kernel_size": 1},
+                {"type": "flatten"},
+            ],
+            (8, 8),
+            r"model\.layers\.0\.target_shape: \[5, 5\] does not hold the 64 values of its input \(shape \(8, 8\)\); give a shape whose sizes multiply to 64",
+        ),
     ],
 )
 def test_layers_that_do_not_fit_their_input(layers, shape, match) -> None:
@@ -94,7 +144,11 @@ def test_layers_that_do_not_fit_their_input(layers, shape, match) -> None:
 @pytest.mark.parametrize(
     "opt, cls, attrs",
     [
-        ({"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True}, "SGD", {"momentum": 0.9, "nesterov": True}),
+        (
+            {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+            "SGD",
+            {"momentum": 0.9, "nesterov": True},
+        ),
         ({"name": "adam", "amsgrad": True}, "Adam", {"amsgrad": True}),
         ({"name": "adagrad"}, "Adagrad", {}),
         ({"name": "adadelta", "learning_rate": 1.0}, "Adadelta", {"rho": 0.95}),
@@ -111,18 +165,25 @@ def test_every_lecture_optimizer(opt, cls, attrs) -> None:
         assert getattr(o, k) == pytest.approx(v)
 
 
-@pytest.mark.parametrize("schedule, cls", [
-    ({"type": "exponential_decay", "decay_steps": 100, "decay_rate": 0.9}, "ExponentialDecay"),
-    ({"type": "cosine_decay", "decay_steps": 100}, "CosineDecay"),
-])
+@pytest.mark.parametrize(
+    "schedule, cls",
+    [
+        ({"type": "exponential_decay", "decay_steps": 100, "decay_rate": 0.9}, "ExponentialDecay"),
+        ({"type": "cosine_decay", "decay_steps": 100}, "CosineDecay"),
+    ],
+)
 def test_learning_rate_schedules(schedule, cls) -> None:
-    o = build_optimizer(cfg_with(optimizer={"name": "adam", "learning_rate": 0.01, "schedule": schedule}), steps_per_epoch=10)
+    o = build_optimizer(
+        cfg_with(optimizer={"name": "adam", "learning_rate": 0.01, "schedule": schedule}), steps_per_epoch=10
+    )
     assert type(o._learning_rate).__name__ == cls
 
 
 def test_one_hot_targets_for_categorical_and_mse_losses() -> None:
     assert uses_one_hot("multiclass", "categorical_crossentropy") and uses_one_hot("multiclass", "mse")
-    assert not uses_one_hot("multiclass", "sparse_categorical_crossentropy") and not uses_one_hot("binary", "binary_crossentropy")
+    assert not uses_one_hot("multiclass", "sparse_categorical_crossentropy") and not uses_one_hot(
+        "binary", "binary_crossentropy"
+    )
 
 
 def test_compile_names_metrics_as_configured() -> None:

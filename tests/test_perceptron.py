@@ -72,7 +72,9 @@ def test_perceptron_learns_linearly_separable_gates_exactly(tmp_path: Path, runs
     for name in (store.METRICS_FILE, store.PREDICTIONS_FILE, store.CONFUSION_FILE, store.CONFIG_FILE, store.RUN_FILE):
         assert (run / name).is_file(), name
     resolved = yaml.safe_load((run / store.CONFIG_FILE).read_text())
-    assert resolved["loss"] == "mse" and resolved["optimizer"]["name"] == "sgd" and resolved["training"]["batch_size"] == 1
+    assert (
+        resolved["loss"] == "mse" and resolved["optimizer"]["name"] == "sgd" and resolved["training"]["batch_size"] == 1
+    )
 
     # The saved model loads in safe mode and outputs the gate's 0/1 values.
     model = load_run_model(run)
@@ -101,23 +103,31 @@ def test_perceptron_cannot_learn_xor_but_a_two_layer_mlp_can(tmp_path: Path, run
     history = store.read_csv(perceptron.run_dir / store.HISTORY_FILE)
     assert all(float(r["loss"]) > 0 for r in history)  # never an epoch without mistakes
 
-    mlp = validate_config({
-        "name": "xor_mlp",
-        "seed": 1,
-        "dataset": {"path": str(gate_npz(tmp_path, "xor", repeat=16)), "validation_split": 0},
-        "model": {"architecture": "mlp", "hidden_units": [8], "activation": "tanh"},
-        "loss": "binary_crossentropy",
-        "optimizer": {"name": "adam", "learning_rate": 0.05},
-        "training": {"epochs": 15, "batch_size": 4},
-    })
+    mlp = validate_config(
+        {
+            "name": "xor_mlp",
+            "seed": 1,
+            "dataset": {"path": str(gate_npz(tmp_path, "xor", repeat=16)), "validation_split": 0},
+            "model": {"architecture": "mlp", "hidden_units": [8], "activation": "tanh"},
+            "loss": "binary_crossentropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.05},
+            "training": {"epochs": 15, "batch_size": 4},
+        }
+    )
     assert run_experiment(mlp, runs_dir).metrics["accuracy"] == 1.0
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"loss": "binary_crossentropy"}, r"loss: 'binary_crossentropy' does not apply to a perceptron.*leave `loss` out"),
-        ({"optimizer": {"name": "adam"}}, r"optimizer: a perceptron learns by Rosenblatt's rule, which is plain SGD \(got adam\)"),
+        (
+            {"loss": "binary_crossentropy"},
+            r"loss: 'binary_crossentropy' does not apply to a perceptron.*leave `loss` out",
+        ),
+        (
+            {"optimizer": {"name": "adam"}},
+            r"optimizer: a perceptron learns by Rosenblatt's rule, which is plain SGD \(got adam\)",
+        ),
         ({"optimizer": {"name": "sgd", "momentum": 0.9}}, r"plain SGD \(got sgd with momentum 0.9\)"),
         ({"task": "multiclass"}, r"a perceptron is a binary classifier.*use architecture: mlp"),
         ({"evaluation": {"mc_samples": 10}}, r"evaluation.mc_samples: 10 samples of Monte Carlo dropout need dropout"),
@@ -142,16 +152,18 @@ def test_linear_regression_recovers_the_coefficients(tmp_path: Path, runs_dir: P
     x = rng.uniform(-1, 1, size=(200, 3)).astype(np.float32)
     y = (x @ np.array([3.0, -2.0, 0.5]) + 1.5).astype(np.float32)  # noiseless
     np.savez(tmp_path / "line.npz", x=x, y=y)
-    cfg = validate_config({
-        "name": "linear_regression",
-        "task": "regression",
-        "dataset": {"path": str(tmp_path / "line.npz"), "validation_split": 0},
-        "model": model,
-        "loss": "mse",
-        "optimizer": {"name": "sgd", "learning_rate": 0.2},
-        "training": {"epochs": 12, "batch_size": 8},
-        "metrics": ["mae"],
-    })
+    cfg = validate_config(
+        {
+            "name": "linear_regression",
+            "task": "regression",
+            "dataset": {"path": str(tmp_path / "line.npz"), "validation_split": 0},
+            "model": model,
+            "loss": "mse",
+            "optimizer": {"name": "sgd", "learning_rate": 0.2},
+            "training": {"epochs": 12, "batch_size": 8},
+            "metrics": ["mae"],
+        }
+    )
     result = run_experiment(cfg, runs_dir)
     assert result.metrics["r2"] > 0.999
     weights = json.loads((result.run_dir / store.WEIGHTS_FILE).read_text())

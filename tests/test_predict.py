@@ -44,15 +44,17 @@ def iris_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
     iris = load_iris()
     names = np.array(iris.target_names)[iris.target]
     write_csv(base / "iris.csv", [*FEATURES, "species"], [[*map(float, x), n] for x, n in zip(iris.data, names)])
-    cfg = validate_config({
-        "name": "iris_predict",
-        "seed": 3,
-        "dataset": {"path": str(base / "iris.csv"), "label": "species", "scale": "standard"},
-        "model": {"architecture": "mlp", "hidden_units": [16]},
-        "loss": "sparse_categorical_crossentropy",
-        "optimizer": {"name": "adam", "learning_rate": 0.02},
-        "training": {"epochs": 5, "batch_size": 16},
-    })
+    cfg = validate_config(
+        {
+            "name": "iris_predict",
+            "seed": 3,
+            "dataset": {"path": str(base / "iris.csv"), "label": "species", "scale": "standard"},
+            "model": {"architecture": "mlp", "hidden_units": [16]},
+            "loss": "sparse_categorical_crossentropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.02},
+            "training": {"epochs": 5, "batch_size": 16},
+        }
+    )
     result = run_experiment(cfg, base / "runs")
     raw = load_dataset(cfg.dataset.model_copy(update={"scale": "none"}), seed=cfg.seed)  # the same split, unscaled
     return result.run_dir, raw.x_test
@@ -62,8 +64,11 @@ def test_predict_from_csv_reproduces_the_runs_predictions(iris_run, tmp_path: Pa
     run, x_test = iris_run
     # Columns in another order, and the label column present: it is ignored.
     order = [3, 0, 2, 1]
-    path = write_csv(tmp_path / "new.csv", ["species", *(FEATURES[i] for i in order)],
-                     [["?", *(float(v) for v in row[order])] for row in x_test])
+    path = write_csv(
+        tmp_path / "new.csv",
+        ["species", *(FEATURES[i] for i in order)],
+        [["?", *(float(v) for v in row[order])] for row in x_test],
+    )
     result = predict_run(run, path, tmp_path / "out.csv")
     assert result.n == len(x_test) and result.output == tmp_path / "out.csv"
     got, expected = read_rows(result.output), read_rows(run / store.PREDICTIONS_FILE)
@@ -79,7 +84,9 @@ def test_predict_from_npz_and_a_single_sample(iris_run, tmp_path: Path) -> None:
     np.savez(tmp_path / "x.npz", x=x_test)
     result = predict_run(run, tmp_path / "x.npz")
     assert result.output == run / "predictions-x.csv"  # default: beside the run's own predictions
-    assert [r["y_pred"] for r in read_rows(result.output)] == [r["y_pred"] for r in read_rows(run / store.PREDICTIONS_FILE)]
+    assert [r["y_pred"] for r in read_rows(result.output)] == [
+        r["y_pred"] for r in read_rows(run / store.PREDICTIONS_FILE)
+    ]
     np.savez(tmp_path / "one.npz", x_test[0])  # no name: the first array; no batch axis: one sample
     assert predict_run(run, tmp_path / "one.npz", tmp_path / "one.csv").n == 1
 
@@ -89,10 +96,15 @@ def test_predict_from_npz_and_a_single_sample(iris_run, tmp_path: Path) -> None:
     [
         (["sepal_length", "sepal_width", "petal_length"], r"missing columns \['petal_width'\]"),
         ([*FEATURES, "colour"], r"unexpected columns \['colour'\]"),
-        (["sepal_length", "sepal_width", "petal_length", "petal_wdth"], r"missing columns \['petal_width'\]; unexpected columns \['petal_wdth'\]"),
+        (
+            ["sepal_length", "sepal_width", "petal_length", "petal_wdth"],
+            r"missing columns \['petal_width'\]; unexpected columns \['petal_wdth'\]",
+        ),
     ],
 )
-def test_csv_columns_that_do_not_match_training_are_listed(iris_run, tmp_path: Path, header: list[str], message: str) -> None:
+def test_csv_columns_that_do_not_match_training_are_listed(
+    iris_run, tmp_path: Path, header: list[str], message: str
+) -> None:
     run, _ = iris_run
     path = write_csv(tmp_path / "bad.csv", header, [[1.0] * len(header)])
     with pytest.raises(DataError, match=message + r".*It needs the feature columns"):
@@ -108,7 +120,9 @@ def test_csv_columns_that_do_not_match_training_are_listed(iris_run, tmp_path: P
         (np.full((2, 4), np.nan), "NaN or infinite"),
     ],
 )
-def test_inputs_of_the_wrong_shape_or_kind_are_data_errors(iris_run, tmp_path: Path, array: np.ndarray, message: str) -> None:
+def test_inputs_of_the_wrong_shape_or_kind_are_data_errors(
+    iris_run, tmp_path: Path, array: np.ndarray, message: str
+) -> None:
     run, _ = iris_run
     np.savez(tmp_path / "bad.npz", x=array)
     with pytest.raises(DataError, match=message):
@@ -120,7 +134,9 @@ def test_cli_predict(iris_run, tmp_path: Path, cli) -> None:
     run, x_test = iris_run
     np.savez(tmp_path / "x.npz", x=x_test[:7])
     out = tmp_path / "p.csv"
-    result = cli.invoke(app, ["predict", run.name, str(tmp_path / "x.npz"), "--output", str(out), "--runs-dir", str(run.parent)])
+    result = cli.invoke(
+        app, ["predict", run.name, str(tmp_path / "x.npz"), "--output", str(out), "--runs-dir", str(run.parent)]
+    )
     assert result.exit_code == 0, result.output
     assert "7 predictions" in result.output and len(read_rows(out)) == 7
 
@@ -150,15 +166,24 @@ def test_predict_from_image_files(tmp_path: Path, runs_dir: Path) -> None:
     digits = load_digits()
     images = (digits.images * 255 / 16).round().astype(np.uint8)  # 8x8 grayscale, like a tiny MNIST
     n = 600
-    np.savez(tmp_path / "tiny.npz", x_train=images[:n], y_train=digits.target[:n], x_test=images[n:n + 40], y_test=digits.target[n:n + 40])
-    cfg = validate_config({
-        "name": "tiny_images", "seed": 0,
-        "dataset": {"path": str(tmp_path / "tiny.npz"), "scale": 255, "validation_split": 0},
-        "model": {"architecture": "mlp", "hidden_units": [32]},
-        "loss": "sparse_categorical_crossentropy",
-        "optimizer": {"name": "adam", "learning_rate": 0.01},
-        "training": {"epochs": 3, "batch_size": 32},
-    })
+    np.savez(
+        tmp_path / "tiny.npz",
+        x_train=images[:n],
+        y_train=digits.target[:n],
+        x_test=images[n : n + 40],
+        y_test=digits.target[n : n + 40],
+    )
+    cfg = validate_config(
+        {
+            "name": "tiny_images",
+            "seed": 0,
+            "dataset": {"path": str(tmp_path / "tiny.npz"), "scale": 255, "validation_split": 0},
+            "model": {"architecture": "mlp", "hidden_units": [32]},
+            "loss": "sparse_categorical_crossentropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+            "training": {"epochs": 3, "batch_size": 32},
+        }
+    )
     run = run_experiment(cfg, runs_dir).run_dir
     folder = tmp_path / "images"
     folder.mkdir()

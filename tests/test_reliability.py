@@ -19,13 +19,20 @@ from mlrun.cli import app
 from tests.conftest import ROOT, digits_config
 
 slow = pytest.mark.slow
-linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies and pid start times are read from /proc (Linux)")
+linux_only = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="zombies and pid start times are read from /proc (Linux)"
+)
 
 
 def start_train(config: Path, runs_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "MLRUN_RUNS_DIR": str(runs_dir)}
-    return subprocess.Popen([sys.executable, "-m", "mlrun", "train", str(config), "--quiet", *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlrun", "train", str(config), "--quiet", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_epochs(runs_dir: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> Path:
@@ -111,8 +118,17 @@ def test_deterministic_runs_are_identical(write_config, tmp_path: Path) -> None:
 
 def running_run(runs_dir: Path, **process) -> Path:
     path = store.create_run_dir(runs_dir, "z")
-    store.write_json(path / store.RUN_FILE, {"id": path.name, "name": "z", "status": "running", "started_at": store.now_iso(),
-                                             "host": socket.gethostname(), **process})
+    store.write_json(
+        path / store.RUN_FILE,
+        {
+            "id": path.name,
+            "name": "z",
+            "status": "running",
+            "started_at": store.now_iso(),
+            "host": socket.gethostname(),
+            **process,
+        },
+    )
     return path
 
 
@@ -183,7 +199,9 @@ def process_running(pid: int) -> bool:
 def interrupt_sweep_config() -> dict:
     """2 points x 2 folds on 400 digits: the 1-epoch point finishes at once, the 60-epoch one is still training when the signal comes."""
     block = {"grid": {"training.epochs": [1, 60]}, "cv": {"n_splits": 2}, "refit": False}
-    return digits_config(dataset={"name": "digits", "scale": 16, "limit": 400}, training={"epochs": 1, "batch_size": 32}, sweep=block)
+    return digits_config(
+        dataset={"name": "digits", "scale": 16, "limit": 400}, training={"epochs": 1, "batch_size": 32}, sweep=block
+    )
 
 
 def trial_states(sweep_dir: Path) -> dict[str, str]:
@@ -191,7 +209,7 @@ def trial_states(sweep_dir: Path) -> dict[str, str]:
     for trial in (sweep_dir / "trials").iterdir():
         try:
             out[trial.name] = store.read_run_info(trial)["status"]
-        except Exception:  # noqa: BLE001 - being written right now
+        except Exception:
             out[trial.name] = "missing"
     return out
 
@@ -199,11 +217,26 @@ def trial_states(sweep_dir: Path) -> dict[str, str]:
 @slow
 @linux_only
 @pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
-def test_an_interrupted_sweep_stops_promptly_leaves_no_orphans_and_resumes(cli, write_config, tmp_path: Path, how: str, code: int) -> None:
+def test_an_interrupted_sweep_stops_promptly_leaves_no_orphans_and_resumes(
+    cli, write_config, tmp_path: Path, how: str, code: int
+) -> None:
     config = write_config(interrupt_sweep_config())
     runs_dir = tmp_path / "sweeps"
-    command = [sys.executable, "-m", "mlrun", "sweep", str(config), "--runs-dir", str(runs_dir), "--workers", "2", "--quiet"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlrun",
+        "sweep",
+        str(config),
+        "--runs-dir",
+        str(runs_dir),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline:  # the short trials are done and the long ones have trained an epoch
@@ -254,7 +287,9 @@ def test_an_interrupted_sweep_stops_promptly_leaves_no_orphans_and_resumes(cli, 
 
     # Running it again resumes: the finished trials are kept, the interrupted ones train again.
     kept = {p: (p / "run.json").read_bytes() for p in (sweep_dir / "trials").iterdir() if states[p.name] == "completed"}
-    result = cli.invoke(app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--workers", "2", "--quiet"], env={"COLUMNS": "250"})
+    result = cli.invoke(
+        app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--workers", "2", "--quiet"], env={"COLUMNS": "250"}
+    )
     assert result.exit_code == 0, result.output
     assert "2 trials run, 2 already done, 0 failed" in result.output
     assert {p: (p / "run.json").read_bytes() for p in kept} == kept

@@ -71,7 +71,7 @@ def parse_page(text: str) -> _Resources:
 def png_size(data_uri: str) -> tuple[int, int]:
     prefix = "data:image/png;base64,"
     assert data_uri.startswith(prefix), data_uri[:40]
-    png = base64.b64decode(data_uri[len(prefix):])
+    png = base64.b64decode(data_uri[len(prefix) :])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", png[16:24])
 
@@ -133,7 +133,6 @@ def test_damaged_files_become_problems_not_tracebacks(runs: dict[str, Path]) -> 
     assert "could not be read" in page and "not valid YAML" in page
 
 
-
 def test_a_diverged_run_says_why_and_marks_the_epoch(runs_dir: Path) -> None:
     path = make_run(runs_dir, "failed", name="boom")
     info = store.read_json(path / store.RUN_FILE)
@@ -144,36 +143,65 @@ def test_a_diverged_run_says_why_and_marks_the_epoch(runs_dir: Path) -> None:
     assert [n.text for n in summary.notices(run) if n.level == "error"] == [
         "This run diverged after 2 epoch(s): loss is nan at epoch 3"
     ]
-    assert summary.training_rows(run)[0][:3] == ("loss", pytest.approx(float("nan"), nan_ok=True),
-                                                 pytest.approx(float("nan"), nan_ok=True))
+    assert summary.training_rows(run)[0][:3] == (
+        "loss",
+        pytest.approx(float("nan"), nan_ok=True),
+        pytest.approx(float("nan"), nan_ok=True),
+    )
     assert len(parse_page(run_page(run)).images) == 3
 
 
 def test_multi_output_regression_gets_plots_per_output(runs_dir: Path) -> None:
     path = make_run(runs_dir, "regression")
-    store.write_csv(path / store.PREDICTIONS_FILE, ["y_true_0", "y_true_1", "y_pred_0", "y_pred_1"],
-                    [[i, -i, i + 0.5, -i + 0.1] for i in range(30)])
+    store.write_csv(
+        path / store.PREDICTIONS_FILE,
+        ["y_true_0", "y_true_1", "y_pred_0", "y_pred_1"],
+        [[i, -i, i + 0.5, -i + 0.1] for i in range(30)],
+    )
     page = run_page(load_run(path))
-    for alt in ("predicted vs true (output 0)", "residuals (output 0)", "predicted vs true (output 1)", "residuals (output 1)"):
+    for alt in (
+        "predicted vs true (output 0)",
+        "residuals (output 0)",
+        "predicted vs true (output 1)",
+        "residuals (output 1)",
+    ):
         assert f'alt="{alt}"' in page
 
 
 # --------------------------------------------------------------------------- mlrun report
 
 
-def test_report_prints_identity_config_results_and_writes_the_page(cli: CliRunner, runs: dict[str, Path], runs_dir: Path) -> None:
+def test_report_prints_identity_config_results_and_writes_the_page(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path
+) -> None:
     result = invoke(cli, "report", runs["multiclass"].name, "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for text in ("multiclass_mlp", "completed", "digits", "mlp: dense 64 → 32", "categorical_crossentropy", "adam",
-                 "0.001", "batch size", "Training: 8 epoch(s), best epoch", "Test set (n = 120)", "F1 (macro)",
-                 "Per class", "macro avg", "Confusion matrix", "true \\ pred"):
+    for text in (
+        "multiclass_mlp",
+        "completed",
+        "digits",
+        "mlp: dense 64 → 32",
+        "categorical_crossentropy",
+        "adam",
+        "0.001",
+        "batch size",
+        "Training: 8 epoch(s), best epoch",
+        "Test set (n = 120)",
+        "F1 (macro)",
+        "Per class",
+        "macro avg",
+        "Confusion matrix",
+        "true \\ pred",
+    ):
         assert text in out, text
     page = runs["multiclass"] / "report.html"
     assert f"report: {page}" in out and page.is_file()
 
 
-def test_report_of_a_regression_run_shows_errors_not_classes(cli: CliRunner, runs: dict[str, Path], runs_dir: Path) -> None:
+def test_report_of_a_regression_run_shows_errors_not_classes(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path
+) -> None:
     result = invoke(cli, "report", "latest", "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     assert "regression_mlp" in result.stdout
@@ -183,12 +211,17 @@ def test_report_of_a_regression_run_shows_errors_not_classes(cli: CliRunner, run
     assert 'alt="predicted vs true"' in page and 'alt="residuals"' in page
 
 
-@pytest.mark.parametrize("kind, says", [
-    ("failed", "failed after 2 epoch(s): ValueError: Input contains NaN"),
-    ("interrupted", "interrupted after 3 epoch(s)"),
-    ("crashed", "is gone without recording an end"),
-])
-def test_report_of_an_unfinished_run_shows_what_exists(cli: CliRunner, runs: dict[str, Path], runs_dir: Path, kind: str, says: str) -> None:
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("failed", "failed after 2 epoch(s): ValueError: Input contains NaN"),
+        ("interrupted", "interrupted after 3 epoch(s)"),
+        ("crashed", "is gone without recording an end"),
+    ],
+)
+def test_report_of_an_unfinished_run_shows_what_exists(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path, kind: str, says: str
+) -> None:
     result = invoke(cli, "report", runs[kind].name, "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     assert result.exception is None
@@ -201,7 +234,9 @@ def test_report_of_an_unfinished_run_shows_what_exists(cli: CliRunner, runs: dic
     assert len(parse_page(page).images) >= 2  # loss and accuracy curves of the epochs it did
 
 
-def test_report_no_html_writes_nothing_and_html_path_goes_where_asked(cli: CliRunner, runs: dict[str, Path], runs_dir: Path, tmp_path: Path) -> None:
+def test_report_no_html_writes_nothing_and_html_path_goes_where_asked(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path, tmp_path: Path
+) -> None:
     result = invoke(cli, "report", runs["binary"].name, "--runs-dir", runs_dir, "--no-html")
     assert result.exit_code == 0, result.output
     assert not (runs["binary"] / "report.html").exists() and "report:" not in result.stdout
@@ -211,13 +246,18 @@ def test_report_no_html_writes_nothing_and_html_path_goes_where_asked(cli: CliRu
     assert target.is_file() and not (runs["binary"] / "report.html").exists()
 
 
-@pytest.mark.parametrize("ref, match", [
-    ("nope", "no run matches 'nope'"),
-    ("2026", "matches 7 runs; give more of the id"),
-    ("../..", "is not a run directory"),
-    ("/etc", "is not a run directory"),
-])
-def test_report_refuses_unknown_ambiguous_and_outside_references(cli: CliRunner, runs: dict[str, Path], runs_dir: Path, ref: str, match: str) -> None:
+@pytest.mark.parametrize(
+    "ref, match",
+    [
+        ("nope", "no run matches 'nope'"),
+        ("2026", "matches 7 runs; give more of the id"),
+        ("../..", "is not a run directory"),
+        ("/etc", "is not a run directory"),
+    ],
+)
+def test_report_refuses_unknown_ambiguous_and_outside_references(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path, ref: str, match: str
+) -> None:
     result = invoke(cli, "report", ref, "--runs-dir", runs_dir)
     assert result.exit_code == 2, result.output
     assert match in result.stderr and "Traceback" not in result.output
@@ -229,7 +269,9 @@ def test_report_accepts_a_run_directory_path(cli: CliRunner, runs: dict[str, Pat
     assert "binary_mlp" in result.stdout
 
 
-def test_report_html_and_no_html_together_is_an_error(cli: CliRunner, runs: dict[str, Path], runs_dir: Path, tmp_path: Path) -> None:
+def test_report_html_and_no_html_together_is_an_error(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path, tmp_path: Path
+) -> None:
     result = invoke(cli, "report", "latest", "--runs-dir", runs_dir, "--no-html", "--html", tmp_path / "x.html")
     assert result.exit_code == 2 and "give --html PATH or --no-html, not both" in result.stderr
 
@@ -237,9 +279,17 @@ def test_report_html_and_no_html_together_is_an_error(cli: CliRunner, runs: dict
 # --------------------------------------------------------------------------- the HTML page
 
 
-@pytest.mark.parametrize("kind, images", [
-    ("multiclass", 6), ("binary", 6), ("multilabel", 5), ("regression", 5), ("failed", 3), ("interrupted", 3),
-])
+@pytest.mark.parametrize(
+    "kind, images",
+    [
+        ("multiclass", 6),
+        ("binary", 6),
+        ("multilabel", 5),
+        ("regression", 5),
+        ("failed", 3),
+        ("interrupted", 3),
+    ],
+)
 def test_page_is_self_contained_and_every_image_is_a_real_png(runs: dict[str, Path], kind: str, images: int) -> None:
     page = run_page(load_run(runs[kind]))
     resources = parse_page(page)
@@ -257,17 +307,36 @@ def test_page_sections_cover_the_issue(runs: dict[str, Path]) -> None:
     page = run_page(load_run(runs["multiclass"]))
     for anchor in ("overview", "training", "test", "confusion", "curves", "model", "config", "metadata"):
         assert f'id="{anchor}"' in page
-    for alt in ('alt="loss per epoch"', 'alt="accuracy per epoch"', 'alt="learning rate per epoch"',
-                'alt="confusion matrix"', 'alt="ROC curves"', 'alt="precision-recall curves"'):
+    for alt in (
+        'alt="loss per epoch"',
+        'alt="accuracy per epoch"',
+        'alt="learning rate per epoch"',
+        'alt="confusion matrix"',
+        'alt="ROC curves"',
+        'alt="precision-recall curves"',
+    ):
         assert alt in page
-    for text in ("Total params", "categorical_crossentropy", "tensorflow", "2.21.0", "Linux", "42.5 s", "macro average"):
+    for text in (
+        "Total params",
+        "categorical_crossentropy",
+        "tensorflow",
+        "2.21.0",
+        "Linux",
+        "42.5 s",
+        "macro average",
+    ):
         assert text in page, text
 
 
 def test_strings_from_config_and_data_are_escaped(runs_dir: Path) -> None:
     evil = '<script>alert("x")</script>'
-    path = make_run(runs_dir, "multiclass", name=evil, classes=["<b>cat</b>", "dog & co", "$x$", "[red]r[/red]"],
-                    config={"optimizer": {"name": "<img src=x onerror=alert(1)>", "learning_rate": 0.01}})
+    path = make_run(
+        runs_dir,
+        "multiclass",
+        name=evil,
+        classes=["<b>cat</b>", "dog & co", "$x$", "[red]r[/red]"],
+        config={"optimizer": {"name": "<img src=x onerror=alert(1)>", "learning_rate": 0.01}},
+    )
     page = run_page(load_run(path))
     assert "<script" not in page.lower() and "<img src=x" not in page and "<b>cat" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
@@ -282,9 +351,17 @@ def test_strings_from_config_and_data_are_escaped(runs_dir: Path) -> None:
 
 
 def test_flatten_uses_dotted_keys_and_indexes_layer_lists() -> None:
-    cfg = {"model": {"hidden_units": [64, 32], "layers": [{"type": "dense", "units": 8}, {"type": "dropout"}]}, "seed": 1}
-    assert flatten(cfg) == {"model.hidden_units": [64, 32], "model.layers.0.type": "dense", "model.layers.0.units": 8,
-                            "model.layers.1.type": "dropout", "seed": 1}
+    cfg = {
+        "model": {"hidden_units": [64, 32], "layers": [{"type": "dense", "units": 8}, {"type": "dropout"}]},
+        "seed": 1,
+    }
+    assert flatten(cfg) == {
+        "model.hidden_units": [64, 32],
+        "model.layers.0.type": "dense",
+        "model.layers.0.units": 8,
+        "model.layers.1.type": "dropout",
+        "seed": 1,
+    }
 
 
 def test_diff_configs_keeps_only_differing_keys() -> None:
@@ -306,17 +383,37 @@ def test_metric_rows_mark_the_best_value_in_the_right_direction(runs_dir: Path) 
         compare_runs([a])
 
 
-def test_compare_shows_differing_keys_and_writes_overlaid_curves(cli: CliRunner, runs_dir: Path, tmp_path: Path) -> None:
+def test_compare_shows_differing_keys_and_writes_overlaid_curves(
+    cli: CliRunner, runs_dir: Path, tmp_path: Path
+) -> None:
     a = make_run(runs_dir, "multiclass", name="small", seed=1)
-    b = make_run(runs_dir, "multiclass", name="big", seed=2, config={
-        "model": {"architecture": "mlp", "hidden_units": [256, 128], "activation": "relu", "dropout": 0.1},
-        "optimizer": {"name": "adam", "learning_rate": 0.01}})
+    b = make_run(
+        runs_dir,
+        "multiclass",
+        name="big",
+        seed=2,
+        config={
+            "model": {"architecture": "mlp", "hidden_units": [256, 128], "activation": "relu", "dropout": 0.1},
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+        },
+    )
     target = tmp_path / "cmp.html"
-    result = cli.invoke(app, ["compare", a.name, b.name, "--runs-dir", str(runs_dir), "--html", str(target)], env={"COLUMNS": "200"})
+    result = cli.invoke(
+        app, ["compare", a.name, b.name, "--runs-dir", str(runs_dir), "--html", str(target)], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout
-    for text in ("Config differences", "name", "seed", "model.hidden_units", "[64, 32]", "[256, 128]",
-                 "optimizer.learning_rate", "test accuracy", "val accuracy (final)"):
+    for text in (
+        "Config differences",
+        "name",
+        "seed",
+        "model.hidden_units",
+        "[64, 32]",
+        "[256, 128]",
+        "optimizer.learning_rate",
+        "test accuracy",
+        "val accuracy (final)",
+    ):
         assert text in out, text
     assert "training.batch_size" not in out and "optimizer.name" not in out
     page = target.read_text(encoding="utf-8")
@@ -324,8 +421,12 @@ def test_compare_shows_differing_keys_and_writes_overlaid_curves(cli: CliRunner,
     assert len(parse_page(page).images) == 2 and "http" not in page  # loss and accuracy, all runs overlaid
 
 
-@pytest.mark.parametrize("args, match", [(["latest"], "compare needs at least two runs"), (["latest", "zzz"], "no run matches 'zzz'")])
-def test_compare_refuses_bad_input(cli: CliRunner, runs: dict[str, Path], runs_dir: Path, args: list[str], match: str) -> None:
+@pytest.mark.parametrize(
+    "args, match", [(["latest"], "compare needs at least two runs"), (["latest", "zzz"], "no run matches 'zzz'")]
+)
+def test_compare_refuses_bad_input(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path, args: list[str], match: str
+) -> None:
     result = cli.invoke(app, ["compare", *args, "--runs-dir", str(runs_dir)])
     assert result.exit_code == 2, result.output
     assert match in result.stderr
@@ -364,10 +465,22 @@ def test_runs_cli_json_filters_and_sorts(cli: CliRunner, runs: dict[str, Path], 
     assert [r["status"] for r in records] == ["completed"] * 4
     accuracies = [r["metrics"].get("accuracy") for r in records]
     assert accuracies[:3] == sorted(accuracies[:3], reverse=True) and accuracies[3] is None  # regression last
-    assert set(records[0]) >= {"id", "name", "status", "task", "started_at", "duration_s", "headline", "metrics", "path"}
+    assert set(records[0]) >= {
+        "id",
+        "name",
+        "status",
+        "task",
+        "started_at",
+        "duration_s",
+        "headline",
+        "metrics",
+        "path",
+    }
 
 
-def test_runs_cli_table_shows_the_sort_column_and_refuses_unknown_status(cli: CliRunner, runs: dict[str, Path], runs_dir: Path) -> None:
+def test_runs_cli_table_shows_the_sort_column_and_refuses_unknown_status(
+    cli: CliRunner, runs: dict[str, Path], runs_dir: Path
+) -> None:
     result = cli.invoke(app, ["runs", "--runs-dir", str(runs_dir), "--sort", "r2"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "r2" in result.stdout and "regression_mlp" in result.stdout
@@ -383,10 +496,19 @@ def test_runs_cli_table_shows_the_sort_column_and_refuses_unknown_status(cli: Cl
 def test_report_of_a_sweep_shows_its_leaderboard_by_rank(cli: CliRunner, runs_dir: Path) -> None:
     sweep = runs_dir / "sweep-20260102-lr"
     sweep.mkdir(parents=True)
-    store.write_json(sweep / "sweep.json", {"name": "lr sweep", "grid": {"optimizer.learning_rate": [0.1, 0.01, 0.001]}})
+    store.write_json(
+        sweep / "sweep.json", {"name": "lr sweep", "grid": {"optimizer.learning_rate": [0.1, 0.01, 0.001]}}
+    )
     store.write_csv(
         sweep / "results.csv",
-        ["optimizer.learning_rate", "val_accuracy_mean", "val_accuracy_std", "val_accuracy_fold0", "val_accuracy_fold1", "rank"],
+        [
+            "optimizer.learning_rate",
+            "val_accuracy_mean",
+            "val_accuracy_std",
+            "val_accuracy_fold0",
+            "val_accuracy_fold1",
+            "rank",
+        ],
         [[0.1, 0.81, 0.02, 0.79, 0.83, 3], [0.01, 0.95, 0.01, 0.94, 0.96, 1], [0.001, 0.90, 0.01, 0.89, 0.91, 2]],
     )
     result = cli.invoke(app, ["report", "sweep-2026", "--runs-dir", str(runs_dir)], env={"COLUMNS": "200"})
@@ -409,7 +531,10 @@ def test_sweep_leaderboard_fits_a_narrow_terminal_and_keeps_the_ranking_metric()
     metrics = ["val_loss", "val_accuracy", "val_roc_auc", "val_precision"]
     columns = ["model.hidden_units", "optimizer.learning_rate", "training.learning_rate"]
     columns += [f"{m}_{s}" for m in metrics for s in ("mean", "std", "fold0")] + ["rank"]
-    rows = [{c: "0.123456789" for c in columns} | {"rank": str(i + 1), "model.hidden_units": "[256, 64, 32]"} for i in range(3)]
+    rows = [
+        dict.fromkeys(columns, "0.123456789") | {"rank": str(i + 1), "model.hidden_units": "[256, 64, 32]"}
+        for i in range(3)
+    ]
     sweep = SweepData(Path("x"), {"sweep": {"metric": "val_accuracy"}}, columns, rows)
     console = Console(width=80, record=True)
     console.print(leaderboard_table(sweep, top=10, width=80))
@@ -425,7 +550,9 @@ def test_sweep_leaderboard_fits_a_narrow_terminal_and_keeps_the_ranking_metric()
 # --------------------------------------------------------------------------- speed: no TensorFlow
 
 
-def test_report_never_imports_tensorflow_and_terminal_only_skips_matplotlib(runs: dict[str, Path], runs_dir: Path) -> None:
+def test_report_never_imports_tensorflow_and_terminal_only_skips_matplotlib(
+    runs: dict[str, Path], runs_dir: Path
+) -> None:
     code = f"""
 import sys
 import mlrun.report, mlrun.report.page, mlrun.report.plots, mlrun.report.show, mlrun.report.listing
@@ -433,7 +560,7 @@ from mlrun.cli import app
 app(["report", "latest", "--runs-dir", {str(runs_dir)!r}, "--no-html"], standalone_mode=False)
 assert "matplotlib" not in sys.modules, "terminal report loaded matplotlib"
 app(["report", "latest", "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
-app(["compare", {runs['multiclass'].name!r}, {runs['binary'].name!r}, "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
+app(["compare", {runs["multiclass"].name!r}, {runs["binary"].name!r}, "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
 app(["runs", "--runs-dir", {str(runs_dir)!r}, "--sort", "accuracy"], standalone_mode=False)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "torch", "jax"))
 assert not heavy, heavy
@@ -441,4 +568,3 @@ assert not heavy, heavy
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (runs["regression"] / "report.html").is_file()
-

@@ -11,6 +11,7 @@ set), where ``.ci/run`` installs it (``apt-get install -y chromium``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -52,10 +53,23 @@ class Browser:
             os.dup2(from_browser_w, 4)
 
         self.proc = subprocess.Popen(
-            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-             "--no-default-browser-check", "--disable-extensions", "--remote-debugging-pipe",
-             f"--user-data-dir={profile}", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=give_pipes, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                executable,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            pass_fds=(3, 4),
+            preexec_fn=give_pipes,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -100,10 +114,8 @@ class Browser:
         return json.loads(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, EOFError, TimeoutError, AssertionError):
             self.call("Browser.close")
-        except (OSError, EOFError, TimeoutError, AssertionError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -131,28 +143,40 @@ def open_page(browser: Browser, page: Path) -> dict[str, Any]:
         browser.call(f"{domain}.enable", session=session)
     browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session)
     browser.wait_for("Page.loadEventFired")
-    shown = browser.call("Runtime.evaluate", {"returnByValue": True, "expression": """JSON.stringify({
+    shown = browser.call(
+        "Runtime.evaluate",
+        {
+            "returnByValue": True,
+            "expression": """JSON.stringify({
         title: document.title,
         sections: document.querySelectorAll("section").length,
         images: [...document.images].map(i => ({
             alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
             shown: i.getBoundingClientRect().width})),
         scripts: document.scripts.length,
-    })"""}, session)
+    })""",
+        },
+        session,
+    )
     result = json.loads(shown["result"]["value"])
     own = {page.resolve().as_uri()}
     result["errors"] = [
-        event for event in browser.events
-        if event.get("sessionId") == session and (
+        event
+        for event in browser.events
+        if event.get("sessionId") == session
+        and (
             event["method"] in ("Runtime.exceptionThrown", "Network.loadingFailed")
             or (event["method"] == "Log.entryAdded" and event["params"]["entry"]["level"] == "error")
             or (event["method"] == "Runtime.consoleAPICalled" and event["params"]["type"] in ("error", "assert"))
         )
     ]
     result["requests"] = [
-        event["params"]["request"]["url"] for event in browser.events
-        if event.get("sessionId") == session and event["method"] == "Network.requestWillBeSent"
-        and not event["params"]["request"]["url"].startswith("data:") and event["params"]["request"]["url"] not in own
+        event["params"]["request"]["url"]
+        for event in browser.events
+        if event.get("sessionId") == session
+        and event["method"] == "Network.requestWillBeSent"
+        and not event["params"]["request"]["url"].startswith("data:")
+        and event["params"]["request"]["url"] not in own
     ]
     browser.call("Target.closeTarget", {"targetId": target})
     return result
@@ -187,8 +211,9 @@ def test_comparison_renders_in_chromium(browser: Browser, runs_dir: Path, tmp_pa
 def test_a_broken_image_would_be_caught(browser: Browser, tmp_path: Path) -> None:
     """The check itself can fail: a page with an undecodable image and a missing one is reported."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><title>x</title><img src="data:image/png;base64,AAAA"><img src="nope.png">',
-                    encoding="utf-8")
+    page.write_text(
+        '<!DOCTYPE html><title>x</title><img src="data:image/png;base64,AAAA"><img src="nope.png">', encoding="utf-8"
+    )
     shown = open_page(browser, page)
     assert [image["width"] for image in shown["images"]] == [0, 0]
     assert shown["errors"] and shown["requests"]

@@ -32,7 +32,9 @@ def _subprocess(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedPr
     """Run ``code`` in a fresh Python (its own Keras backend), in tmp_path, and return the finished process."""
     full_env = {**os.environ, "MLRUN_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT), **env}
     full_env.pop("KERAS_BACKEND", None) if "KERAS_BACKEND" not in env else None
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return out
 
@@ -42,9 +44,14 @@ def _subprocess(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedPr
 
 def test_runtime_defaults() -> None:
     rt = validate_config(digits_config()).runtime
-    assert (rt.backend, rt.steps_per_execution, rt.jit_compile, rt.mixed_precision, rt.distribution, rt.input_pipeline) == (
-        "tensorflow", 1, "auto", False, None, "numpy"
-    )
+    assert (
+        rt.backend,
+        rt.steps_per_execution,
+        rt.jit_compile,
+        rt.mixed_precision,
+        rt.distribution,
+        rt.input_pipeline,
+    ) == ("tensorflow", 1, "auto", False, None, "numpy")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +73,13 @@ def test_bad_runtime_values_are_config_errors(write_config, runtime: dict, match
 
 
 def test_valid_runtime_block_round_trips(write_config) -> None:
-    runtime = {"backend": "jax", "steps_per_execution": 8, "jit_compile": True, "input_pipeline": "tf_data", "intra_op_threads": 2}
+    runtime = {
+        "backend": "jax",
+        "steps_per_execution": 8,
+        "jit_compile": True,
+        "input_pipeline": "tf_data",
+        "intra_op_threads": 2,
+    }
     cfg = load_config(write_config(digits_config(runtime=runtime)))
     assert cfg.runtime.model_dump(include=set(runtime)) == runtime
 
@@ -108,7 +121,9 @@ def test_config_backend_wins_over_the_environment(tmp_path: Path, write_config) 
 @requires_jax
 @pytest.mark.slow
 def test_jax_backend_reaches_keras_without_tensorflow(tmp_path: Path, write_config) -> None:
-    path = write_config(digits_config(training={"epochs": 2, "batch_size": 64}, runtime={"backend": "jax", "steps_per_execution": 4}))
+    path = write_config(
+        digits_config(training={"epochs": 2, "batch_size": 64}, runtime={"backend": "jax", "steps_per_execution": 4})
+    )
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom mlrun.cli import app\n"
         f"r = CliRunner().invoke(app, ['train', {str(path)!r}, '--quiet'])\nassert r.exit_code == 0, (r.output, repr(r.exception))\n"
@@ -251,6 +266,9 @@ def test_validate_schema_only_reports_config_errors(cli, write_config) -> None:
     ok = cli.invoke(app, ["validate", str(write_config(digits_config())), "--schema-only"])
     assert ok.exit_code == 0, ok.output
     assert "valid config (schema only" in ok.output
-    bad = cli.invoke(app, ["validate", str(write_config(digits_config(runtime={"backend": "torch"}), name="bad.yaml")), "--schema-only"])
+    bad = cli.invoke(
+        app,
+        ["validate", str(write_config(digits_config(runtime={"backend": "torch"}), name="bad.yaml")), "--schema-only"],
+    )
     assert bad.exit_code == 2, bad.output
     assert "runtime.backend" in bad.output

@@ -17,7 +17,10 @@ from mlrun.errors import RunNotFound
 
 def make_run(runs_dir: Path, name: str = "r", **info) -> Path:
     path = store.create_run_dir(runs_dir, name)
-    store.write_json(path / store.RUN_FILE, {"id": path.name, "name": name, "status": "completed", "started_at": store.now_iso(), **info})
+    store.write_json(
+        path / store.RUN_FILE,
+        {"id": path.name, "name": name, "status": "completed", "started_at": store.now_iso(), **info},
+    )
     return path
 
 
@@ -55,7 +58,10 @@ def test_resolve_by_id_prefix_latest_and_path(tmp_path: Path) -> None:
     assert store.resolve_run(str(a), tmp_path) == a.resolve()
 
 
-@pytest.mark.parametrize("ref, match", [("nope", "no run matches 'nope'"), ("../..", "is not a run directory"), ("/etc", "is not a run directory")])
+@pytest.mark.parametrize(
+    "ref, match",
+    [("nope", "no run matches 'nope'"), ("../..", "is not a run directory"), ("/etc", "is not a run directory")],
+)
 def test_bad_references_are_refused(tmp_path: Path, ref: str, match: str) -> None:
     make_run(tmp_path)
     with pytest.raises(RunNotFound, match=match) as info:
@@ -71,7 +77,9 @@ def test_ambiguous_prefix_lists_candidates(tmp_path: Path) -> None:
 
 
 def test_dead_running_run_shows_as_crashed(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead = int(proc.stdout)
     run = make_run(tmp_path, status="running", **{**store.host_info(), "pid": dead})
     assert store.list_runs(tmp_path)[0].status == "crashed"

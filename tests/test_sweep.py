@@ -39,13 +39,20 @@ SWEEP_FILES = {"sweep.yaml", "sweep.json", "results.csv", "results.json", "best_
 
 def sweep_config(**sweep) -> dict:
     """A fast digits config with a sweep block: 2 grid points x 3 folds by default."""
-    block = {"grid": {"model.hidden_units": [[8], [24]]}, "cv": {"n_splits": 3}, "metric": "val_accuracy", "refit": True}
+    block = {
+        "grid": {"model.hidden_units": [[8], [24]]},
+        "cv": {"n_splits": 3},
+        "metric": "val_accuracy",
+        "refit": True,
+    }
     block.update(sweep)
     return digits_config(training={"epochs": 4, "batch_size": 64}, sweep=block)
 
 
 def invoke_sweep(cli, config: Path, runs_dir: Path, *args: str):
-    return cli.invoke(app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--quiet", *args], env={"COLUMNS": "250"})
+    return cli.invoke(
+        app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--quiet", *args], env={"COLUMNS": "250"}
+    )
 
 
 def only_sweep(runs_dir: Path) -> Path:
@@ -92,32 +99,98 @@ CNN = {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kerne
 @pytest.mark.parametrize(
     "config, sweep, args, match",
     [
-        ({}, {"grid": {"optimizer.learning_rate": [0.01, -1.0]}}, [], r"1 of 2 grid points are not valid.*nothing was trained\n  point 1 \(optimizer\.learning_rate=-1\.0\):\n    line \d+ \(sweep\.grid\.optimizer\.learning_rate\)  optimizer\.learning_rate: must be greater than 0"),
-        ({}, {"grid": {"optimizer.learning_rat": [0.01, 0.1]}}, [], r"point 0 \(optimizer\.learning_rat=0\.01\) and 1 more point with the same problem:\n    line \d+ \(sweep\.grid\.optimizer\.learning_rat\)  optimizer\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)"),
-        ({}, {"grid": {"optimizer.learning_rate": []}}, [], r"line \d+  sweep\.grid\.optimizer\.learning_rate: the list of values is empty"),
-        ({}, {"grid": {"optimizer.learning_rate": 0.01}}, [], r"Single values need to be wrapped in a list with one element: \[0\.01\]"),
+        (
+            {},
+            {"grid": {"optimizer.learning_rate": [0.01, -1.0]}},
+            [],
+            r"1 of 2 grid points are not valid.*nothing was trained\n  point 1 \(optimizer\.learning_rate=-1\.0\):\n    line \d+ \(sweep\.grid\.optimizer\.learning_rate\)  optimizer\.learning_rate: must be greater than 0",
+        ),
+        (
+            {},
+            {"grid": {"optimizer.learning_rat": [0.01, 0.1]}},
+            [],
+            r"point 0 \(optimizer\.learning_rat=0\.01\) and 1 more point with the same problem:\n    line \d+ \(sweep\.grid\.optimizer\.learning_rat\)  optimizer\.learning_rat: unknown key \(did you mean 'learning_rate'\?\)",
+        ),
+        (
+            {},
+            {"grid": {"optimizer.learning_rate": []}},
+            [],
+            r"line \d+  sweep\.grid\.optimizer\.learning_rate: the list of values is empty",
+        ),
+        (
+            {},
+            {"grid": {"optimizer.learning_rate": 0.01}},
+            [],
+            r"Single values need to be wrapped in a list with one element: \[0\.01\]",
+        ),
         ({}, {"grid": {"optimizer.learning_rate": [0.01, 0.01]}}, [], r"the value 0\.01 is listed twice"),
         ({}, {"grid": {"model": [{}], "model.hidden_units": [[4]]}}, [], r"'model' and 'model\.hidden_units' overlap"),
-        ({}, {"grid": {"model.layers.0.units": [4]}}, [], r"sweep\.grid\.model\.layers\.0\.units: the config has no list model\.layers to index into"),
+        (
+            {},
+            {"grid": {"model.layers.0.units": [4]}},
+            [],
+            r"sweep\.grid\.model\.layers\.0\.units: the config has no list model\.layers to index into",
+        ),
         ({}, {"grid": {"runtime.intra_op_threads": [1, 2]}}, [], r"thread counts are set per worker"),
-        ({}, {"grid": {"optimizer.learning_rate": [0.01, "0.01"]}}, [], r"grid points 0 \(optimizer\.learning_rate=0\.01\) and 1 \(optimizer\.learning_rate=0\.01\) give the same config"),
-        ({}, {"metric": "accuracy"}, [], r"sweep\.metric: grid points are ranked on held-out data, so the metric is 'val_accuracy'"),
+        (
+            {},
+            {"grid": {"optimizer.learning_rate": [0.01, "0.01"]}},
+            [],
+            r"grid points 0 \(optimizer\.learning_rate=0\.01\) and 1 \(optimizer\.learning_rate=0\.01\) give the same config",
+        ),
+        (
+            {},
+            {"metric": "accuracy"},
+            [],
+            r"sweep\.metric: grid points are ranked on held-out data, so the metric is 'val_accuracy'",
+        ),
         ({}, {"metric": "val_acuracy"}, [], r"unknown metric 'val_acuracy' \(did you mean 'val_accuracy'\?\)"),
-        ({}, {"metric": "val_loss", "mode": "max"}, [], r"line \d+  sweep\.mode: 'max' would rank the worst val_loss first; use mode: 'min'"),
-        ({}, {"mode": "min"}, [], r"sweep\.mode: 'min' would rank the worst val_accuracy \(the default metric of a multiclass task\) first; use mode: 'max'"),
+        (
+            {},
+            {"metric": "val_loss", "mode": "max"},
+            [],
+            r"line \d+  sweep\.mode: 'max' would rank the worst val_loss first; use mode: 'min'",
+        ),
+        (
+            {},
+            {"mode": "min"},
+            [],
+            r"sweep\.mode: 'min' would rank the worst val_accuracy \(the default metric of a multiclass task\) first; use mode: 'max'",
+        ),
         ({}, {"cvv": {"n_splits": 3}}, [], r"sweep\.cvv: unknown key \(did you mean 'cv'\?\)"),
         ({}, {"cv": {"n_splits": 1}}, [], r"sweep\.cv\.n_splits: must be greater than or equal to 2"),
         ({}, {}, ["--folds", "1"], r"--folds 1: k-fold cross-validation needs at least 2 folds"),
-        ({}, {}, ["--grid", "optimizer.learning_rate"], r"--grid 'optimizer\.learning_rate': expected KEY=VALUE1,VALUE2"),
-        ({}, {"cv": None}, ["--set", "dataset.validation_split=0"], r"dataset\.validation_split: is 0, but without sweep\.cv"),
+        (
+            {},
+            {},
+            ["--grid", "optimizer.learning_rate"],
+            r"--grid 'optimizer\.learning_rate': expected KEY=VALUE1,VALUE2",
+        ),
+        (
+            {},
+            {"cv": None},
+            ["--set", "dataset.validation_split=0"],
+            r"dataset\.validation_split: is 0, but without sweep\.cv",
+        ),
         ({}, {}, ["--set", "sweep.metric=val_r2"], r"sweep\.metric: 'val_r2' is not reported for a multiclass task"),
-        ({"model": CNN}, {"grid": {"model.layers.0.kernel_size": [3, 20]}}, [],
-         r"1 of 2 grid points build models that do not fit the data; nothing was trained\n  point 1 \(model\.layers\.0\.kernel_size=20\): model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\)"),
-        ({}, {"grid": {"loss": ["sparse_categorical_crossentropy", "binary_crossentropy"]}}, [], r"point 1 \(loss=binary_crossentropy\): loss: 'binary_crossentropy' does not fit a multiclass task"),
+        (
+            {"model": CNN},
+            {"grid": {"model.layers.0.kernel_size": [3, 20]}},
+            [],
+            r"1 of 2 grid points build models that do not fit the data; nothing was trained\n  point 1 \(model\.layers\.0\.kernel_size=20\): model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\)",
+        ),
+        (
+            {},
+            {"grid": {"loss": ["sparse_categorical_crossentropy", "binary_crossentropy"]}},
+            [],
+            r"point 1 \(loss=binary_crossentropy\): loss: 'binary_crossentropy' does not fit a multiclass task",
+        ),
         ({}, {}, ["--ray-address", "127.0.0.1:6379"], r"--ray-address needs --backend ray"),
     ],
 )
-def test_any_bad_grid_point_exits_2_and_nothing_trains(cli, write_config, runs_dir: Path, config, sweep, args, match) -> None:
+def test_any_bad_grid_point_exits_2_and_nothing_trains(
+    cli, write_config, runs_dir: Path, config, sweep, args, match
+) -> None:
     block = {"grid": {"model.hidden_units": [[4]]}, "cv": {"n_splits": 2}}
     block.update(sweep)
     block = {k: v for k, v in block.items() if v is not None}
@@ -130,7 +203,9 @@ def test_any_bad_grid_point_exits_2_and_nothing_trains(cli, write_config, runs_d
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
-def test_ray_backend_without_ray_says_how_to_install_it(cli, write_config, runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ray_backend_without_ray_says_how_to_install_it(
+    cli, write_config, runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     result = invoke_sweep(cli, write_config(sweep_config()), runs_dir, "--backend", "ray")
     assert result.exit_code == 2, result.output
@@ -139,7 +214,9 @@ def test_ray_backend_without_ray_says_how_to_install_it(cli, write_config, runs_
 
 
 def test_a_config_without_a_sweep_block_needs_a_grid(write_config) -> None:
-    with pytest.raises(ConfigError, match=r"(?s)has no sweep: block: add one.*or give the grid on the command line: --grid"):
+    with pytest.raises(
+        ConfigError, match=r"(?s)has no sweep: block: add one.*or give the grid on the command line: --grid"
+    ):
         load_sweep(write_config(digits_config()))
     spec = load_sweep(write_config(digits_config()), grid=["optimizer.learning_rate=0.1,0.01"], folds=2)
     assert [p.params for p in spec.points] == [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.01}]
@@ -148,7 +225,9 @@ def test_a_config_without_a_sweep_block_needs_a_grid(write_config) -> None:
 
 def test_grid_and_folds_options_add_to_and_replace_the_yaml_block(write_config) -> None:
     path = write_config(sweep_config())
-    spec = load_sweep(path, ["training.epochs=2"], grid=["optimizer.learning_rate=0.1,0.01", "model.hidden_units=[5]"], folds=4)
+    spec = load_sweep(
+        path, ["training.epochs=2"], grid=["optimizer.learning_rate=0.1,0.01", "model.hidden_units=[5]"], folds=4
+    )
     assert sorted(spec.block.grid) == ["model.hidden_units", "optimizer.learning_rate"]
     assert [p.params["model.hidden_units"] for p in spec.points] == [[5], [5]]
     assert spec.block.cv.n_splits == 4 and all(p.config.training.epochs == 2 for p in spec.points)
@@ -167,7 +246,9 @@ def test_shipped_sweep_configs_are_valid() -> None:
     assert len(mnist.points) == 6 and mnist.block.cv.n_splits == 5 and mnist.block.refit
     assert mnist.points[0].params == {"model.hidden_units": [128], "optimizer.learning_rate": 0.01}
     digits = load_sweep(CONFIGS / "digits_mlp_sweep.yaml", smoke=True)
-    assert digits.block.cv.n_splits == 2 and all(p.config.training.epochs == 1 and p.config.dataset.limit == 200 for p in digits.points)
+    assert digits.block.cv.n_splits == 2 and all(
+        p.config.training.epochs == 1 and p.config.dataset.limit == 200 for p in digits.points
+    )
 
 
 # --------------------------------------------------------------------------- folds
@@ -187,7 +268,9 @@ def test_folds_are_disjoint_cover_every_sample_and_are_stratified(stratified: bo
         if stratified:  # each class's count in a fold is within one of its share
             for c in range(4):
                 assert abs((y[val] == c).sum() - (y == c).sum() / n_splits) <= 1
-    assert [v.tolist() for _, v in fold_indices(y, n_splits, stratified=stratified, shuffle=True, seed=7)] == [v.tolist() for _, v in folds]
+    assert [v.tolist() for _, v in fold_indices(y, n_splits, stratified=stratified, shuffle=True, seed=7)] == [
+        v.tolist() for _, v in folds
+    ]
 
 
 def test_a_fold_of_the_dataset_replaces_the_validation_split() -> None:
@@ -220,9 +303,15 @@ def test_impossible_folds_are_data_errors(y, n_splits, stratified, match) -> Non
 
 
 def test_stratified_folds_need_class_labels(write_config) -> None:
-    cfg = digits_config(dataset={"name": "diabetes", "scale": "standard"}, loss="mse", metrics=["mae"],
-                        sweep={"grid": {"model.hidden_units": [[4]]}, "cv": {"n_splits": 3, "stratified": True}})
-    with pytest.raises(ConfigError, match=r"sweep\.cv\.stratified: true needs class labels, but this is a regression task"):
+    cfg = digits_config(
+        dataset={"name": "diabetes", "scale": "standard"},
+        loss="mse",
+        metrics=["mae"],
+        sweep={"grid": {"model.hidden_units": [[4]]}, "cv": {"n_splits": 3, "stratified": True}},
+    )
+    with pytest.raises(
+        ConfigError, match=r"sweep\.cv\.stratified: true needs class labels, but this is a regression task"
+    ):
         plan_sweep(load_sweep(write_config(cfg)), Path("unused"), check_models=False)
     with pytest.raises(ValueError, match=r"fold index must be in 0\.\.2"):
         Fold(3, 3)
@@ -239,8 +328,12 @@ def test_trial_keys_and_sweep_id_follow_the_config_fold_and_data(write_config, t
     assert plan.sweep_id.startswith("digits_test-sweep-")
     changed = plan_sweep(load_sweep(write_config(sweep_config()), ["training.epochs=5"]), tmp_path, check_models=False)
     assert changed.sweep_id != plan.sweep_id and not {t.key for t in changed.trials} & {t.key for t in plan.trials}
-    threads = plan_sweep(load_sweep(write_config(sweep_config()), ["runtime.intra_op_threads=3"]), tmp_path, check_models=False)
-    assert [t.key for t in threads.trials] == [t.key for t in plan.trials]  # thread counts do not change what is computed
+    threads = plan_sweep(
+        load_sweep(write_config(sweep_config()), ["runtime.intra_op_threads=3"]), tmp_path, check_models=False
+    )
+    assert [t.key for t in threads.trials] == [
+        t.key for t in plan.trials
+    ]  # thread counts do not change what is computed
     cfg = plan.spec.points[0].config
     assert trial_key(cfg, Fold(0, 3), "a") != trial_key(cfg, Fold(1, 3), "a") != trial_key(cfg, Fold(1, 3), "b")
     assert trial_key(cfg, None, "a") != trial_key(cfg, None, "a", kind="refit")
@@ -294,19 +387,27 @@ def read_results(sweep_dir: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) -> None:
     sweep_dir = digits_sweep["dir"]
-    assert SWEEP_FILES <= {p.name for p in sweep_dir.iterdir()}
-    assert not [p for p in sweep_dir.rglob(".*")]  # no temporary files left
+    assert {p.name for p in sweep_dir.iterdir()} >= SWEEP_FILES
+    assert not list(sweep_dir.rglob(".*"))  # no temporary files left
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["status"] == "completed" and info["trials"] == {"total": 6, "done": 6, "failed": 0, "pending": 0}
     assert {"python", "mlrun", "tensorflow", "keras", "scikit-learn", "numpy"} <= set(info["versions"])
     assert info["ended_at"] and info["backend"] == "local" and info["workers"] == 2 and info["threads_per_worker"] == 1
     resolved = yaml.safe_load((sweep_dir / "sweep.yaml").read_text())
-    assert resolved["training"]["epochs"] == 4 and resolved["sweep"]["cv"] == {"n_splits": 3, "stratified": True, "shuffle": True}
+    assert resolved["training"]["epochs"] == 4 and resolved["sweep"]["cv"] == {
+        "n_splits": 3,
+        "stratified": True,
+        "shuffle": True,
+    }
     assert resolved["sweep"]["mode"] == "max"
 
     rows = read_results(sweep_dir)
     metrics = ["val_accuracy", "val_roc_auc", "val_loss"]
-    assert list(rows[0]) == ["model.hidden_units", *(f"{m}_{s}" for m in metrics for s in ("mean", "std", "fold0", "fold1", "fold2")), "rank"]
+    assert list(rows[0]) == [
+        "model.hidden_units",
+        *(f"{m}_{s}" for m in metrics for s in ("mean", "std", "fold0", "fold1", "fold2")),
+        "rank",
+    ]
     assert [r["model.hidden_units"] for r in rows] == ["[8]", "[24]"]  # grid order
     results = json.loads((sweep_dir / "results.json").read_text())
     trials = sweep_dir / "trials"
@@ -343,13 +444,18 @@ def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) ->
     assert refit["status"] == "completed" and refit["evaluated_on"] == "test" and refit["fold"] is None
     assert refit["dataset"]["n_train"] == n_train and refit["dataset"]["n_val"] == 0
     assert refit_metrics["n_test"] == refit["dataset"]["n_test"] == 360
-    assert results["refit"]["test_metrics"]["accuracy"] == refit_metrics["accuracy"] and info["refit"]["status"] == "completed"
+    assert (
+        results["refit"]["test_metrics"]["accuracy"] == refit_metrics["accuracy"]
+        and info["refit"]["status"] == "completed"
+    )
 
 
 @pytest.mark.slow
 def test_running_the_same_sweep_again_trains_nothing(cli, digits_sweep) -> None:
     sweep_dir = digits_sweep["dir"]
-    before = {p: p.read_bytes() for p in sweep_dir.glob("*/*/run.json")} | {sweep_dir / "refit/run.json": (sweep_dir / "refit/run.json").read_bytes()}
+    before = {p: p.read_bytes() for p in sweep_dir.glob("*/*/run.json")} | {
+        sweep_dir / "refit/run.json": (sweep_dir / "refit/run.json").read_bytes()
+    }
     results = (sweep_dir / "results.csv").read_text()
     result = invoke_sweep(cli, digits_sweep["config"], sweep_dir.parent)
     assert result.exit_code == 0, result.output
@@ -361,14 +467,30 @@ def test_running_the_same_sweep_again_trains_nothing(cli, digits_sweep) -> None:
 @pytest.mark.slow
 def test_resume_after_kill_9_runs_only_the_missing_trials(cli, digits_sweep, tmp_path: Path) -> None:
     runs_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "mlrun", "sweep", str(digits_sweep["config"]), "--runs-dir", str(runs_dir),
-               "--workers", "2", "--quiet", "--set", "sweep.refit=false"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlrun",
+        "sweep",
+        str(digits_sweep["config"]),
+        "--runs-dir",
+        str(runs_dir),
+        "--workers",
+        "2",
+        "--quiet",
+        "--set",
+        "sweep.refit=false",
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finished: list[Path] = []
     deadline = time.time() + 120
     while len(finished) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
-        finished = [p.parent for p in runs_dir.glob("*/trials/*/run.json") if store.read_run_info(p.parent)["status"] == "completed"]
+        finished = [
+            p.parent
+            for p in runs_dir.glob("*/trials/*/run.json")
+            if store.read_run_info(p.parent)["status"] == "completed"
+        ]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 2 <= len(finished) < 6, "the sweep was not killed half-way"
@@ -386,14 +508,23 @@ def test_resume_after_kill_9_runs_only_the_missing_trials(cli, digits_sweep, tmp
     assert {p: (p / "run.json").read_bytes() for p in kept} == kept  # finished trials untouched
     # the same numbers as the uninterrupted sweep (same trials, same keys)
     assert read_results(sweep_dir) == read_results(digits_sweep["dir"])
-    assert sorted(p.name for p in (sweep_dir / "trials").iterdir()) == sorted(p.name for p in (digits_sweep["dir"] / "trials").iterdir())
+    assert sorted(p.name for p in (sweep_dir / "trials").iterdir()) == sorted(
+        p.name for p in (digits_sweep["dir"] / "trials").iterdir()
+    )
 
 
 def diverging_config(**sweep) -> dict:
     """Diabetes regression where SGD with learning rate 10 diverges (NaN loss) at fit time; the config itself is valid."""
     block = {"grid": {"optimizer.learning_rate": [10.0, 0.01]}, "refit": False, **sweep}
-    return digits_config(dataset={"name": "diabetes"}, loss="mse", metrics=["mae"], optimizer={"name": "sgd", "learning_rate": 0.01},
-                         model={"architecture": "mlp", "hidden_units": [8]}, training={"epochs": 3, "batch_size": 16}, sweep=block)
+    return digits_config(
+        dataset={"name": "diabetes"},
+        loss="mse",
+        metrics=["mae"],
+        optimizer={"name": "sgd", "learning_rate": 0.01},
+        model={"architecture": "mlp", "hidden_units": [8]},
+        training={"epochs": 3, "batch_size": 16},
+        sweep=block,
+    )
 
 
 @pytest.mark.slow
@@ -405,7 +536,11 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(cli, write_config, ru
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["status"] == "failed" and info["trials"] == {"total": 2, "done": 1, "failed": 1, "pending": 0}
     rows = read_results(sweep_dir)  # no cv: one score per point, on the validation split
-    assert list(rows[0]) == ["optimizer.learning_rate", *(f"{m}_{s}" for m in ("val_r2", "val_mae", "val_loss") for s in ("mean", "std", "fold0")), "rank"]
+    assert list(rows[0]) == [
+        "optimizer.learning_rate",
+        *(f"{m}_{s}" for m in ("val_r2", "val_mae", "val_loss") for s in ("mean", "std", "fold0")),
+        "rank",
+    ]
     assert rows[0]["rank"] == "" and rows[0]["val_r2_mean"] == ""
     assert rows[1]["rank"] == "1" and float(rows[1]["val_r2_std"]) == 0.0
     failed = json.loads((sweep_dir / "results.json").read_text())["points"][0]
@@ -416,7 +551,14 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(cli, write_config, ru
 
 @pytest.mark.slow
 def test_fail_fast_stops_at_the_first_failure(cli, write_config, runs_dir: Path) -> None:
-    result = invoke_sweep(cli, write_config(diverging_config(cv={"n_splits": 2, "stratified": False})), runs_dir, "--workers", "1", "--fail-fast")
+    result = invoke_sweep(
+        cli,
+        write_config(diverging_config(cv={"n_splits": 2, "stratified": False})),
+        runs_dir,
+        "--workers",
+        "1",
+        "--fail-fast",
+    )
     assert result.exit_code == 1, result.output
     info = json.loads((only_sweep(runs_dir) / "sweep.json").read_text())
     assert info["status"] == "failed" and info["trials"] == {"total": 4, "done": 0, "failed": 1, "pending": 3}
@@ -435,12 +577,17 @@ def test_a_sweep_that_is_running_is_not_run_twice(write_config, runs_dir: Path) 
 
 @pytest.mark.slow
 def test_smoke_sweep_is_tiny_and_marked(cli, runs_dir: Path) -> None:
-    result = cli.invoke(app, ["sweep", str(CONFIGS / "digits_mlp_sweep.yaml"), "--smoke", "--quiet", "--grid", "model.hidden_units=[8]"])
+    result = cli.invoke(
+        app, ["sweep", str(CONFIGS / "digits_mlp_sweep.yaml"), "--smoke", "--quiet", "--grid", "model.hidden_units=[8]"]
+    )
     assert result.exit_code == 0, result.output
     sweep_dir = only_sweep(runs_dir)
     runs = [store.read_run_info(p) for p in (sweep_dir / "trials").iterdir()]
     assert len(runs) == 2 * 2  # 2 learning rates x 1 architecture x 2 folds (smoke: at most 2)
-    assert all(r["smoke"] and r["epochs_completed"] == 1 and r["dataset"]["n_train"] + r["dataset"]["n_val"] <= 200 for r in runs)
+    assert all(
+        r["smoke"] and r["epochs_completed"] == 1 and r["dataset"]["n_train"] + r["dataset"]["n_val"] <= 200
+        for r in runs
+    )
 
 
 @requires_ray
@@ -448,14 +595,18 @@ def test_smoke_sweep_is_tiny_and_marked(cli, runs_dir: Path) -> None:
 def test_ray_backend_gives_the_same_results_as_local(cli, digits_sweep, tmp_path: Path) -> None:
     runs_dir = tmp_path / "ray"
     # no --ray-address: mlrun starts a local Ray instance for the sweep and stops it afterwards
-    result = invoke_sweep(cli, digits_sweep["config"], runs_dir, "--backend", "ray", "--workers", "2", "--set", "sweep.refit=false")
+    result = invoke_sweep(
+        cli, digits_sweep["config"], runs_dir, "--backend", "ray", "--workers", "2", "--set", "sweep.refit=false"
+    )
     assert result.exit_code == 0, result.output
     sweep_dir = only_sweep(runs_dir)
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["backend"] == "ray" and info["trials"]["done"] == 6 and "ray" in info["versions"]
     assert read_results(sweep_dir) == read_results(digits_sweep["dir"])
     for trial in (sweep_dir / "trials").iterdir():
-        assert {"run.json", "metrics.json", "model.keras", "history.csv", "trial.json"} <= {p.name for p in trial.iterdir()}
+        assert {"run.json", "metrics.json", "model.keras", "history.csv", "trial.json"} <= {
+            p.name for p in trial.iterdir()
+        }
     again = invoke_sweep(cli, digits_sweep["config"], runs_dir, "--backend", "ray", "--set", "sweep.refit=false")
     assert again.exit_code == 0 and "0 trials run, 6 already done" in again.output, again.output
 
@@ -474,7 +625,19 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
         cfg = plan.spec.points[trial.point].config
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": epochs})})
         (tmp_path / trial.name).mkdir()
-        tasks.append(_task(plan, trial.name, trial.key, cfg, None, tmp_path / trial.name, evaluate_on="validation", threads=1, command=["test"]))
+        tasks.append(
+            _task(
+                plan,
+                trial.name,
+                trial.key,
+                cfg,
+                None,
+                tmp_path / trial.name,
+                evaluate_on="validation",
+                threads=1,
+                command=["test"],
+            )
+        )
 
     def kill_worker() -> None:
         for child in multiprocessing.active_children():
@@ -493,7 +656,9 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     assert not [c for c in multiprocessing.active_children() if c.name == "mlrun-sweep-worker"]
 
 
-def test_workers_fork_from_a_preloaded_server_for_tensorflow_and_spawn_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_fork_from_a_preloaded_server_for_tensorflow_and_spawn_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import multiprocessing
 
     from mlrun.errors import ConfigError
@@ -517,8 +682,10 @@ def test_the_preload_module_imports_keras_without_starting_tensorflow() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, mlrun.sweep.preload; from tensorflow.python.eager import context; "
-            "print(sys.modules['keras'].backend.backend(), context.context()._context_handle is None)")
+    code = (
+        "import sys, mlrun.sweep.preload; from tensorflow.python.eager import context; "
+        "print(sys.modules['keras'].backend.backend(), context.context()._context_handle is None)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["tensorflow", "True"]  # imported, runtime not started: safe to fork
@@ -531,8 +698,15 @@ def test_a_local_sweep_never_imports_tensorflow_in_the_sweep_process(write_confi
     import sys
 
     config = write_config(sweep_config(cv=None, refit=False))
-    bad = write_config({**digits_config(model={"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}]}),
-                        "sweep": {"grid": {"seed": [0, 1]}}}, "bad.yaml")
+    bad = write_config(
+        {
+            **digits_config(
+                model={"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}]}
+            ),
+            "sweep": {"grid": {"seed": [0, 1]}},
+        },
+        "bad.yaml",
+    )
     script = tmp_path / "sweep_here.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\nfrom mlrun.errors import ConfigError\nfrom mlrun.sweep import load_sweep, run_sweep\n"
@@ -543,7 +717,13 @@ def test_a_local_sweep_never_imports_tensorflow_in_the_sweep_process(write_confi
         "    except ConfigError as exc:\n        print('bad:', str(exc).splitlines()[0])\n"
         "    print(result.status, result.ran, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env={**os.environ, "MLRUN_WORKER_START": ""})
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLRUN_WORKER_START": ""},
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "2 of 2 grid points build models that do not fit the data; nothing was trained" in lines[0]

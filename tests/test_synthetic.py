@@ -42,14 +42,23 @@ def test_gate_with_n_inputs_and_noise() -> None:
     noisy = gate_data("xor", n_inputs=3, repeat=2, noise=0.1, seed=1)
     assert clean.x_test.shape == (8, 3)
     assert list(clean.y_test) == [int(sum(r) % 2) for r in clean.x_test]  # xor of n inputs is parity
-    assert np.array_equal(noisy.y, clean.y) and np.array_equal(noisy.x_test, clean.x_test)  # noise on training inputs only
+    assert np.array_equal(noisy.y, clean.y) and np.array_equal(
+        noisy.x_test, clean.x_test
+    )  # noise on training inputs only
     assert 0 < np.abs(noisy.x - clean.x).max() < 1
 
 
-@pytest.mark.parametrize("generator, task, n_classes", [
-    ("moons", "binary", 2), ("circles", "binary", 2), ("blobs", "multiclass", 3),
-    ("classification", "binary", 2), ("multilabel", "multilabel", 5), ("regression", "regression", 1),
-])
+@pytest.mark.parametrize(
+    "generator, task, n_classes",
+    [
+        ("moons", "binary", 2),
+        ("circles", "binary", 2),
+        ("blobs", "multiclass", 3),
+        ("classification", "binary", 2),
+        ("multilabel", "multilabel", 5),
+        ("regression", "regression", 1),
+    ],
+)
 def test_generators_give_the_task_and_the_split_sizes(generator: str, task: str, n_classes: int) -> None:
     ds = load(generator=generator, n_samples=200)
     assert ds.task == task and ds.n_outputs == n_classes
@@ -86,19 +95,43 @@ def test_resolved_config_shows_the_generator_defaults_and_nothing_else() -> None
     assert DatasetConfig.model_validate(moons) == DatasetConfig(name="synthetic", generator="moons")  # round trip
 
 
-@pytest.mark.parametrize("dataset, message", [
-    ({"name": "synthetic", "generator": "moons", "n_sample": 10}, r"line \d+  dataset.n_sample: unknown key \(did you mean 'n_samples'\?\)"),
-    ({"name": "synthetic", "generator": "moon"}, r"dataset.generator: unknown value 'moon' \(did you mean 'moons'\?\)"),
-    ({"name": "synthetic", "generator": "moons", "factor": 0.3}, r"dataset.factor: the moons generator does not take 'factor' .*circles"),
-    ({"name": "digits", "noise": 0.3}, r"dataset.noise: is a parameter of synthetic data"),
-    ({"name": "synthetic"}, r"name: synthetic needs a `generator:`"),
-    ({"name": "synthetic", "generator": "gate"}, r"generator: gate needs `gate:`"),
-    ({"name": "synthetic", "generator": "gate", "gate": "xor", "test_size": 0.2}, r"test_size must be 0 for a logic gate"),
-    ({"name": "synthetic", "generator": "classification", "n_classes": 5}, r"n_classes x n_clusters_per_class \(5\)"),
-    ({"name": "synthetic", "generator": "gate", "gate": "xnor"}, r"dataset.gate: unknown value 'xnor'"),
-])
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        (
+            {"name": "synthetic", "generator": "moons", "n_sample": 10},
+            r"line \d+  dataset.n_sample: unknown key \(did you mean 'n_samples'\?\)",
+        ),
+        (
+            {"name": "synthetic", "generator": "moon"},
+            r"dataset.generator: unknown value 'moon' \(did you mean 'moons'\?\)",
+        ),
+        (
+            {"name": "synthetic", "generator": "moons", "factor": 0.3},
+            r"dataset.factor: the moons generator does not take 'factor' .*circles",
+        ),
+        ({"name": "digits", "noise": 0.3}, r"dataset.noise: is a parameter of synthetic data"),
+        ({"name": "synthetic"}, r"name: synthetic needs a `generator:`"),
+        ({"name": "synthetic", "generator": "gate"}, r"generator: gate needs `gate:`"),
+        (
+            {"name": "synthetic", "generator": "gate", "gate": "xor", "test_size": 0.2},
+            r"test_size must be 0 for a logic gate",
+        ),
+        (
+            {"name": "synthetic", "generator": "classification", "n_classes": 5},
+            r"n_classes x n_clusters_per_class \(5\)",
+        ),
+        ({"name": "synthetic", "generator": "gate", "gate": "xnor"}, r"dataset.gate: unknown value 'xnor'"),
+    ],
+)
 def test_bad_synthetic_configs_are_config_errors(write_config, dataset: dict, message: str) -> None:
-    path = write_config({"name": "t", "dataset": dataset, "model": {"architecture": "mlp", "hidden_units": [4]},
-                         "loss": "binary_crossentropy"})
+    path = write_config(
+        {
+            "name": "t",
+            "dataset": dataset,
+            "model": {"architecture": "mlp", "hidden_units": [4]},
+            "loss": "binary_crossentropy",
+        }
+    )
     with pytest.raises(ConfigError, match=message):
         load_config(path)

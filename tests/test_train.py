@@ -21,8 +21,19 @@ from tests.conftest import CONFIGS, digits_config, requires_mnist
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = {"config.yaml", "run.json", "history.csv", "metrics.json", "confusion_matrix.csv", "roc_curve.csv",
-             "pr_curve.csv", "predictions.csv", "model.keras", "summary.txt", "preprocessing.json"}
+RUN_FILES = {
+    "config.yaml",
+    "run.json",
+    "history.csv",
+    "metrics.json",
+    "confusion_matrix.csv",
+    "roc_curve.csv",
+    "pr_curve.csv",
+    "predictions.csv",
+    "model.keras",
+    "summary.txt",
+    "preprocessing.json",
+}
 
 
 def only_run(runs_dir: Path) -> Path:
@@ -43,7 +54,7 @@ def test_digits_end_to_end_writes_every_file(cli, write_config, runs_dir: Path) 
     assert result.exit_code == 0, result.output
     run = only_run(runs_dir)
     assert f"run {run.name}: completed, test accuracy" in result.output
-    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    assert {p.name for p in run.iterdir()} >= RUN_FILES
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary files left
 
     info = json.loads((run / "run.json").read_text())
@@ -75,7 +86,9 @@ def test_digits_end_to_end_writes_every_file(cli, write_config, runs_dir: Path) 
     norm = proba / proba.sum(axis=1, keepdims=True)
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, norm, multi_class="ovr", average="macro"), abs=1e-6)
     assert m["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(np.eye(10)[y_true], proba, average="micro"), abs=1e-6)
-    assert m["average_precision"] == pytest.approx(skm.average_precision_score(np.eye(10)[y_true], proba, average="macro"), abs=1e-6)
+    assert m["average_precision"] == pytest.approx(
+        skm.average_precision_score(np.eye(10)[y_true], proba, average="macro"), abs=1e-6
+    )
     for i, c in enumerate(classes):
         assert m["per_class"][c]["support"] == int((y_true == i).sum())
     cm = np.array([[int(v) for v in r[1:]] for r in store_rows(run / "confusion_matrix.csv")])
@@ -99,10 +112,16 @@ def store_rows(path: Path) -> list[list[str]]:
 
 
 def test_binary_breast_cancer_sigmoid(runs_dir: Path, write_config) -> None:
-    cfg = load_config(write_config(digits_config(
-        dataset={"name": "breast_cancer", "scale": "standard"}, loss="binary_crossentropy",
-        metrics=["accuracy", "auc"], training={"epochs": 10, "batch_size": 32},
-    )))
+    cfg = load_config(
+        write_config(
+            digits_config(
+                dataset={"name": "breast_cancer", "scale": "standard"},
+                loss="binary_crossentropy",
+                metrics=["accuracy", "auc"],
+                training={"epochs": 10, "batch_size": 32},
+            )
+        )
+    )
     result = run_experiment(cfg, runs_dir)
     m = result.metrics
     assert m["task"] == "binary" and m["roc_auc"] > 0.95
@@ -120,10 +139,15 @@ def test_multilabel_from_npz(tmp_path: Path, runs_dir: Path, write_config) -> No
 
     x, y = make_multilabel_classification(n_samples=300, n_features=10, n_classes=3, random_state=0)
     np.savez(tmp_path / "ml.npz", x=x, y=y)
-    cfg = load_config(write_config(digits_config(
-        dataset={"path": str(tmp_path / "ml.npz"), "scale": "standard"}, loss="binary_crossentropy",
-        training={"epochs": 10, "batch_size": 32},
-    )))
+    cfg = load_config(
+        write_config(
+            digits_config(
+                dataset={"path": str(tmp_path / "ml.npz"), "scale": "standard"},
+                loss="binary_crossentropy",
+                training={"epochs": 10, "batch_size": 32},
+            )
+        )
+    )
     result = run_experiment(cfg, runs_dir)
     assert result.metrics["task"] == "multilabel" and result.metrics["roc_auc"] > 0.7
     header, _ = read_predictions(result.run_dir)
@@ -132,11 +156,18 @@ def test_multilabel_from_npz(tmp_path: Path, runs_dir: Path, write_config) -> No
 
 
 def test_regression_diabetes(runs_dir: Path, write_config) -> None:
-    cfg = load_config(write_config(digits_config(
-        dataset={"name": "diabetes", "scale": "standard"}, loss="mse", metrics=["mae"],
-        model={"architecture": "mlp", "hidden_units": [16]}, optimizer={"name": "adam", "learning_rate": 0.05},
-        training={"epochs": 30, "batch_size": 32},
-    )))
+    cfg = load_config(
+        write_config(
+            digits_config(
+                dataset={"name": "diabetes", "scale": "standard"},
+                loss="mse",
+                metrics=["mae"],
+                model={"architecture": "mlp", "hidden_units": [16]},
+                optimizer={"name": "adam", "learning_rate": 0.05},
+                training={"epochs": 30, "batch_size": 32},
+            )
+        )
+    )
     result = run_experiment(cfg, runs_dir)
     m = result.metrics
     assert result.headline[0] == "r2" and m["r2"] > 0.2
@@ -148,15 +179,33 @@ def test_regression_diabetes(runs_dir: Path, write_config) -> None:
 
 
 def test_cnn_early_stopping_schedule_and_class_weight(runs_dir: Path, write_config) -> None:
-    cfg = load_config(write_config(digits_config(
-        model={"architecture": "cnn", "layers": [
-            {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
-            {"type": "max_pooling2d"}, {"type": "flatten"}, {"type": "dropout", "rate": 0.2},
-        ]},
-        optimizer={"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "schedule": {"type": "reduce_on_plateau", "patience": 1}},
-        training={"epochs": 40, "batch_size": 32, "class_weight": "balanced",
-                  "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.01}},
-    )))
+    cfg = load_config(
+        write_config(
+            digits_config(
+                model={
+                    "architecture": "cnn",
+                    "layers": [
+                        {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                        {"type": "max_pooling2d"},
+                        {"type": "flatten"},
+                        {"type": "dropout", "rate": 0.2},
+                    ],
+                },
+                optimizer={
+                    "name": "sgd",
+                    "learning_rate": 0.05,
+                    "momentum": 0.9,
+                    "schedule": {"type": "reduce_on_plateau", "patience": 1},
+                },
+                training={
+                    "epochs": 40,
+                    "batch_size": 32,
+                    "class_weight": "balanced",
+                    "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.01},
+                },
+            )
+        )
+    )
     result = run_experiment(cfg, runs_dir)
     info = store.read_run_info(result.run_dir)
     assert result.metrics["accuracy"] > 0.85
@@ -168,7 +217,9 @@ def test_cnn_early_stopping_schedule_and_class_weight(runs_dir: Path, write_conf
 
 def test_set_override_reaches_the_run(cli, write_config, runs_dir: Path) -> None:
     cfg = write_config(digits_config())
-    result = cli.invoke(app, ["train", str(cfg), "--quiet", "--set", "training.epochs=2", "--set", "model.hidden_units=[7]"])
+    result = cli.invoke(
+        app, ["train", str(cfg), "--quiet", "--set", "training.epochs=2", "--set", "model.hidden_units=[7]"]
+    )
     assert result.exit_code == 0, result.output
     run = only_run(runs_dir)  # MLRUN_RUNS_DIR points here
     resolved = yaml.safe_load((run / "config.yaml").read_text())
@@ -179,14 +230,33 @@ def test_set_override_reaches_the_run(cli, write_config, runs_dir: Path) -> None
 @pytest.mark.parametrize(
     "changes, sets, match",
     [
-        ({"optimizer": {"name": "adam", "learning_rate": -1}}, [], r"line \d+  optimizer\.learning_rate: must be greater than 0"),
-        ({"model": {"architecture": "mlp", "hidden_units": [4], "activaton": "relu"}}, [], r"line \d+  model\.activaton: unknown key \(did you mean 'activation'\?\)"),
+        (
+            {"optimizer": {"name": "adam", "learning_rate": -1}},
+            [],
+            r"line \d+  optimizer\.learning_rate: must be greater than 0",
+        ),
+        (
+            {"model": {"architecture": "mlp", "hidden_units": [4], "activaton": "relu"}},
+            [],
+            r"line \d+  model\.activaton: unknown key \(did you mean 'activation'\?\)",
+        ),
         ({}, ["training.epochs=0"], r"--set training\.epochs  training\.epochs: must be greater than or equal to 1"),
-        ({"model": {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}, {"type": "flatten"}]}}, [], r"line \d+: model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same"),
+        (
+            {
+                "model": {
+                    "architecture": "cnn",
+                    "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 20}, {"type": "flatten"}],
+                }
+            },
+            [],
+            r"line \d+: model\.layers\.0\.kernel_size: 20 is larger than the layer's input \(8x8, shape \(8, 8, 1\)\); use a kernel_size of at most 8, or padding: same",
+        ),
         ({"loss": "binary_crossentropy"}, [], r"loss: 'binary_crossentropy' does not fit a multiclass task"),
     ],
 )
-def test_bad_config_exits_2_with_no_traceback_and_no_run_dir(cli, write_config, runs_dir: Path, changes, sets, match) -> None:
+def test_bad_config_exits_2_with_no_traceback_and_no_run_dir(
+    cli, write_config, runs_dir: Path, changes, sets, match
+) -> None:
     cfg = write_config(digits_config(**changes))
     args = ["train", str(cfg), "--quiet"] + [a for s in sets for a in ("--set", s)]
     result = cli.invoke(app, args)
@@ -231,10 +301,15 @@ def test_interrupt_marks_the_run_and_keeps_history(write_config, runs_dir: Path)
 
 
 def test_divergence_stops_and_marks_the_run(cli, write_config, runs_dir: Path) -> None:
-    cfg = write_config(digits_config(
-        dataset={"name": "diabetes"}, loss="mse", metrics=["mae"],
-        optimizer={"name": "sgd", "learning_rate": 10.0}, training={"epochs": 20, "batch_size": 16},
-    ))
+    cfg = write_config(
+        digits_config(
+            dataset={"name": "diabetes"},
+            loss="mse",
+            metrics=["mae"],
+            optimizer={"name": "sgd", "learning_rate": 10.0},
+            training={"epochs": 20, "batch_size": 16},
+        )
+    )
     result = cli.invoke(app, ["train", str(cfg), "--quiet"])
     assert result.exit_code == 1, result.output
     assert "diverged" in result.output and "Lower optimizer.learning_rate" in result.output

@@ -65,8 +65,16 @@ def test_predictive_std_columns_follow_the_probabilities() -> None:
     assert header == ["y_true", "y_pred", "p_a", "p_b", "p_c", "std_a", "std_b", "std_c"]
     assert rows[1][-3:] == pytest.approx([0.01, 0.01, 0.2])
     assert ev.metrics["mean_predictive_std"] == pytest.approx((0.05 + 0.2) / 2)  # std of each predicted class
-    reg = evaluate_predictions(np.array([1.0, 2.0]), np.array([[1.1], [1.9]]), task="regression", classes=["y"], score_std=np.array([[0.3], [0.1]]))
-    assert reg.predictions[0] == ["y_true", "y_pred", "y_std"] and reg.metrics["mean_predictive_std"] == pytest.approx(0.2)
+    reg = evaluate_predictions(
+        np.array([1.0, 2.0]),
+        np.array([[1.1], [1.9]]),
+        task="regression",
+        classes=["y"],
+        score_std=np.array([[0.3], [0.1]]),
+    )
+    assert reg.predictions[0] == ["y_true", "y_pred", "y_std"] and reg.metrics["mean_predictive_std"] == pytest.approx(
+        0.2
+    )
 
 
 # --------------------------------------------------------------------------- config
@@ -81,7 +89,9 @@ def test_predictive_std_columns_follow_the_probabilities() -> None:
     ],
 )
 def test_mc_samples_without_dropout_is_a_config_error(model: dict) -> None:
-    with pytest.raises(ConfigError, match=r"evaluation.mc_samples: 5 samples of Monte Carlo dropout need dropout.*set model.dropout"):
+    with pytest.raises(
+        ConfigError, match=r"evaluation.mc_samples: 5 samples of Monte Carlo dropout need dropout.*set model.dropout"
+    ):
         validate_config(digits_config(model=model, evaluation={"mc_samples": 5}))
 
 
@@ -129,7 +139,9 @@ def test_mc_dropout_run_writes_predictive_std_and_ece(runs_dir: Path) -> None:
     from mlrun.runner import run_experiment
 
     model = {"architecture": "mlp", "hidden_units": [32], "dropout": 0.3, "batch_normalization": True}
-    cfg = validate_config(digits_config(model=model, evaluation={"mc_samples": 8}, training={"epochs": 4, "batch_size": 64}))
+    cfg = validate_config(
+        digits_config(model=model, evaluation={"mc_samples": 8}, training={"epochs": 4, "batch_size": 64})
+    )
     result = run_experiment(cfg, runs_dir)
     metrics = json.loads((result.run_dir / store.METRICS_FILE).read_text())
     assert metrics["mc_samples"] == 8 and 0 <= metrics["ece"] <= 1 and metrics["mean_predictive_std"] > 0
@@ -159,9 +171,9 @@ def test_mc_dropout_run_writes_predictive_std_and_ece(runs_dir: Path) -> None:
     agree = np.mean([p["y_pred"] == r["y_pred"] for p, r in zip(predicted, rows)])
     assert agree >= 0.8  # other dropout masks, mostly the same labels
 
+    from mlrun.report.page import run_page
     from mlrun.report.rundata import load_run
     from mlrun.report.summary import evaluation_metrics, key_values
-    from mlrun.report.page import run_page
 
     run = load_run(result.run_dir)
     shown = dict(evaluation_metrics(run))

@@ -87,7 +87,9 @@ def import_keras(backend: str | None = None) -> Any:
         return sys.modules["keras"]
     wanted = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
     if wanted not in BACKENDS:
-        raise ConfigError(f"error: runtime.backend: unknown backend {wanted!r} (from KERAS_BACKEND?); use one of {', '.join(BACKENDS)}")
+        raise ConfigError(
+            f"error: runtime.backend: unknown backend {wanted!r} (from KERAS_BACKEND?); use one of {', '.join(BACKENDS)}"
+        )
     if wanted == "jax" and importlib.util.find_spec("jax") is None:
         raise ConfigError(
             "error: runtime.backend: jax needs the jax package, which is not installed: "
@@ -123,10 +125,9 @@ def _start_up_environment(runtime: Any) -> None:
             os.environ["TF_NUM_INTEROP_THREADS"] = str(runtime.inter_op_threads)
         return
     flags = os.environ.get("XLA_FLAGS", "").split()
-    if runtime.intra_op_threads and not any(f.startswith("--xla_cpu_multi_thread_eigen") for f in flags):
-        # XLA's CPU client has no thread-count setting; a single-threaded Eigen pool is the one lever it offers.
-        if runtime.intra_op_threads == 1:
-            flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
+    # XLA's CPU client has no thread-count setting; a single-threaded Eigen pool is the one lever it offers.
+    if runtime.intra_op_threads == 1 and not any(f.startswith("--xla_cpu_multi_thread_eigen") for f in flags):
+        flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
     if runtime.deterministic and "--xla_gpu_deterministic_ops=true" not in flags:
         flags.append("--xla_gpu_deterministic_ops=true")
     if flags:

@@ -30,7 +30,12 @@ Cell = Any  # a text cell (str), a converted number (float) or missing (None)
 
 
 def clean_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], labels: Sequence[str], cfg: CleaningConfig, *, source: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    cfg: CleaningConfig,
+    *,
+    source: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Apply the cleaning steps to a CSV table.
 
@@ -59,7 +64,9 @@ def clean_table(
     for name in cfg.drop_columns:
         t.index(name, "drop_columns")
         if name in labels:
-            raise DataError(f"error: {source}: dataset.cleaning.drop_columns: {name!r} is the label column; set dataset.label to another column")
+            raise DataError(
+                f"error: {source}: dataset.cleaning.drop_columns: {name!r} is the label column; set dataset.label to another column"
+            )
     t.keep_columns([c for c in t.header if c not in cfg.drop_columns])
     record["dropped_columns"] = list(cfg.drop_columns)
 
@@ -75,8 +82,10 @@ def clean_table(
                 continue
             new = _convert(value, kind)
             if new is None:
-                raise DataError(f"error: {source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
-                                f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing")
+                raise DataError(
+                    f"error: {source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
+                    f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing"
+                )
             changed += _plain_number(value) != new
             values.append(new)
         t.cols[i] = values
@@ -109,7 +118,9 @@ def clean_table(
         for name in one_hot:
             t.index(name, "one_hot")
             if name in labels:
-                raise DataError(f"error: {source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task")
+                raise DataError(
+                    f"error: {source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task"
+                )
     encoded: dict[str, list[str]] = {}
     out_names: list[str] = []
     out_cols: list[np.ndarray] = []
@@ -129,7 +140,9 @@ def clean_table(
     if not out_cols:
         raise DataError(f"error: {source}: cleaning left no feature columns besides the label")
     if t.n_rows == 0:
-        raise DataError(f"error: {source}: cleaning removed every row ({record['rows_before']} before); check dataset.cleaning")
+        raise DataError(
+            f"error: {source}: cleaning removed every row ({record['rows_before']} before); check dataset.cleaning"
+        )
     x = np.stack(out_cols, axis=1).astype(np.float32)
     ys = [_label_values(t.cols[i]) for i in label_idx]
     y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
@@ -140,8 +153,10 @@ def clean_table(
 
 def describe(record: dict[str, Any]) -> list[str]:
     """What cleaning did, one sentence per step that changed something (for reports)."""
-    out = [f"{record.get('rows_before', '?')} rows in, {record.get('rows_after', '?')} rows out; "
-           f"{record.get('columns_before', '?')} columns in, {len(record.get('features') or [])} feature columns out"]
+    out = [
+        f"{record.get('rows_before', '?')} rows in, {record.get('rows_after', '?')} rows out; "
+        f"{record.get('columns_before', '?')} columns in, {len(record.get('features') or [])} feature columns out"
+    ]
     if record.get("dropped_columns"):
         out.append(f"dropped columns: {', '.join(record['dropped_columns'])}")
     for name, conv in (record.get("converted") or {}).items():
@@ -154,7 +169,9 @@ def describe(record: dict[str, Any]) -> list[str]:
         if m.get("strategy") == "drop":
             out.append(f"{name}: {m.get('count')} missing values, rows dropped")
         else:
-            out.append(f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fmt(m.get('fill'))})")
+            out.append(
+                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fmt(m.get('fill'))})"
+            )
     if record.get("rows_dropped_missing"):
         out.append(f"dropped {record['rows_dropped_missing']} rows with missing values in total")
     for name, cats in (record.get("one_hot") or {}).items():
@@ -197,33 +214,47 @@ class _Table:
         self.lines = [self.lines[r] for r in rows]
 
 
-def _handle_missing(t: _Table, cfg: CleaningConfig, labels: Sequence[str], label_idx: list[int],
-                    features: list[str], record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _handle_missing(
+    t: _Table,
+    cfg: CleaningConfig,
+    labels: Sequence[str],
+    label_idx: list[int],
+    features: list[str],
+    record: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
     no_label = [r for r in range(t.n_rows) if any(t.cols[i][r] is None for i in label_idx)]
     if cfg.missing is None:
         if no_label:
-            raise DataError(f"error: {t.source} line {t.lines[no_label[0]]}: the label is missing ({len(no_label)} rows); "
-                            "set dataset.cleaning.missing (rows without a label are then dropped)")
+            raise DataError(
+                f"error: {t.source} line {t.lines[no_label[0]]}: the label is missing ({len(no_label)} rows); "
+                "set dataset.cleaning.missing (rows without a label are then dropped)"
+            )
         return {}
     if no_label:
         dropped = set(no_label)
         t.keep_rows([r for r in range(t.n_rows) if r not in dropped])
     record["rows_dropped_missing_label"] = len(no_label)
     if isinstance(cfg.missing, str):
-        strategies = {c: cfg.missing for c in features}
+        strategies = dict.fromkeys(features, cfg.missing)
     else:
         for name in cfg.missing:
             t.index(name, "missing")
             if name in labels:
-                raise DataError(f"error: {t.source}: dataset.cleaning.missing: {name!r} is the label column; rows without a label are always dropped")
+                raise DataError(
+                    f"error: {t.source}: dataset.cleaning.missing: {name!r} is the label column; rows without a label are always dropped"
+                )
         strategies = dict(cfg.missing)
     counts = {c: sum(v is None for v in t.cols[t.index(c, "")]) for c in features}
     unhandled = [c for c in features if counts[c] and c not in strategies]
     if unhandled:
-        raise DataError(f"error: {t.source}: columns {unhandled} have missing values but no strategy in dataset.cleaning.missing; "
-                        f"add them, e.g. missing: {{{unhandled[0]}: most_frequent}}")
+        raise DataError(
+            f"error: {t.source}: columns {unhandled} have missing values but no strategy in dataset.cleaning.missing; "
+            f"add them, e.g. missing: {{{unhandled[0]}: most_frequent}}"
+        )
     out: dict[str, dict[str, Any]] = {}
-    drop = {r for c in features if strategies.get(c) == "drop" for r, v in enumerate(t.cols[t.index(c, "")]) if v is None}
+    drop = {
+        r for c in features if strategies.get(c) == "drop" for r, v in enumerate(t.cols[t.index(c, "")]) if v is None
+    }
     for c in features:
         if counts[c] and strategies[c] == "drop":
             out[c] = {"count": counts[c], "strategy": "drop"}
@@ -237,7 +268,9 @@ def _handle_missing(t: _Table, cfg: CleaningConfig, labels: Sequence[str], label
         present = [v for v in t.cols[i] if v is not None]
         n_missing = sum(v is None for v in t.cols[i])
         if not present:
-            raise DataError(f"error: {t.source}: column {c!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)")
+            raise DataError(
+                f"error: {t.source}: column {c!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)"
+            )
         strategy = strategies[c]
         numbers = _as_numbers(present)
         if strategy in ("mean", "median") and numbers is not None:
@@ -265,9 +298,8 @@ def _convert(value: str, kind: str) -> float | None:
         return None
     if not np.isfinite(number):
         return None
-    if kind == "int":
-        if not number.is_integer():
-            return None
+    if kind == "int" and not number.is_integer():
+        return None
     return number
 
 
@@ -304,12 +336,16 @@ def _numeric(col: Sequence[Cell], name: str, t: _Table) -> np.ndarray:
     out = np.empty(len(col), dtype=np.float64)
     for r, v in enumerate(col):
         if v is None:
-            raise DataError(f"error: {t.source} line {t.lines[r]}, column {name!r} is missing: "
-                            "set dataset.cleaning.missing (drop, mean, median or most_frequent), or drop the column")
+            raise DataError(
+                f"error: {t.source} line {t.lines[r]}, column {name!r} is missing: "
+                "set dataset.cleaning.missing (drop, mean, median or most_frequent), or drop the column"
+            )
         number = v if isinstance(v, float) else _plain_number(v)
         if number is None or not np.isfinite(number):
-            raise DataError(f"error: {t.source} line {t.lines[r]}, column {name!r} is not a number ({v!r}): one-hot encode it "
-                            f"(dataset.cleaning.one_hot: [{name}]), convert it (dataset.cleaning.dtypes) or drop it (drop_columns)")
+            raise DataError(
+                f"error: {t.source} line {t.lines[r]}, column {name!r} is not a number ({v!r}): one-hot encode it "
+                f"(dataset.cleaning.one_hot: [{name}]), convert it (dataset.cleaning.dtypes) or drop it (drop_columns)"
+            )
         out[r] = number
     return out
 

@@ -13,7 +13,7 @@ import signal
 from collections.abc import Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,11 +33,15 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment config (YAML).", show_default=False)]
 SetOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--set", "-s", help="Override a config value: --set optimizer.learning_rate=0.01 (value parsed as YAML). Repeatable."),
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a config value: --set optimizer.learning_rate=0.01 (value parsed as YAML). Repeatable.",
+    ),
 ]
 RunsDirOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--runs-dir", help="Runs directory (default: $MLRUN_RUNS_DIR, else ./runs).", show_default=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only the final line.")]
@@ -90,7 +94,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Train, compare and tune Keras models from YAML config files."""
 
@@ -100,7 +106,13 @@ def train(
     config: ConfigArg,
     overrides: SetOpt = None,
     runs_dir: RunsDirOpt = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help=f"Run the whole pipeline on at most {200} samples for 1 epoch (a quick check); marks the run as smoke.")] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke",
+            help=f"Run the whole pipeline on at most {200} samples for 1 epoch (a quick check); marks the run as smoke.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train one model from CONFIG and record it under the runs directory."""
@@ -111,21 +123,31 @@ def train(
         from mlrun.runner import run_experiment
 
         with _EpochProgress(enabled=not quiet) as progress:
-            result = run_experiment(cfg, _runs_dir(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent)
+            result = run_experiment(
+                cfg, _runs_dir(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent
+            )
     name, value = result.headline
     if result.status == "diverged":
         info = store.read_run_info(result.run_dir)
         err_console.print(f"run {result.run_id}: diverged. {info.get('error')}", markup=False)
         raise typer.Exit(1)
     shown = "n/a" if value is None else f"{value:.4f}"
-    console.print(f"run {result.run_id}: {result.status}, test {name} {shown}", highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"run {result.run_id}: {result.status}, test {name} {shown}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 @app.command()
 def validate(
     config: ConfigArg,
     overrides: SetOpt = None,
-    schema_only: Annotated[bool, typer.Option("--schema-only", help="Check the config file only (keys, values, consistency): no data, no model, no TensorFlow; fast.")] = False,
+    schema_only: Annotated[
+        bool,
+        typer.Option(
+            "--schema-only",
+            help="Check the config file only (keys, values, consistency): no data, no model, no TensorFlow; fast.",
+        ),
+    ] = False,
 ) -> None:
     """Validate CONFIG, load its data and build the model without training; print the summary."""
     from mlrun.config import load_config
@@ -133,7 +155,12 @@ def validate(
     with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         if schema_only:
-            console.print(f"{config}: valid config (schema only: data and model not checked)", highlight=False, markup=False, soft_wrap=True)
+            console.print(
+                f"{config}: valid config (schema only: data and model not checked)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
             return
         from mlrun.runner import prepare
 
@@ -155,7 +182,14 @@ def validate(
 def data(
     config: ConfigArg,
     overrides: SetOpt = None,
-    html: Annotated[Optional[Path], typer.Option("--html", help="Also write an HTML page with the tables and, for images, sample images per class.", show_default=False)] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write an HTML page with the tables and, for images, sample images per class.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Summarize CONFIG's prepared data: shapes, dtypes, class balance per split, value ranges, cleaning."""
     from mlrun.datasummary import describe_config_data, load_data_config
@@ -172,17 +206,41 @@ def data(
 
 RunArg = Annotated[
     str,
-    typer.Argument(help="A run id, a unique prefix of one, `latest`, or the path of a run (or sweep) directory.", show_default=False),
+    typer.Argument(
+        help="A run id, a unique prefix of one, `latest`, or the path of a run (or sweep) directory.",
+        show_default=False,
+    ),
 ]
-HtmlOpt = Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page to this file.", show_default=False)]
+HtmlOpt = Annotated[Path | None, typer.Option("--html", help="Write the HTML page to this file.", show_default=False)]
 
 
 @app.command("runs")
 def runs_cmd(
     runs_dir: RunsDirOpt = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Only runs whose name or id contains this (or matches this glob: 'mnist_*').", show_default=False)] = None,
-    status: Annotated[Optional[list[str]], typer.Option("--status", help="Only runs with this status: completed, running, failed, interrupted, diverged or crashed. Repeatable.", show_default=False)] = None,
-    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by a test metric (accuracy, loss, f1_macro, r2, ...) or duration_s, best first.", show_default=False)] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Only runs whose name or id contains this (or matches this glob: 'mnist_*').",
+            show_default=False,
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="Only runs with this status: completed, running, failed, interrupted, diverged or crashed. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="Sort by a test metric (accuracy, loss, f1_macro, r2, ...) or duration_s, best first.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list, for scripts.")] = False,
 ) -> None:
     """List the runs in the runs directory; filter by name and status, sort by a metric."""
@@ -196,7 +254,9 @@ def runs_cmd(
         return
     if not listed:
         filtered = name is not None or bool(status)
-        console.print(f"no {'matching ' if filtered else ''}runs in {_runs_dir(runs_dir)}", highlight=False, markup=False)
+        console.print(
+            f"no {'matching ' if filtered else ''}runs in {_runs_dir(runs_dir)}", highlight=False, markup=False
+        )
         return
     console.print(runs_table(listed, width=console.width, sort=sort))
 
@@ -205,7 +265,12 @@ def runs_cmd(
 def report(
     run: RunArg,
     runs_dir: RunsDirOpt = None,
-    html: Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page here (default: report.html in the run directory).", show_default=False)] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Write the HTML page here (default: report.html in the run directory).", show_default=False
+        ),
+    ] = None,
     no_html: Annotated[bool, typer.Option("--no-html", help="Print the terminal report only.")] = False,
 ) -> None:
     """Show a run: config, training, test metrics, per-class table, confusion matrix; write an HTML page."""
@@ -219,7 +284,10 @@ def report(
 
 @app.command()
 def compare(
-    runs: Annotated[list[str], typer.Argument(help="Two or more runs: ids, unique prefixes, `latest` or run directories.", show_default=False)],
+    runs: Annotated[
+        list[str],
+        typer.Argument(help="Two or more runs: ids, unique prefixes, `latest` or run directories.", show_default=False),
+    ],
     runs_dir: RunsDirOpt = None,
     html: HtmlOpt = None,
 ) -> None:
@@ -235,8 +303,22 @@ def compare(
 @app.command()
 def predict(
     run: RunArg,
-    inputs: Annotated[Path, typer.Argument(help="Inputs: an NPZ file (array x), a CSV file with the training features' columns, or image files (a file or a directory).", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: predictions-<input name>.csv in the run directory).", show_default=False)] = None,
+    inputs: Annotated[
+        Path,
+        typer.Argument(
+            help="Inputs: an NPZ file (array x), a CSV file with the training features' columns, or image files (a file or a directory).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="CSV to write (default: predictions-<input name>.csv in the run directory).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDirOpt = None,
 ) -> None:
     """Predict with RUN's model and preprocessing for INPUTS; write labels and class probabilities (or values) to a CSV."""
@@ -245,7 +327,9 @@ def predict(
     with cli_errors():
         run_dir = store.resolve_run(run, _runs_dir(runs_dir))
         result = predict_run(run_dir, inputs, output)
-    console.print(f"{result.n} predictions for {result.source}: {result.output}", highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"{result.n} predictions for {result.source}: {result.output}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 class _EpochProgress:
@@ -260,11 +344,25 @@ class _EpochProgress:
         return self  # the bar appears with the first epoch: an error before it prints nothing but the message
 
     def _start(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
-            TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
+            TextColumn("epoch"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+            transient=False,
         )
         self._progress.__enter__()
 
@@ -292,14 +390,54 @@ class Backend(str, Enum):
 def sweep(
     config: ConfigArg,
     overrides: SetOpt = None,
-    grid: Annotated[Optional[list[str]], typer.Option("--grid", "-g", help="Sweep a key over values: --grid optimizer.learning_rate=0.01,0.001 (YAML values; lists in brackets: --grid model.hidden_units=[128],[256,64]). Adds to or replaces the key in sweep.grid. Repeatable.", show_default=False)] = None,
-    folds: Annotated[Optional[int], typer.Option("--folds", help="Cross-validate with K folds (sets sweep.cv.n_splits).", show_default=False)] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, help="Trials run at once (default: the CPU cores; with --backend ray, the cluster's CPUs).", show_default=False)] = None,
-    backend: Annotated[Backend, typer.Option("--backend", help="local: worker processes on this machine; ray: one Ray task per trial (needs pip install 'mlrun\\[ray]').")] = Backend.local,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).", show_default=False)] = None,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failed trial (default: record it and go on).")] = False,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            help="Sweep a key over values: --grid optimizer.learning_rate=0.01,0.001 (YAML values; lists in brackets: --grid model.hidden_units=[128],[256,64]). Adds to or replaces the key in sweep.grid. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option("--folds", help="Cross-validate with K folds (sets sweep.cv.n_splits).", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Trials run at once (default: the CPU cores; with --backend ray, the cluster's CPUs).",
+            show_default=False,
+        ),
+    ] = None,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            "--backend",
+            help="local: worker processes on this machine; ray: one Ray task per trial (needs pip install 'mlrun\\[ray]').",
+        ),
+    ] = Backend.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).",
+            show_default=False,
+        ),
+    ] = None,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first failed trial (default: record it and go on).")
+    ] = False,
     runs_dir: RunsDirOpt = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help="Every trial on at most 200 samples for 1 epoch, at most 2 folds (a quick check).")] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke", help="Every trial on at most 200 samples for 1 epoch, at most 2 folds (a quick check)."
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Grid search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
@@ -311,22 +449,44 @@ def sweep(
     with cli_errors():
         spec = load_sweep(config, overrides or [], grid=grid or [], folds=folds, smoke=smoke)
         with _TrialProgress(enabled=not quiet) as progress:
-            result = run_sweep(spec, _runs_dir(runs_dir), workers=workers, backend=backend.value, ray_address=ray_address,
-                               fail_fast=fail_fast, on_progress=progress.update)
+            result = run_sweep(
+                spec,
+                _runs_dir(runs_dir),
+                workers=workers,
+                backend=backend.value,
+                ray_address=ray_address,
+                fail_fast=fail_fast,
+                on_progress=progress.update,
+            )
     if not quiet:
         print_sweep(console, read_leaderboard(result.sweep_dir), top=10)
     best = result.table.best
     if best is not None:
         score = best.tracked[result.table.metric]
-        console.print(f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if result.refit and result.refit.get("test_metrics"):
         name, value = _refit_headline(result.refit["test_metrics"])
-        console.print(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     for trial, error in result.failures[:10]:
         err_console.print(f"{trial}: {error}", markup=False)
     failed = len(result.failures)
-    console.print(f"sweep {result.sweep_dir.name}: {result.status}; {result.ran} trials run, {result.skipped} already done, "
-                  f"{failed} failed; results in {result.sweep_dir / 'results.csv'}", highlight=False, markup=False, soft_wrap=True)
+    console.print(
+        f"sweep {result.sweep_dir.name}: {result.status}; {result.ran} trials run, {result.skipped} already done, "
+        f"{failed} failed; results in {result.sweep_dir / 'results.csv'}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     if result.status != "completed":
         raise typer.Exit(1)
 
@@ -351,16 +511,33 @@ class _TrialProgress:
         if not self.enabled or event.total == 0:
             return
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(
-                TextColumn("{task.fields[stage]}"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console, transient=False,
+                TextColumn("{task.fields[stage]}"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                console=err_console,
+                transient=False,
             )
             self._progress.__enter__()
         if event.stage not in self._tasks:
             self._tasks[event.stage] = self._progress.add_task("", total=event.total, stage=event.stage)
-        notes = [f"{event.skipped} already done" if event.skipped else "", f"{event.failed} failed" if event.failed else ""]
+        notes = [
+            f"{event.skipped} already done" if event.skipped else "",
+            f"{event.failed} failed" if event.failed else "",
+        ]
         if event.trial and event.status and event.status != "completed":
             notes.append(f"{event.trial}: {event.status}")
         shown = "; ".join(n for n in notes if n)

@@ -32,7 +32,18 @@ KERAS_FILES = {
     "cifar10": "cifar-10-batches-py/ (data_batch_1..5, test_batch)",
     "cifar100": "cifar-100-python/ (train, test)",
 }
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MAX_CLASSES = 100  # integer labels with more distinct values than this are taken as regression targets
 
@@ -154,7 +165,12 @@ class Dataset:
 
 
 def load_dataset(
-    cfg: DatasetConfig, *, seed: int, task: str | None = None, base_dir: Path | None = None, fold: Fold | None = None,
+    cfg: DatasetConfig,
+    *,
+    seed: int,
+    task: str | None = None,
+    base_dir: Path | None = None,
+    fold: Fold | None = None,
 ) -> Dataset:
     """Load, split, encode and scale the dataset a config names.
 
@@ -179,7 +195,15 @@ def load_dataset(
         from mlrun.synthetic import generate
 
         gen = generate(cfg, seed=rng_seed)
-        x, y, x_test, y_test, names, known_task, source = gen.x, gen.y, gen.x_test, gen.y_test, gen.names, gen.task, gen.source
+        x, y, x_test, y_test, names, known_task, source = (
+            gen.x,
+            gen.y,
+            gen.x_test,
+            gen.y_test,
+            gen.names,
+            gen.task,
+            gen.source,
+        )
         notes += gen.notes
     elif cfg.name is not None:
         x, y, x_test, y_test, names, known_task, source = _load_builtin(cfg)
@@ -205,7 +229,9 @@ def load_dataset(
         x_test, y_test = x.copy(), y.copy()
         notes.append("test_size 0: the test set is the training data (before the validation split)")
     elif x_test is None:
-        x, x_test, y, y_test = _split(x, y, cfg.test_size, seed=rng_seed, stratify=classify and cfg.stratify, what="test")
+        x, x_test, y, y_test = _split(
+            x, y, cfg.test_size, seed=rng_seed, stratify=classify and cfg.stratify, what="test"
+        )
     if cfg.limit is not None:
         x, y = _subsample(x, y, cfg.limit, seed=rng_seed, stratify=classify and cfg.stratify)
         x_test, y_test = _subsample(x_test, y_test, cfg.limit, seed=rng_seed, stratify=classify and cfg.stratify)
@@ -213,25 +239,40 @@ def load_dataset(
     x_val = y_val = None
     if fold is not None:
         if fold.stratified and not classify:
-            raise DataError(f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)")
-        train_idx, val_idx = fold_indices(y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=rng_seed)[fold.index]
+            raise DataError(
+                f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)"
+            )
+        train_idx, val_idx = fold_indices(
+            y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=rng_seed
+        )[fold.index]
         x, x_val, y, y_val = x[train_idx], x[val_idx], y[train_idx], y[val_idx]
         notes.append(f"validation set: fold {fold.index} of {fold.n_splits} (0-based) of the training set")
     elif cfg.validation_split > 0:
-        x, x_val, y, y_val = _split(x, y, cfg.validation_split, seed=rng_seed, stratify=classify and cfg.stratify, what="validation")
+        x, x_val, y, y_val = _split(
+            x, y, cfg.validation_split, seed=rng_seed, stratify=classify and cfg.stratify, what="validation"
+        )
 
     prep = fit_preprocessing(cfg.scale, x)
     return Dataset(
-        x_train=prep.apply(x), y_train=y,
-        x_val=prep.apply(x_val) if x_val is not None else None, y_val=y_val,
-        x_test=prep.apply(x_test), y_test=y_test,
-        task=task, classes=classes, source=source, preprocessing=prep, notes=notes,
+        x_train=prep.apply(x),
+        y_train=y,
+        x_val=prep.apply(x_val) if x_val is not None else None,
+        y_val=y_val,
+        x_test=prep.apply(x_test),
+        y_test=y_test,
+        task=task,
+        classes=classes,
+        source=source,
+        preprocessing=prep,
+        notes=notes,
         features=cleaning["features"] if cleaning is not None else feature_names(cfg, x.shape[1:], base_dir=base_dir),
         cleaning=cleaning,
     )
 
 
-def feature_names(cfg: DatasetConfig, input_shape: tuple[int, ...], *, base_dir: Path | None = None) -> list[str] | None:
+def feature_names(
+    cfg: DatasetConfig, input_shape: tuple[int, ...], *, base_dir: Path | None = None
+) -> list[str] | None:
     """Names of the input features of flat (tabular) data: the CSV's non-label columns, or sklearn's names.
 
     None for images and for sources without names (NPZ); ``mlrun predict`` then checks shapes only.
@@ -254,7 +295,9 @@ def feature_names(cfg: DatasetConfig, input_shape: tuple[int, ...], *, base_dir:
     return names if names is not None and len(names) == input_shape[0] else None
 
 
-def fold_indices(y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def fold_indices(
+    y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Return the (train, validation) index arrays of every fold: sklearn's KFold or StratifiedKFold.
 
     Pure index arithmetic over the labels ``y``; the same arguments give the same folds.
@@ -266,7 +309,9 @@ def fold_indices(y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: boo
 
     y = np.asarray(y)
     if len(y) < n_splits:
-        raise DataError(f"error: {len(y)} training samples cannot be split into {n_splits} folds; use fewer folds (cv.n_splits) or more data")
+        raise DataError(
+            f"error: {len(y)} training samples cannot be split into {n_splits} folds; use fewer folds (cv.n_splits) or more data"
+        )
     kwargs = {"n_splits": n_splits, "shuffle": shuffle, "random_state": seed if shuffle else None}
     if not stratified:
         return list(KFold(**kwargs).split(np.zeros(len(y))))
@@ -292,11 +337,15 @@ def fit_preprocessing(scale: float | str, x: np.ndarray) -> Preprocessing:
     shape = x.shape[1:]
     if scale == "standard":
         s = StandardScaler().fit(flat)
-        return Preprocessing("standard", s.mean_.reshape(shape).astype(np.float32), s.scale_.reshape(shape).astype(np.float32))
+        return Preprocessing(
+            "standard", s.mean_.reshape(shape).astype(np.float32), s.scale_.reshape(shape).astype(np.float32)
+        )
     s = MinMaxScaler().fit(flat)
     # MinMaxScaler computes x * scale_ + min_ with zero ranges already handled;
     # the same map written as (x - offset) / divisor:
-    return Preprocessing("minmax", s.data_min_.reshape(shape).astype(np.float32), (1.0 / s.scale_).reshape(shape).astype(np.float32))
+    return Preprocessing(
+        "minmax", s.data_min_.reshape(shape).astype(np.float32), (1.0 / s.scale_).reshape(shape).astype(np.float32)
+    )
 
 
 def infer_task(y: np.ndarray) -> str:
@@ -341,7 +390,10 @@ def _load_builtin(cfg: DatasetConfig):
         try:
             (x, y), (xt, yt) = _keras_download(name)
         except Exception as exc:  # any failure of Keras' downloader: offline, proxy, bad cache
-            searched = ", ".join(str(d) for d in data_dirs(cfg)) or "no data directory (dataset.data_dir and MLRUN_DATA_DIR are unset)"
+            searched = (
+                ", ".join(str(d) for d in data_dirs(cfg))
+                or "no data directory (dataset.data_dir and MLRUN_DATA_DIR are unset)"
+            )
             raise DataError(
                 f"error: dataset {name!r} is not on this machine and could not be downloaded "
                 f"({type(exc).__name__}: {exc}).\n"
@@ -377,14 +429,21 @@ def _read_keras_files(name: str, directory: Path):
         if name == "fashion_mnist":
             base = directory / "fashion-mnist"
             base = base if base.is_dir() else directory
-            files = {k: base / f"{k}.gz" for k in ("train-labels-idx1-ubyte", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "t10k-images-idx3-ubyte")}
+            files = {
+                k: base / f"{k}.gz"
+                for k in (
+                    "train-labels-idx1-ubyte",
+                    "train-images-idx3-ubyte",
+                    "t10k-labels-idx1-ubyte",
+                    "t10k-images-idx3-ubyte",
+                )
+            }
             if not all(p.is_file() for p in files.values()):
                 return None
-            read = lambda p, off: np.frombuffer(gzip.open(p, "rb").read(), np.uint8, offset=off)  # noqa: E731
-            y = read(files["train-labels-idx1-ubyte"], 8)
-            yt = read(files["t10k-labels-idx1-ubyte"], 8)
-            x = read(files["train-images-idx3-ubyte"], 16).reshape(len(y), 28, 28)
-            xt = read(files["t10k-images-idx3-ubyte"], 16).reshape(len(yt), 28, 28)
+            y = _read_idx(files["train-labels-idx1-ubyte"], 8)
+            yt = _read_idx(files["t10k-labels-idx1-ubyte"], 8)
+            x = _read_idx(files["train-images-idx3-ubyte"], 16).reshape(len(y), 28, 28)
+            xt = _read_idx(files["t10k-images-idx3-ubyte"], 16).reshape(len(yt), 28, 28)
             return (x, y), (xt, yt)
         if name in ("cifar10", "cifar100"):
             # Keras reads these pickles the same way; they come from the data directory the user chose.
@@ -404,7 +463,9 @@ def _read_keras_files(name: str, directory: Path):
             xt, yt = batch(test)
             return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])), (xt, yt)
     except (OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        raise DataError(f"error: {directory} has files for {name!r} but they cannot be read ({exc}); replace them with fresh copies") from None
+        raise DataError(
+            f"error: {directory} has files for {name!r} but they cannot be read ({exc}); replace them with fresh copies"
+        ) from None
     return None
 
 
@@ -427,7 +488,9 @@ def _load_sklearn(name: str):
 
 def _load_file(path: Path, cfg: DatasetConfig):
     if not path.exists():
-        raise DataError(f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)")
+        raise DataError(
+            f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)"
+        )
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return (*_load_npz(path), None, None, str(path))
@@ -444,8 +507,12 @@ def _load_npz(path: Path):
     except (OSError, ValueError, EOFError) as exc:
         if "pickled" in str(exc) and zipfile.is_zipfile(path):
             # mlrun never unpickles data files (that could run code): only numeric arrays are read.
-            raise DataError(f"error: {path} holds Python objects (pickled arrays), which mlrun does not load; save numeric arrays: np.savez(path, x=..., y=...)") from None
-        raise DataError(f"error: {path} is not a readable NPZ file (a zip of arrays written by np.savez): {exc}; save the data with np.savez(path, x=..., y=...)") from None
+            raise DataError(
+                f"error: {path} holds Python objects (pickled arrays), which mlrun does not load; save numeric arrays: np.savez(path, x=..., y=...)"
+            ) from None
+        raise DataError(
+            f"error: {path} is not a readable NPZ file (a zip of arrays written by np.savez): {exc}; save the data with np.savez(path, x=..., y=...)"
+        ) from None
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
     if {"x", "y"} <= arrays.keys():
@@ -472,10 +539,14 @@ def _read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list
     labels = [label] if isinstance(label, str) else list(label)
     missing = [c for c in labels if c not in header]
     if missing:
-        raise DataError(f"error: {path} has no label column {missing[0]!r}; its columns are {header}; set dataset.label to the label column's name")
+        raise DataError(
+            f"error: {path} has no label column {missing[0]!r}; its columns are {header}; set dataset.label to the label column's name"
+        )
     for i, r in enumerate(rows[1:], start=2):
         if len(r) != len(header):
-            raise DataError(f"error: {path} line {i} has {len(r)} fields but the header has {len(header)}: every row needs one value per column; fix or drop that row")
+            raise DataError(
+                f"error: {path} line {i} has {len(r)} fields but the header has {len(header)}: every row needs one value per column; fix or drop that row"
+            )
     if not [c for c in header if c not in labels]:
         raise DataError(f"error: {path} has no feature columns besides the label")
     return header, rows[1:], labels
@@ -485,7 +556,9 @@ def _load_clean_csv(path: Path, cfg: DatasetConfig) -> tuple[np.ndarray, np.ndar
     from mlrun.cleaning import clean_table
 
     if not path.exists():
-        raise DataError(f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)")
+        raise DataError(
+            f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)"
+        )
     header, rows, labels = _read_csv_table(path, cfg.label)
     return clean_table(header, rows, labels, cfg.cleaning, source=str(path))
 
@@ -514,8 +587,10 @@ def _numeric_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
                 f"or clean the file with dataset.cleaning (missing: mean, one_hot: [{name}], drop_columns: [{name}], ...)"
             ) from None
         if not math.isfinite(out[i]):
-            raise DataError(f"error: {path} line {i + 2}, column {name!r} is {text}: features must be finite numbers; "
-                            "fill or drop missing values (dataset.cleaning.missing: drop, mean, median or most_frequent)")
+            raise DataError(
+                f"error: {path} line {i + 2}, column {name!r} is {text}: features must be finite numbers; "
+                "fill or drop missing values (dataset.cleaning.missing: drop, mean, median or most_frequent)"
+            )
     return out
 
 
@@ -539,15 +614,21 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, source: str, part: str) -> None:
     if len(x) == 0:
         raise DataError(f"error: {source}: the {part} set is empty")
     if len(x) != len(y):
-        raise DataError(f"error: {source}: {len(x)} {part} inputs but {len(y)} labels; they must have one label per sample")
+        raise DataError(
+            f"error: {source}: {len(x)} {part} inputs but {len(y)} labels; they must have one label per sample"
+        )
     if x.dtype.kind not in "biuf":
         raise DataError(f"error: {source}: inputs must be numeric, got dtype {x.dtype}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
-        raise DataError(f"error: {source}: the {part} inputs contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first")
+        raise DataError(
+            f"error: {source}: the {part} inputs contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first"
+        )
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         bad = np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))
-        raise DataError(f"error: {source}: the {part} labels contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first")
+        raise DataError(
+            f"error: {source}: the {part} labels contain NaN or infinite values ({len(bad)} samples, the first at index {bad[0]}); fill or drop them first"
+        )
 
 
 def _encode_labels(task: str, y: np.ndarray, y_test: np.ndarray | None, names: list[str] | None, source: str):
@@ -556,28 +637,44 @@ def _encode_labels(task: str, y: np.ndarray, y_test: np.ndarray | None, names: l
     both = y if y_test is None else _concat(y, y_test)
     if task == "regression":
         if both.dtype.kind not in "biuf":
-            raise DataError(f"error: {source}: labels are text ({both[:3].tolist()} ...) but the task is regression: set task to binary or multiclass")
-        targets = names if names and len(names) == (1 if y.ndim == 1 else y.shape[1]) else (["target"] if y.ndim == 1 else [f"target_{i}" for i in range(y.shape[1])])
+            raise DataError(
+                f"error: {source}: labels are text ({both[:3].tolist()} ...) but the task is regression: set task to binary or multiclass"
+            )
+        targets = (
+            names
+            if names and len(names) == (1 if y.ndim == 1 else y.shape[1])
+            else (["target"] if y.ndim == 1 else [f"target_{i}" for i in range(y.shape[1])])
+        )
         conv = lambda a: None if a is None else np.asarray(a, dtype=np.float32)  # noqa: E731
         return targets, conv(y), conv(y_test)
     if task == "multilabel":
         if y.ndim != 2 or not np.isin(both, (0, 1)).all():
-            raise DataError(f"error: {source}: a multilabel task needs a 0/1 label matrix (one column per label), got labels of shape {y.shape}")
+            raise DataError(
+                f"error: {source}: a multilabel task needs a 0/1 label matrix (one column per label), got labels of shape {y.shape}"
+            )
         labels = names if names and len(names) == y.shape[1] else [str(i) for i in range(y.shape[1])]
         conv = lambda a: None if a is None else np.asarray(a, dtype=np.float32)  # noqa: E731
         return labels, conv(y), conv(y_test)
     if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
-        raise DataError(f"error: {source}: a {task} task needs one label per sample, got labels of shape {y.shape} (multilabel? set task: multilabel)")
+        raise DataError(
+            f"error: {source}: a {task} task needs one label per sample, got labels of shape {y.shape} (multilabel? set task: multilabel)"
+        )
     from sklearn.preprocessing import LabelEncoder
 
     enc = LabelEncoder().fit(both.reshape(-1))
     n = len(enc.classes_)
     if n < 2:
-        raise DataError(f"error: {source}: the labels have only one value ({_label_name(enc.classes_[0])!r}); a classifier needs at least two classes: check the label column (dataset.label) and the data")
+        raise DataError(
+            f"error: {source}: the labels have only one value ({_label_name(enc.classes_[0])!r}); a classifier needs at least two classes: check the label column (dataset.label) and the data"
+        )
     if task == "binary" and n != 2:
-        raise DataError(f"error: {source}: task is binary but the labels have {n} distinct values: set task: multiclass (or fix the labels)")
+        raise DataError(
+            f"error: {source}: task is binary but the labels have {n} distinct values: set task: multiclass (or fix the labels)"
+        )
     if task == "multiclass" and n < 2:
-        raise DataError(f"error: {source}: the labels have only one value ({enc.classes_[0]!r}); a classifier needs at least two classes")
+        raise DataError(
+            f"error: {source}: the labels have only one value ({enc.classes_[0]!r}); a classifier needs at least two classes"
+        )
     if names and len(names) == n and enc.classes_.dtype.kind in "iuf" and np.array_equal(enc.classes_, np.arange(n)):
         classes = list(names)
     else:
@@ -602,7 +699,9 @@ def _split(x, y, fraction: float, *, seed: int, stratify: bool, what: str):
 
     n_small = math.ceil(len(x) * fraction)
     if n_small < 1 or n_small >= len(x):
-        raise DataError(f"error: {len(x)} samples are too few for a {what} split of {fraction}; use more data or change the split")
+        raise DataError(
+            f"error: {len(x)} samples are too few for a {what} split of {fraction}; use more data or change the split"
+        )
     strat = y if stratify and _can_stratify(y, n_small) else None
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
 
@@ -615,3 +714,9 @@ def _subsample(x, y, limit: int, *, seed: int, stratify: bool):
     strat = y if stratify and _can_stratify(y, limit) else None
     xs, _, ys, _ = train_test_split(x, y, train_size=limit, random_state=seed, stratify=strat)
     return xs, ys
+
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    """The bytes of a gzipped IDX file (MNIST's format) after its header."""
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=offset)

@@ -41,7 +41,11 @@ def summarize_data(data: Dataset, *, name: str | None = None) -> dict[str, Any]:
         training inputs.
     """
     splits = []
-    for split, x, y in (("train", data.x_train, data.y_train), ("validation", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+    for split, x, y in (
+        ("train", data.x_train, data.y_train),
+        ("validation", data.x_val, data.y_val),
+        ("test", data.x_test, data.y_test),
+    ):
         if x is None or len(x) == 0:
             continue
         entry: dict[str, Any] = {"split": split, "n": int(len(x)), **_stats(x)}
@@ -122,9 +126,14 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     mean = float(np.mean(flat, dtype=np.float64))
     squares = 0.0
     for start in range(0, flat.size, 1 << 20):
-        centered = flat[start:start + (1 << 20)].astype(np.float64) - mean
+        centered = flat[start : start + (1 << 20)].astype(np.float64) - mean
         squares += float(np.dot(centered, centered))
-    return {"min": float(flat.min()), "max": float(flat.max()), "mean": mean, "std": float(np.sqrt(squares / flat.size))}
+    return {
+        "min": float(flat.min()),
+        "max": float(flat.max()),
+        "mean": mean,
+        "std": float(np.sqrt(squares / flat.size)),
+    }
 
 
 def load_data_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
@@ -138,7 +147,9 @@ def load_data_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) ->
     return load_config(path, overrides, data=raw)
 
 
-def describe_config_data(cfg: ExperimentConfig, *, base_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+def describe_config_data(
+    cfg: ExperimentConfig, *, base_dir: Path | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Load the config's data as training would; return its summary and, for images, sample images per class."""
     data = load_for_summary(cfg, base_dir=base_dir)
     return summarize_data(data, name=cfg.name), sample_images(data, seed=cfg.seed)

@@ -40,7 +40,12 @@ def class_probabilities(y_score: np.ndarray, task: str) -> np.ndarray:
 
 
 def evaluate_predictions(
-    y_true: np.ndarray, y_score: np.ndarray, *, task: str, classes: list[str], loss: float | None = None,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    *,
+    task: str,
+    classes: list[str],
+    loss: float | None = None,
     score_std: np.ndarray | None = None,
 ) -> Evaluation:
     """Compute the test-set metrics and tables for one task.
@@ -157,7 +162,13 @@ def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str
         curve_classes = labels
     m["ece"], calibration = expected_calibration_error(y, proba)
     m["per_class"] = {
-        classes[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]), "auc": aucs[c]}
+        classes[c]: {
+            "precision": float(p[c]),
+            "recall": float(r[c]),
+            "f1": float(f[c]),
+            "support": int(s[c]),
+            "auc": aucs[c],
+        }
         for c in labels
     }
     cm = skm.confusion_matrix(y, y_pred, labels=labels)
@@ -192,13 +203,24 @@ def _multilabel(y: np.ndarray, score: np.ndarray, classes: list[str], loss: floa
         "roc_auc_micro": _auc(y.ravel(), score.ravel()),
         "average_precision": _mean([_ap(y[:, c], score[:, c]) for c in range(len(classes))]),
         "per_class": {
-            name: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]), "support": int(s[c]), "auc": aucs[c]}
+            name: {
+                "precision": float(p[c]),
+                "recall": float(r[c]),
+                "f1": float(f[c]),
+                "support": int(s[c]),
+                "auc": aucs[c],
+            }
             for c, name in enumerate(classes)
         },
     }
     mcm = skm.multilabel_confusion_matrix(y, y_pred)
-    confusion = (["label", "tn", "fp", "fn", "tp"], [[name, *map(int, mcm[c].ravel())] for c, name in enumerate(classes)])
-    roc, pr = _curves([*((name, y[:, c], score[:, c]) for c, name in enumerate(classes)), ("micro", y.ravel(), score.ravel())])
+    confusion = (
+        ["label", "tn", "fp", "fn", "tp"],
+        [[name, *map(int, mcm[c].ravel())] for c, name in enumerate(classes)],
+    )
+    roc, pr = _curves(
+        [*((name, y[:, c], score[:, c]) for c, name in enumerate(classes)), ("micro", y.ravel(), score.ravel())]
+    )
     header = [*(f"y_true_{c}" for c in classes), *(f"p_{c}" for c in classes)]
     rows = [[*map(int, t), *map(_num, ps)] for t, ps in zip(y, score)]
     return Evaluation(m, (header, rows), confusion, roc, pr)
@@ -241,7 +263,9 @@ def _curves(items: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[Table, Tab
         fpr, tpr, thr = skm.roc_curve(truth, score)
         roc_rows += [[name, _num(a), _num(b), _num(t)] for a, b, t in zip(fpr, tpr, thr)]
         prec, rec, thr = skm.precision_recall_curve(truth, score)
-        pr_rows += [[name, _num(a), _num(b), _num(thr[i]) if i < len(thr) else ""] for i, (a, b) in enumerate(zip(prec, rec))]
+        pr_rows += [
+            [name, _num(a), _num(b), _num(thr[i]) if i < len(thr) else ""] for i, (a, b) in enumerate(zip(prec, rec))
+        ]
     return (["class", "fpr", "tpr", "threshold"], roc_rows), (["class", "precision", "recall", "threshold"], pr_rows)
 
 

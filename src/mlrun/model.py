@@ -6,16 +6,22 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import schema as C
 from mlrun.backend import import_keras
+from mlrun.config import schema as C
 from mlrun.errors import ConfigError
 
 keras = import_keras()
 
 #: Input rank (without batch axis) each spatial layer expects: (steps, channels) or (h, w, channels).
 _RANK = {
-    "conv1d": 2, "max_pooling1d": 2, "average_pooling1d": 2, "global_average_pooling1d": 2,
-    "conv2d": 3, "max_pooling2d": 3, "average_pooling2d": 3, "global_average_pooling2d": 3,
+    "conv1d": 2,
+    "max_pooling1d": 2,
+    "average_pooling1d": 2,
+    "global_average_pooling1d": 2,
+    "conv2d": 3,
+    "max_pooling2d": 3,
+    "average_pooling2d": 3,
+    "global_average_pooling2d": 3,
 }
 
 
@@ -33,9 +39,13 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
     if isinstance(m, (C.MLPConfig, C.LinearConfig, C.PerceptronConfig)) and len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten_input")(x)
     if isinstance(m, C.PerceptronConfig):
-        return keras.Model(inputs, Perceptron(kernel_initializer=m.kernel_initializer, name="output", dtype="float32")(x), name=_keras_name(cfg.name))
+        return keras.Model(
+            inputs,
+            Perceptron(kernel_initializer=m.kernel_initializer, name="output", dtype="float32")(x),
+            name=_keras_name(cfg.name),
+        )
 
-    for key, layer_cfg in ([] if isinstance(m, C.LinearConfig) else _hidden_layers(m)):
+    for key, layer_cfg in [] if isinstance(m, C.LinearConfig) else _hidden_layers(m):
         need = _RANK.get(layer_cfg.type)
         if need is not None:
             x = _fit_rank(x, need, key, layer_cfg.type)
@@ -56,7 +66,9 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
         )
     head = _weights(m) if isinstance(m, C.LinearConfig) else {}
     # float32 even under a mixed_float16 policy (runtime.mixed_precision): softmax and the loss stay numerically stable.
-    outputs = keras.layers.Dense(units, activation=m.output_activation or activation, name="output", dtype="float32", **head)(x)
+    outputs = keras.layers.Dense(
+        units, activation=m.output_activation or activation, name="output", dtype="float32", **head
+    )(x)
     return keras.Model(inputs, outputs, name=_keras_name(cfg.name))
 
 
@@ -77,7 +89,9 @@ class Perceptron(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.kernel = self.add_weight(shape=(int(input_shape[-1]), 1), initializer=self.kernel_initializer, name="kernel")
+        self.kernel = self.add_weight(
+            shape=(int(input_shape[-1]), 1), initializer=self.kernel_initializer, name="kernel"
+        )
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
 
     def call(self, inputs: Any) -> Any:
@@ -137,11 +151,17 @@ def single_layer_weights(model: keras.Model) -> dict[str, Any] | None:
         activation = "step"
     elif isinstance(layer, keras.layers.Dense):
         activation = keras.activations.serialize(layer.activation)
-        activation = activation if isinstance(activation, str) else activation.get("config", {}).get("name", str(activation))
+        activation = (
+            activation if isinstance(activation, str) else activation.get("config", {}).get("name", str(activation))
+        )
     else:
         return None
     kernel = keras.ops.convert_to_numpy(layer.kernel)
-    bias = keras.ops.convert_to_numpy(layer.bias) if getattr(layer, "bias", None) is not None else np.zeros(kernel.shape[1])
+    bias = (
+        keras.ops.convert_to_numpy(layer.bias)
+        if getattr(layer, "bias", None) is not None
+        else np.zeros(kernel.shape[1])
+    )
     return {"kernel": kernel, "bias": bias, "activation": activation}
 
 
@@ -172,8 +192,22 @@ def make_layers(cfg: Any) -> list[keras.layers.Layer]:
         return [L.Dense(cfg.units, activation=cfg.activation, **_weights(cfg))]
     if t in ("conv1d", "conv2d"):
         cls = L.Conv1D if t == "conv1d" else L.Conv2D
-        return [cls(cfg.filters, _tuple(cfg.kernel_size), strides=_tuple(cfg.strides), padding=cfg.padding, activation=cfg.activation, **_weights(cfg))]
-    pools = {"max_pooling1d": L.MaxPooling1D, "max_pooling2d": L.MaxPooling2D, "average_pooling1d": L.AveragePooling1D, "average_pooling2d": L.AveragePooling2D}
+        return [
+            cls(
+                cfg.filters,
+                _tuple(cfg.kernel_size),
+                strides=_tuple(cfg.strides),
+                padding=cfg.padding,
+                activation=cfg.activation,
+                **_weights(cfg),
+            )
+        ]
+    pools = {
+        "max_pooling1d": L.MaxPooling1D,
+        "max_pooling2d": L.MaxPooling2D,
+        "average_pooling1d": L.AveragePooling1D,
+        "average_pooling2d": L.AveragePooling2D,
+    }
     if t in pools:
         strides = _tuple(cfg.strides) if cfg.strides is not None else None
         return [pools[t](_tuple(cfg.pool_size), strides=strides, padding=cfg.padding)]
@@ -202,16 +236,23 @@ def build_optimizer(cfg: C.ExperimentConfig, *, steps_per_epoch: int) -> keras.o
     lr: Any = o.learning_rate
     s = o.schedule
     if isinstance(s, C.ExponentialDecay):
-        lr = keras.optimizers.schedules.ExponentialDecay(o.learning_rate, s.decay_steps, s.decay_rate, staircase=s.staircase)
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            o.learning_rate, s.decay_steps, s.decay_rate, staircase=s.staircase
+        )
     elif isinstance(s, C.CosineDecay):
         lr = keras.optimizers.schedules.CosineDecay(o.learning_rate, s.decay_steps, alpha=s.alpha)
     params = o.model_dump(exclude={"name", "learning_rate", "schedule", "clipnorm"})
     if o.clipnorm is not None:
         params["clipnorm"] = o.clipnorm
     classes = {
-        "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad, "adadelta": keras.optimizers.Adadelta,
-        "rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-        "adamax": keras.optimizers.Adamax, "nadam": keras.optimizers.Nadam,
+        "sgd": keras.optimizers.SGD,
+        "adagrad": keras.optimizers.Adagrad,
+        "adadelta": keras.optimizers.Adadelta,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "adamax": keras.optimizers.Adamax,
+        "nadam": keras.optimizers.Nadam,
     }
     return classes[o.name](learning_rate=lr, **params)
 
@@ -296,7 +337,9 @@ def _fit_rank(x: Any, need: int, key: str, kind: str) -> Any:
         if need == 3 and len(shape) == 1
         else "use a layer of the matching dimension (conv1d/conv2d) or a reshape layer"
     )
-    raise ConfigError(f"error: {key} ({kind}) expects {expects}, but its input has shape {shape} ({len(shape)}-D); {fix}")
+    raise ConfigError(
+        f"error: {key} ({kind}) expects {expects}, but its input has shape {shape} ({len(shape)}-D); {fix}"
+    )
 
 
 def _weights(cfg: Any) -> dict[str, Any]:
@@ -313,13 +356,18 @@ def _tuple(value: int | list[int]) -> int | tuple[int, ...]:
 def _check_fits(shape: tuple[int, ...], cfg: Any, key: str) -> None:
     """Refuse, with the fix, a window larger than its input and a reshape to a different size (Keras' own errors say neither)."""
     t = cfg.type
-    if t in ("conv1d", "conv2d", "max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d") and cfg.padding == "valid":
+    if (
+        t in ("conv1d", "conv2d", "max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d")
+        and cfg.padding == "valid"
+    ):
         field = "kernel_size" if t.startswith("conv") else "pool_size"
         spatial = shape[:-1]
         value = getattr(cfg, field)
         window = tuple(value) if isinstance(value, list) else (value,) * len(spatial)
         if len(window) != len(spatial):
-            raise ConfigError(f"error: {key}.{field}: {value} has {len(window)} sizes but a {t} window has {len(spatial)}; give one number or {len(spatial)}")
+            raise ConfigError(
+                f"error: {key}.{field}: {value} has {len(window)} sizes but a {t} window has {len(spatial)}; give one number or {len(spatial)}"
+            )
         if any(w > n for w, n in zip(window, spatial)):
             most = "x".join(map(str, spatial))
             raise ConfigError(

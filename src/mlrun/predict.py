@@ -48,7 +48,9 @@ class Inputs:
     """Per-row names (image file names), written as the ``file`` column."""
 
 
-def predict_run(run_dir: Path, input_path: Path, output_path: Path | None = None, *, batch_size: int = 256) -> Prediction:
+def predict_run(
+    run_dir: Path, input_path: Path, output_path: Path | None = None, *, batch_size: int = 256
+) -> Prediction:
     """Predict with a run's model for the inputs in ``input_path`` and write them as a CSV.
 
     Args:
@@ -101,11 +103,15 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
     try:
         spec = store.read_json(path)
     except FileNotFoundError:
-        raise RunError(f"error: {run_dir} has no {store.PREPROCESSING_FILE}: it is not a run directory, or the run did not start training") from None
+        raise RunError(
+            f"error: {run_dir} has no {store.PREPROCESSING_FILE}: it is not a run directory, or the run did not start training"
+        ) from None
     except (OSError, ValueError) as exc:
         raise RunError(f"error: cannot read {path}: {exc}") from None
     if not (Path(run_dir) / store.MODEL_FILE).is_file():
-        raise RunError(f"error: {run_dir} has no {store.MODEL_FILE}: the run did not complete, so there is no model to predict with")
+        raise RunError(
+            f"error: {run_dir} has no {store.MODEL_FILE}: the run did not complete, so there is no model to predict with"
+        )
     try:
         dataset = store.read_run_info(Path(run_dir)).get("dataset") or {}
     except RunError:
@@ -129,7 +135,9 @@ def read_inputs(path: Path, spec: dict[str, Any]) -> Inputs:
         return _read_npz(path)
     if suffix in (".csv", ".txt"):
         return _read_csv(path, spec)
-    raise DataError(f"error: input {path}: unsupported file type {suffix!r}; give an .npz or .csv file, or image files ({', '.join(IMAGE_SUFFIXES)})")
+    raise DataError(
+        f"error: input {path}: unsupported file type {suffix!r}; give an .npz or .csv file, or image files ({', '.join(IMAGE_SUFFIXES)})"
+    )
 
 
 def _read_npz(path: Path) -> Inputs:
@@ -170,7 +178,8 @@ def _read_csv(path: Path, spec: dict[str, Any]) -> Inputs:
             cleaned = (
                 " The run cleaned its training CSV (dataset.cleaning), and predict does not clean: give the cleaned "
                 "columns (one-hot columns, converted numbers, no missing values)."
-                if spec.get("cleaned") else ""
+                if spec.get("cleaned")
+                else ""
             )
             raise DataError(
                 f"error: {path} does not have the columns the model was trained on: {'; '.join(parts)}. "
@@ -189,7 +198,9 @@ def _read_csv(path: Path, spec: dict[str, Any]) -> Inputs:
                 x[i, j] = float(text)
             except ValueError:
                 what = "is empty" if not text else f"is not a number ({text!r})"
-                raise DataError(f"error: {path} line {i + 2}, column {header[col]!r} {what}: inputs must be numbers") from None
+                raise DataError(
+                    f"error: {path} line {i + 2}, column {header[col]!r} {what}: inputs must be numbers"
+                ) from None
     return Inputs(x, str(path))
 
 
@@ -197,7 +208,9 @@ def _read_images(path: Path, spec: dict[str, Any]) -> Inputs:
     shape = tuple(spec["input_shape"])
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
         what = "a directory" if path.is_dir() else "an image"
-        raise DataError(f"error: {path} is {what}, but this run's model takes inputs of shape {shape}, not images: give an NPZ or CSV file")
+        raise DataError(
+            f"error: {path} is {what}, but this run's model takes inputs of shape {shape}, not images: give an NPZ or CSV file"
+        )
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else [path]
     if not files:
         raise DataError(f"error: {path} has no image files ({', '.join(IMAGE_SUFFIXES)})")
@@ -247,7 +260,9 @@ def check_shape(x: np.ndarray, spec: dict[str, Any], source: str) -> np.ndarray:
     return x
 
 
-def prediction_table(scores: np.ndarray, spec: dict[str, Any], *, std: np.ndarray | None = None) -> tuple[list[str], list[list[Any]]]:
+def prediction_table(
+    scores: np.ndarray, spec: dict[str, Any], *, std: np.ndarray | None = None
+) -> tuple[list[str], list[list[Any]]]:
     """Turn model outputs into the output CSV: predicted labels and class probabilities, or values.
 
     Classification: ``y_pred`` (the run's label values) then ``p_<class>``;

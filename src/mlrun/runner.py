@@ -85,7 +85,9 @@ def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None, fold: Fold |
     try:
         check_task(cfg, data.task)
     except ValueError as exc:
-        raise ConfigError(f"error: the config does not fit the data ({data.source}, a {data.task} task)\n  {exc}") from None
+        raise ConfigError(
+            f"error: the config does not fit the data ({data.source}, a {data.task} task)\n  {exc}"
+        ) from None
     if cfg.training.class_weight not in (None, "balanced") and data.task == "multilabel":
         raise ConfigError("error: training.class_weight: not supported for multilabel tasks; remove it")
     problem = class_weight_problem(cfg, data)
@@ -112,7 +114,9 @@ def class_weight_problem(cfg: ExperimentConfig, data: Dataset) -> str | None:
     unknown = [label for label in cw if label not in data.classes]
     if not unknown:
         return None
-    shown = ", ".join(repr(c) for c in data.classes[:20]) + (f", ... ({len(data.classes)} in all)" if len(data.classes) > 20 else "")
+    shown = ", ".join(repr(c) for c in data.classes[:20]) + (
+        f", ... ({len(data.classes)} in all)" if len(data.classes) > 20 else ""
+    )
     return (
         f"training.class_weight: unknown label{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
         f"the labels of {data.source} are {shown}: give weights for those (a label left out keeps weight 1)"
@@ -159,9 +163,12 @@ def run_experiment(
     started = time.time()
     prep = prepare(cfg, base_dir=base_dir, fold=fold)
     from mlrun.backend import runtime_info
+
     cfg, data, model = prep.cfg, prep.data, prep.model
     if evaluate_on == "validation" and data.x_val is None:
-        raise ConfigError("error: evaluating on validation data needs a validation set: set dataset.validation_split above 0, or use folds")
+        raise ConfigError(
+            "error: evaluating on validation data needs a validation set: set dataset.validation_split above 0, or use folds"
+        )
 
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, cfg.name)
     info: dict[str, Any] = {
@@ -193,11 +200,18 @@ def run_experiment(
     store.write_yaml(run_dir / store.CONFIG_FILE, config_to_dict(cfg))
     store.write_json(run_dir / store.RUN_FILE, info)
     store.write_atomic(run_dir / store.SUMMARY_FILE, summary_text(model))
-    store.write_json(run_dir / store.PREPROCESSING_FILE, {
-        "task": data.task, "classes": data.classes, "input_shape": list(data.input_shape),
-        "loss": cfg.loss, "scaling": data.preprocessing.to_dict(),
-        "features": data.features, "label": cfg.dataset.label,
-    })
+    store.write_json(
+        run_dir / store.PREPROCESSING_FILE,
+        {
+            "task": data.task,
+            "classes": data.classes,
+            "input_shape": list(data.input_shape),
+            "loss": cfg.loss,
+            "scaling": data.preprocessing.to_dict(),
+            "features": data.features,
+            "label": cfg.dataset.label,
+        },
+    )
     from mlrun.datasummary import write_data_files
 
     write_data_files(run_dir, data, name=cfg.name, seed=cfg.seed)  # data.json, and samples.npz for images
@@ -257,24 +271,38 @@ def _fit(model: Any, cfg: ExperimentConfig, data: Dataset, recorder: Any) -> Non
     callbacks: list[Any] = []
     if t.early_stopping is not None:
         es = t.early_stopping
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=es.monitor, patience=es.patience, min_delta=es.min_delta, mode=es.mode,
-            restore_best_weights=es.restore_best_weights, verbose=0,
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=es.monitor,
+                patience=es.patience,
+                min_delta=es.min_delta,
+                mode=es.mode,
+                restore_best_weights=es.restore_best_weights,
+                verbose=0,
+            )
+        )
     sched = cfg.optimizer.schedule
     if sched is not None and sched.type == "reduce_on_plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=sched.monitor, factor=sched.factor, patience=sched.patience,
-            min_delta=sched.min_delta, min_lr=sched.min_lr, verbose=0,
-        ))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=sched.monitor,
+                factor=sched.factor,
+                patience=sched.patience,
+                min_delta=sched.min_delta,
+                min_lr=sched.min_lr,
+                verbose=0,
+            )
+        )
     callbacks.append(recorder.keras_callback())  # last: it records what the others changed (learning rate)
     one_hot = uses_one_hot(data.task, cfg.loss)
     validation = None
     if data.x_val is not None:
         validation = (data.x_val, encode_targets(data.y_val, data, one_hot))
     inputs: dict[str, Any] = {
-        "x": data.x_train, "y": encode_targets(data.y_train, data, one_hot),
-        "batch_size": t.batch_size, "shuffle": t.shuffle,
+        "x": data.x_train,
+        "y": encode_targets(data.y_train, data, one_hot),
+        "batch_size": t.batch_size,
+        "shuffle": t.shuffle,
     }
     if cfg.runtime.input_pipeline == "tf_data":
         pipeline = tf_data_pipeline(inputs["x"], inputs["y"], batch_size=t.batch_size, shuffle=t.shuffle, seed=cfg.seed)
@@ -440,12 +468,16 @@ def _penalties(model: Any) -> float:
     return float(sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses))
 
 
-def mc_dropout_predict(model: Any, x: np.ndarray, n_samples: int, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def mc_dropout_predict(
+    model: Any, x: np.ndarray, n_samples: int, *, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo dropout: predict ``x`` ``n_samples`` times with dropout on; return the mean and std of the outputs."""
     from mlrun.model import mc_dropout_model
 
     mc = mc_dropout_model(model)
-    samples = np.stack([np.asarray(mc.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64) for _ in range(n_samples)])
+    samples = np.stack(
+        [np.asarray(mc.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64) for _ in range(n_samples)]
+    )
     return samples.mean(axis=0), samples.std(axis=0)
 
 
@@ -456,7 +488,9 @@ def _loss_of(loss: str, targets: np.ndarray, scores: np.ndarray) -> float:
     targets = np.asarray(targets)
     if loss != "sparse_categorical_crossentropy" and targets.ndim < scores.ndim:
         targets = targets.reshape(scores.shape)
-    values = keras.losses.get(loss)(keras.ops.convert_to_tensor(targets, dtype="float32"), keras.ops.convert_to_tensor(scores, dtype="float32"))
+    values = keras.losses.get(loss)(
+        keras.ops.convert_to_tensor(targets, dtype="float32"), keras.ops.convert_to_tensor(scores, dtype="float32")
+    )
     return float(np.mean(keras.ops.convert_to_numpy(values)))
 
 
@@ -528,10 +562,8 @@ def _versions() -> dict[str, str]:
 
     out = {"python": platform.python_version(), "mlrun": __version__}
     for dist in ("tensorflow", "keras", "jax", "numpy", "scikit-learn"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

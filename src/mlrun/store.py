@@ -292,7 +292,11 @@ def effective_status(info: Mapping[str, Any]) -> str:
     if status != "running":
         return status
     pid, host, start = info.get("pid"), info.get("host"), info.get("pid_start")
-    if isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid, start if isinstance(start, int) else None):
+    if (
+        isinstance(pid, int)
+        and host == socket.gethostname()
+        and not _pid_alive(pid, start if isinstance(start, int) else None)
+    ):
         return "crashed"
     return status
 
@@ -353,7 +357,7 @@ def resolve_run(ref: str, runs_dir: Path) -> Path:
     """
     runs_dir = Path(runs_dir)
     if ref == "latest":
-        runs = [r for r in iter_runs(runs_dir)]
+        runs = list(iter_runs(runs_dir))
         if not runs:
             raise RunNotFound(f"no runs in {runs_dir} yet: train one with `mlrun train CONFIG`")
         return max(runs, key=lambda r: (str(r.info.get("started_at", "")), r.run_id)).path

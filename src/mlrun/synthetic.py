@@ -49,11 +49,20 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
     g = cfg.generator
     if g == "classification":
         x, y = skd.make_classification(
-            n_samples=cfg.n_samples, n_features=cfg.n_features, n_informative=cfg.n_informative,
-            n_redundant=cfg.n_redundant, n_repeated=0, n_classes=cfg.n_classes,
-            n_clusters_per_class=cfg.n_clusters_per_class, class_sep=cfg.class_sep, flip_y=cfg.flip_y, random_state=seed,
+            n_samples=cfg.n_samples,
+            n_features=cfg.n_features,
+            n_informative=cfg.n_informative,
+            n_redundant=cfg.n_redundant,
+            n_repeated=0,
+            n_classes=cfg.n_classes,
+            n_clusters_per_class=cfg.n_clusters_per_class,
+            class_sep=cfg.class_sep,
+            flip_y=cfg.flip_y,
+            random_state=seed,
         )
-        params = f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}"
+        params = (
+            f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}"
+        )
     elif g == "moons":
         x, y = skd.make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=seed)
         params = f"noise={cfg.noise}"
@@ -61,12 +70,22 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
         x, y = skd.make_circles(n_samples=cfg.n_samples, noise=cfg.noise, factor=cfg.factor, random_state=seed)
         params = f"noise={cfg.noise}, factor={cfg.factor}"
     elif g == "blobs":
-        x, y = skd.make_blobs(n_samples=cfg.n_samples, n_features=cfg.n_features, centers=cfg.n_classes,
-                              cluster_std=cfg.cluster_std, random_state=seed)
+        x, y = skd.make_blobs(
+            n_samples=cfg.n_samples,
+            n_features=cfg.n_features,
+            centers=cfg.n_classes,
+            cluster_std=cfg.cluster_std,
+            random_state=seed,
+        )
         params = f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
     elif g == "multilabel":
-        x, y = skd.make_multilabel_classification(n_samples=cfg.n_samples, n_features=cfg.n_features, n_classes=cfg.n_classes,
-                                                  n_labels=cfg.n_labels, random_state=seed)
+        x, y = skd.make_multilabel_classification(
+            n_samples=cfg.n_samples,
+            n_features=cfg.n_features,
+            n_classes=cfg.n_classes,
+            n_labels=cfg.n_labels,
+            random_state=seed,
+        )
         names = [f"label_{i}" for i in range(cfg.n_classes)]
         source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
         return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
@@ -108,8 +127,14 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
     from sklearn.model_selection import train_test_split
 
     x, y, coef = make_regression(
-        n_samples=cfg.n_samples, n_features=cfg.n_features, n_informative=cfg.n_informative, n_targets=cfg.n_targets,
-        noise=cfg.noise, bias=cfg.bias, coef=True, random_state=seed,
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        n_informative=cfg.n_informative,
+        n_targets=cfg.n_targets,
+        noise=cfg.noise,
+        bias=cfg.bias,
+        coef=True,
+        random_state=seed,
     )
     x, y = x.astype(np.float32), y.astype(np.float32)
     names = ["target"] if cfg.n_targets == 1 else [f"target_{i}" for i in range(cfg.n_targets)]
@@ -129,7 +154,9 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
     n_out = int(round(cfg.outliers * len(y)))
     rows = rng.choice(len(y), size=n_out, replace=False)
     y[rows] += shift
-    notes.append(f"{n_out} of {len(y)} training targets shifted up by {OUTLIER_SHIFT:g} standard deviations (outliers); the test set is clean")
+    notes.append(
+        f"{n_out} of {len(y)} training targets shifted up by {OUTLIER_SHIFT:g} standard deviations (outliers); the test set is clean"
+    )
     return Generated(x, y, x_test, y_test, names, "regression", source, notes)
 
 

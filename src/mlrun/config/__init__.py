@@ -23,7 +23,21 @@ from mlrun.config.schema import (
 )
 
 __all__ = [
-    "KERAS_DATASETS", "LAYER_TYPES", "SKLEARN_DATASETS", "CNNConfig", "DatasetConfig", "ExperimentConfig",
-    "MLPConfig", "apply_overrides", "check_task", "config_to_dict", "get_path", "load_config", "output_head",
-    "parse_path", "read_yaml", "set_path", "validate_config",
+    "KERAS_DATASETS",
+    "LAYER_TYPES",
+    "SKLEARN_DATASETS",
+    "CNNConfig",
+    "DatasetConfig",
+    "ExperimentConfig",
+    "MLPConfig",
+    "apply_overrides",
+    "check_task",
+    "config_to_dict",
+    "get_path",
+    "load_config",
+    "output_head",
+    "parse_path",
+    "read_yaml",
+    "set_path",
+    "validate_config",
 ]

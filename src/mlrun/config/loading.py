@@ -17,11 +17,12 @@ from pydantic import BaseModel, ValidationError
 from mlrun.config.schema import ExperimentConfig
 from mlrun.errors import ConfigError
 
-
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(path: Path | str, overrides: Sequence[str] = (), *, data: Mapping[str, Any] | None = None) -> ExperimentConfig:
+def load_config(
+    path: Path | str, overrides: Sequence[str] = (), *, data: Mapping[str, Any] | None = None
+) -> ExperimentConfig:
     """Read a YAML config, apply ``--set key.path=value`` overrides and validate it.
 
     Args:
@@ -38,7 +39,9 @@ def load_config(path: Path | str, overrides: Sequence[str] = (), *, data: Mappin
     raw, text = (dict(data), None) if data is not None else read_yaml(path)
     raw = apply_overrides(raw, overrides, source=path)
     if "sweep" in raw:
-        raise ConfigError(f"error: {path} has a sweep: block, so it describes many runs: run it with `mlrun sweep {path}`, or remove the block to train one model")
+        raise ConfigError(
+            f"error: {path} has a sweep: block, so it describes many runs: run it with `mlrun sweep {path}`, or remove the block to train one model"
+        )
     return validate_config(raw, source=path, text=text, overridden=[o.split("=", 1)[0].strip() for o in overrides])
 
 
@@ -60,12 +63,17 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], str]:
         problem = getattr(exc, "problem", None) or str(exc)
         hint = _yaml_hint(problem)
         if "python/" in str(exc):
-            problem, hint = "Python object tags (!!python/...) are not allowed in a config", "remove the tag and write the plain value"
+            problem, hint = (
+                "Python object tags (!!python/...) are not allowed in a config",
+                "remove the tag and write the plain value",
+            )
         raise ConfigError(f"error: {path} is not valid YAML{where}: {problem}; {hint}") from None
     if raw is None:
         raise ConfigError(f"error: {path} is empty: an experiment config needs at least name, dataset, model and loss")
     if not isinstance(raw, dict):
-        raise ConfigError(f"error: {path} must be a mapping of keys (name:, dataset:, model:, ...), got a {type(raw).__name__}")
+        raise ConfigError(
+            f"error: {path} must be a mapping of keys (name:, dataset:, model:, ...), got a {type(raw).__name__}"
+        )
     return raw, text
 
 
@@ -82,7 +90,9 @@ def _yaml_hint(problem: str) -> str:
     return "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote or bracket)"
 
 
-def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str], *, source: Path | str = "--set") -> dict[str, Any]:
+def apply_overrides(
+    raw: Mapping[str, Any], overrides: Sequence[str], *, source: Path | str = "--set"
+) -> dict[str, Any]:
     """Return a copy of ``raw`` with each ``dotted.key=value`` override applied (values parsed as YAML)."""
     data = copy.deepcopy(dict(raw))
     for item in overrides:
@@ -93,7 +103,9 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str], *, source:
         try:
             value = yaml.safe_load(value_text) if value_text.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"error: --set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+            raise ConfigError(
+                f"error: --set {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})"
+            ) from None
         set_path(data, key, value, what=f"--set {item!r}")
     return data
 
@@ -102,7 +114,9 @@ def parse_path(key: str, *, what: str = "key") -> list[str | int]:
     """Split a dotted key (``model.layers.0.filters``) into parts; list indices become ints."""
     parts = key.split(".")
     if any(not p or p != p.strip() for p in parts):
-        raise ConfigError(f"error: {what}: {key!r} is not a dotted key path like model.hidden_units or model.layers.0.filters")
+        raise ConfigError(
+            f"error: {what}: {key!r} is not a dotted key path like model.hidden_units or model.layers.0.filters"
+        )
     return [int(p) if p.isdigit() else p for p in parts]
 
 
@@ -115,7 +129,9 @@ def set_path(data: dict[str, Any], key: str, value: Any, *, what: str = "key") -
         here = ".".join(map(str, parts[: i + 1]))
         if isinstance(node, list):
             if not isinstance(part, int) or part >= len(node):
-                raise ConfigError(f"error: {what}: {here!r}: {parts[i - 1]!r} is a list of {len(node)} items; use an index 0..{len(node) - 1}")
+                raise ConfigError(
+                    f"error: {what}: {here!r}: {parts[i - 1]!r} is a list of {len(node)} items; use an index 0..{len(node) - 1}"
+                )
             if last:
                 node[part] = value
             else:
@@ -128,7 +144,9 @@ def set_path(data: dict[str, Any], key: str, value: Any, *, what: str = "key") -
                     node[part] = _default_block(part) if node is data else {}
                 node = node[part]
         else:
-            raise ConfigError(f"error: {what}: {here!r}: {'.'.join(map(str, parts[:i]))!r} is a {type(node).__name__}, not a mapping or list")
+            raise ConfigError(
+                f"error: {what}: {here!r}: {'.'.join(map(str, parts[:i]))!r} is a {type(node).__name__}, not a mapping or list"
+            )
 
 
 def _default_block(field: str) -> dict[str, Any]:
@@ -147,22 +165,30 @@ def get_path(data: Any, key: str) -> Any:
     """Return the value at a dotted key; raise KeyError if it does not exist."""
     node = data
     for part in parse_path(key):
-        if isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        elif isinstance(node, dict) and part in node:
+        if (
+            isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+            or isinstance(node, dict)
+            and part in node
+        ):
             node = node[part]
         else:
             raise KeyError(key)
     return node
 
 
-def validate_config(raw: Mapping[str, Any], *, source: Path | str = "<config>", text: str | None = None, overridden: Sequence[str] = ()) -> ExperimentConfig:
+def validate_config(
+    raw: Mapping[str, Any], *, source: Path | str = "<config>", text: str | None = None, overridden: Sequence[str] = ()
+) -> ExperimentConfig:
     """Validate a parsed config mapping; raise ConfigError listing every problem with its line."""
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
         lines = [_describe(err, raw, text, overridden) for err in exc.errors(include_url=False)]
-        raise ConfigError(f"error: {source} is not a valid experiment config\n" + "\n".join(dict.fromkeys(lines))) from None
+        raise ConfigError(
+            f"error: {source} is not a valid experiment config\n" + "\n".join(dict.fromkeys(lines))
+        ) from None
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -182,10 +208,13 @@ def _data_path(loc: Sequence[str | int], raw: Any) -> list[str | int]:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             path.append(part)
             node = node[part]
         elif isinstance(node, (dict, list)) and not _is_tag(part, node):
@@ -239,7 +268,11 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, 
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1], raw)
         hint = difflib.get_close_matches(str(path[-1]), allowed, n=1) if allowed else []
-        msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "") + (f"; allowed: {', '.join(allowed)}" if allowed and not hint else "")
+        msg = (
+            "unknown key"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + (f"; allowed: {', '.join(allowed)}" if allowed and not hint else "")
+        )
     elif kind == "missing":
         msg = "required key is missing"
     elif kind in ("union_tag_invalid", "literal_error"):
@@ -254,7 +287,11 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, 
             expected = err.get("ctx", {}).get("expected", "")
         options = [o.strip().strip("'") for o in str(expected).replace(" or ", ", ").split(",") if o.strip()]
         hint = difflib.get_close_matches(str(got), options, n=1)
-        msg = f"unknown value {got!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; allowed: {', '.join(options)}"
+        msg = (
+            f"unknown value {got!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; allowed: {', '.join(options)}"
+        )
     elif kind == "union_tag_not_found":
         field = err.get("ctx", {}).get("discriminator", "type").strip("'")
         options = _tag_options(path, raw, field)
@@ -268,7 +305,11 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, 
             # A whole-config check names the key it is about: point at that key's line.
             key, msg = named.group(1), named.group(2)
             path = parse_path(key)
-        if kind not in ("value_error", "assertion_error") and "input" in err and not isinstance(err["input"], (dict, list)):
+        if (
+            kind not in ("value_error", "assertion_error")
+            and "input" in err
+            and not isinstance(err["input"], (dict, list))
+        ):
             msg += f" (got {err['input']!r})"
     origin = next((f"--set {o}" for o in overridden if key == o or key.startswith(o + ".")), None)
     line = None if origin else yaml_line(text, path)
@@ -384,8 +425,12 @@ def _resolve_member(tp: Any, node: Any) -> Any:
     if origin is Union or origin is types.UnionType:
         members = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
         while any(typing.get_origin(m) in (Union, types.UnionType) for m in members):  # Optional[Annotated[Union[...]]]
-            members = [_unwrap(a) for m in members for a in (typing.get_args(m) if typing.get_origin(m) in (Union, types.UnionType) else (m,))
-                       if a is not type(None)]
+            members = [
+                _unwrap(a)
+                for m in members
+                for a in (typing.get_args(m) if typing.get_origin(m) in (Union, types.UnionType) else (m,))
+                if a is not type(None)
+            ]
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if isinstance(node, dict):
             for m in models:

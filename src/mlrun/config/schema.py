@@ -9,49 +9,87 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
-from pydantic import StrictBool
 
 Task = Literal["binary", "multiclass", "multilabel", "regression"]
 Activation = Literal[
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu",
-    "softplus", "softsign", "swish", "hard_sigmoid", "softmax",
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "softplus",
+    "softsign",
+    "swish",
+    "hard_sigmoid",
+    "softmax",
 ]
 Initializer = Literal[
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "random_normal", "random_uniform", "truncated_normal",
-    "orthogonal", "zeros", "ones",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+    "zeros",
+    "ones",
 ]
 Loss = Literal[
-    "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+    "mse",
+    "mae",
+    "binary_crossentropy",
+    "categorical_crossentropy",
     "sparse_categorical_crossentropy",
 ]
 Metric = Literal["accuracy", "auc", "precision", "recall", "mse", "mae", "rmse"]
 Padding = Literal["same", "valid"]
-IntOrPair = Union[Annotated[int, Field(ge=1)], list[Annotated[int, Field(ge=1)]]]
+IntOrPair = Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=1)]]
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 SYNTHETIC = "synthetic"
 #: The generators of ``dataset.name: synthetic`` and the parameters each takes, with their defaults.
 GENERATOR_PARAMS: dict[str, dict[str, Any]] = {
-    "classification": {"n_samples": 500, "n_features": 2, "n_informative": 2, "n_redundant": 0, "n_classes": 2,
-                       "n_clusters_per_class": 1, "class_sep": 1.0, "flip_y": 0.01},
+    "classification": {
+        "n_samples": 500,
+        "n_features": 2,
+        "n_informative": 2,
+        "n_redundant": 0,
+        "n_classes": 2,
+        "n_clusters_per_class": 1,
+        "class_sep": 1.0,
+        "flip_y": 0.01,
+    },
     "moons": {"n_samples": 500, "noise": 0.1},
     "circles": {"n_samples": 500, "noise": 0.1, "factor": 0.5},
     "blobs": {"n_samples": 500, "n_features": 2, "n_classes": 3, "cluster_std": 1.0},
-    "regression": {"n_samples": 500, "n_features": 1, "n_informative": None, "n_targets": 1, "noise": 10.0,
-                   "bias": 0.0, "outliers": 0.0},
+    "regression": {
+        "n_samples": 500,
+        "n_features": 1,
+        "n_informative": None,
+        "n_targets": 1,
+        "noise": 10.0,
+        "bias": 0.0,
+        "outliers": 0.0,
+    },
     "multilabel": {"n_samples": 500, "n_features": 20, "n_classes": 5, "n_labels": 2},
     "gate": {"gate": None, "n_inputs": 2, "repeat": 1, "noise": 0.0},
 }
@@ -194,13 +232,17 @@ class DatasetConfig(Strict):
             return value  # not given, or `name` is already reported as invalid
         name, generator, key = info.data["name"], info.data.get("generator"), info.field_name
         if name != SYNTHETIC:
-            raise ValueError(f"is a parameter of synthetic data: it needs `name: synthetic` and a `generator:` (got name {name!r})")
+            raise ValueError(
+                f"is a parameter of synthetic data: it needs `name: synthetic` and a `generator:` (got name {name!r})"
+            )
         if generator is None:
             return value  # the missing or invalid generator is reported on its own
         if key not in GENERATOR_PARAMS[generator]:
             takes = ", ".join(GENERATOR_PARAMS[generator])
             users = [g for g, params in GENERATOR_PARAMS.items() if key in params]
-            raise ValueError(f"the {generator} generator does not take {key!r} (it takes {takes}; {key} is for {', '.join(users)})")
+            raise ValueError(
+                f"the {generator} generator does not take {key!r} (it takes {takes}; {key} is for {', '.join(users)})"
+            )
         return value
 
     @model_serializer(mode="wrap")
@@ -230,7 +272,9 @@ class DatasetConfig(Strict):
         if value is not None and value not in known:
             hint = difflib.get_close_matches(value, known, n=1)
             did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ValueError(f"unknown dataset {value!r}{did}; known: {', '.join(known)}; or give `path:` to a CSV/NPZ file")
+            raise ValueError(
+                f"unknown dataset {value!r}{did}; known: {', '.join(known)}; or give `path:` to a CSV/NPZ file"
+            )
         return value
 
     @model_validator(mode="after")
@@ -250,7 +294,12 @@ class DatasetConfig(Strict):
             )
         if self.generator == "classification":
             _check_classification(self)
-        if self.generator == "regression" and self.n_informative is not None and self.n_features is not None and self.n_informative > self.n_features:
+        if (
+            self.generator == "regression"
+            and self.n_informative is not None
+            and self.n_features is not None
+            and self.n_informative > self.n_features
+        ):
             raise ValueError(f"n_informative ({self.n_informative}) cannot exceed n_features ({self.n_features})")
         if self.cleaning is not None and (self.path is None or self.path.suffix.lower() not in (".csv", ".txt")):
             raise ValueError("cleaning: applies to CSV files only (dataset.path: a .csv file); remove it")
@@ -265,9 +314,9 @@ def _check_classification(ds: DatasetConfig) -> None:
             f"n_informative ({informative}) + n_redundant ({redundant}) cannot exceed n_features ({features}); raise n_features"
         )
     clusters = (ds.n_classes or 2) * (ds.n_clusters_per_class or 1)
-    if clusters > 2 ** informative:
+    if clusters > 2**informative:
         raise ValueError(
-            f"n_classes x n_clusters_per_class ({clusters}) must be at most 2 ** n_informative ({2 ** informative}); "
+            f"n_classes x n_clusters_per_class ({clusters}) must be at most 2 ** n_informative ({2**informative}); "
             "raise n_informative or lower n_clusters_per_class"
         )
 
@@ -379,12 +428,21 @@ class ActivationLayer(Strict):
 
 
 Layer = Annotated[
-    Union[
-        DenseLayer, Conv1DLayer, Conv2DLayer, MaxPooling1DLayer, MaxPooling2DLayer,
-        AveragePooling1DLayer, AveragePooling2DLayer, GlobalAveragePooling1DLayer,
-        GlobalAveragePooling2DLayer, FlattenLayer, DropoutLayer, BatchNormalizationLayer,
-        ReshapeLayer, GaussianNoiseLayer, ActivationLayer,
-    ],
+    DenseLayer
+    | Conv1DLayer
+    | Conv2DLayer
+    | MaxPooling1DLayer
+    | MaxPooling2DLayer
+    | AveragePooling1DLayer
+    | AveragePooling2DLayer
+    | GlobalAveragePooling1DLayer
+    | GlobalAveragePooling2DLayer
+    | FlattenLayer
+    | DropoutLayer
+    | BatchNormalizationLayer
+    | ReshapeLayer
+    | GaussianNoiseLayer
+    | ActivationLayer,
     Field(discriminator="type"),
 ]
 LAYER_TYPES = typing.get_args(typing.get_args(Layer)[0])
@@ -478,7 +536,7 @@ class PerceptronConfig(Strict):
     """How the weights start: ``zeros`` as in Rosenblatt's rule, or a random initializer."""
 
 
-ModelConfig = Annotated[Union[MLPConfig, CNNConfig, LinearConfig, PerceptronConfig], Field(discriminator="architecture")]
+ModelConfig = Annotated[MLPConfig | CNNConfig | LinearConfig | PerceptronConfig, Field(discriminator="architecture")]
 
 
 def model_has_dropout(model: MLPConfig | CNNConfig | LinearConfig | PerceptronConfig) -> bool:
@@ -520,7 +578,7 @@ class ReduceOnPlateau(Strict):
     min_lr: float = Field(0.0, ge=0.0)
 
 
-Schedule = Annotated[Union[ExponentialDecay, CosineDecay, ReduceOnPlateau], Field(discriminator="type")]
+Schedule = Annotated[ExponentialDecay | CosineDecay | ReduceOnPlateau, Field(discriminator="type")]
 
 
 class _OptimizerBase(Strict):
@@ -593,7 +651,7 @@ class NadamConfig(_AdamFamily):
 
 
 OptimizerConfig = Annotated[
-    Union[SGDConfig, AdagradConfig, AdadeltaConfig, RMSpropConfig, AdamConfig, AdamWConfig, AdamaxConfig, NadamConfig],
+    SGDConfig | AdagradConfig | AdadeltaConfig | RMSpropConfig | AdamConfig | AdamWConfig | AdamaxConfig | NadamConfig,
     Field(discriminator="name"),
 ]
 
@@ -630,7 +688,9 @@ class TrainingConfig(Strict):
         if value is None or value == "balanced":
             return value
         if not isinstance(value, dict) or not value:
-            raise ValueError(f"must be 'balanced' or a mapping {{label: weight}}, e.g. {{0: 1.0, 1: 5.0}} (got {value!r})")
+            raise ValueError(
+                f"must be 'balanced' or a mapping {{label: weight}}, e.g. {{0: 1.0, 1: 5.0}} (got {value!r})"
+            )
         out = {}
         for label, weight in value.items():
             name = str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
@@ -764,7 +824,11 @@ def output_head(task: str, loss: str, n_outputs: int) -> tuple[int, str]:
     (multilabel) or targets (regression).
     """
     if task == "binary":
-        return (2, "softmax") if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy") else (1, "sigmoid")
+        return (
+            (2, "softmax")
+            if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+            else (1, "sigmoid")
+        )
     if task == "multiclass":
         return n_outputs, "softmax"
     if task == "multilabel":

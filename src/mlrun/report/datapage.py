@@ -54,7 +54,9 @@ def print_data(console: Console, summary: Mapping[str, Any]) -> None:
     shape = "x".join(str(d) for d in summary.get("input_shape") or []) or "?"
     head = Text()
     head.append(str(summary.get("source") or "?"), style="bold")
-    head.append(f"  {summary.get('task')} task, inputs {shape} {summary.get('dtype')}, scaling {summary.get('scaling')}")
+    head.append(
+        f"  {summary.get('task')} task, inputs {shape} {summary.get('dtype')}, scaling {summary.get('scaling')}"
+    )
     console.print(head)
     console.print(_splits_table(summary))
     balance = _balance_table(summary)
@@ -72,7 +74,15 @@ def print_data(console: Console, summary: Mapping[str, Any]) -> None:
 def _splits_table(summary: Mapping[str, Any]) -> Table:
     regression = summary.get("task") == "regression"
     table = Table(title="splits (inputs as the model sees them)", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("split", "samples", "min", "max", "mean", "std", *(("target min", "target max", "target mean") if regression else ())):
+    for col in (
+        "split",
+        "samples",
+        "min",
+        "max",
+        "mean",
+        "std",
+        *(("target min", "target max", "target mean") if regression else ()),
+    ):
         table.add_column(col, justify="left" if col == "split" else "right")
     for s in summary.get("splits") or []:
         row = [s.get("split"), fmt(s.get("n")), *(fmt(s.get(k)) for k in ("min", "max", "mean", "std"))]
@@ -124,9 +134,13 @@ def _features_table(summary: Mapping[str, Any]) -> Table | None:
 def data_section(summary: Mapping[str, Any], samples: Mapping[str, Any] | None) -> str:
     """The HTML of a data summary: splits, class balance, cleaning, notes, sample images, features."""
     shape = "x".join(str(d) for d in summary.get("input_shape") or []) or "?"
-    lead = (f"{summary.get('source')}: a {summary.get('task')} task, inputs {shape} ({summary.get('dtype')}), "
-            f"scaling {summary.get('scaling')}.")
-    parts = [f'<p class="lead">{e(lead)}</p><div class="two"><div>{_splits_html(summary)}</div><div>{_balance_html(summary)}</div></div>']
+    lead = (
+        f"{summary.get('source')}: a {summary.get('task')} task, inputs {shape} ({summary.get('dtype')}), "
+        f"scaling {summary.get('scaling')}."
+    )
+    parts = [
+        f'<p class="lead">{e(lead)}</p><div class="two"><div>{_splits_html(summary)}</div><div>{_balance_html(summary)}</div></div>'
+    ]
     lines = cleaning_lines(summary.get("cleaning"))
     if lines:
         parts.append("<h3>Cleaning</h3><ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>")
@@ -135,8 +149,10 @@ def data_section(summary: Mapping[str, Any], samples: Mapping[str, Any] | None) 
         parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     if samples is not None and len(samples.get("y", [])):
         grid = plots.sample_grid(samples["x"], list(samples["y"]), [str(c) for c in summary.get("classes") or []])
-        parts.append(f'<h3>Training samples per class</h3><figure><img src="{grid.uri}" width="{grid.width}" '
-                     f'height="{grid.height}" alt="{e(grid.alt)}"></figure>')
+        parts.append(
+            f'<h3>Training samples per class</h3><figure><img src="{grid.uri}" width="{grid.width}" '
+            f'height="{grid.height}" alt="{e(grid.alt)}"></figure>'
+        )
     parts.append(_features_html(summary))
     return "".join(parts)
 
@@ -144,9 +160,15 @@ def data_section(summary: Mapping[str, Any], samples: Mapping[str, Any] | None) 
 def data_page(summary: Mapping[str, Any], samples: Mapping[str, Any] | None, *, config: str) -> str:
     """A whole HTML page for ``mlrun data --html``."""
     body = f'<section class="card" id="data"><h2>Data</h2>{data_section(summary, samples)}</section>'
-    return document(title=f"{summary.get('name') or config} · mlrun data", kicker="mlrun data", heading=str(summary.get("name") or config),
-                    badge=None, sub=[config, str(summary.get("source")), f"fingerprint {summary.get('fingerprint')}"],
-                    nav=[("data", "Data")], body=body)
+    return document(
+        title=f"{summary.get('name') or config} · mlrun data",
+        kicker="mlrun data",
+        heading=str(summary.get("name") or config),
+        badge=None,
+        sub=[config, str(summary.get("source")), f"fingerprint {summary.get('fingerprint')}"],
+        nav=[("data", "Data")],
+        body=body,
+    )
 
 
 def write_data_page(path: Path, page: str) -> Path:

@@ -61,9 +61,7 @@ def filter_runs(
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"unknown status {status!r}{hint}: choose from {', '.join(STATUS_CHOICES)}")
     return [
-        run
-        for run in runs
-        if (not statuses or run.status in statuses) and (name is None or _name_matches(run, name))
+        run for run in runs if (not statuses or run.status in statuses) and (name is None or _name_matches(run, name))
     ]
 
 

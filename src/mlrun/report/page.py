@@ -54,10 +54,21 @@ def run_page(run: RunData) -> str:
 
     notices = "".join(f'<div class="notice {e(n.level)}">{e(n.text)}</div>' for n in summary.notices(run))
     body = notices + "".join(_section(anchor, title, content) for anchor, title, content in sections)
-    sub = [run.run_id, run.task or "task unknown", f"started {run.info.get('started_at') or '—'}",
-           f"took {summary.fmt_duration(run.duration_s)}"]
-    return document(title=f"{run.name} · mlrun report", kicker="mlrun run report", heading=run.name,
-                    badge=run.status, sub=sub, nav=[(a, t) for a, t, _ in sections], body=body)
+    sub = [
+        run.run_id,
+        run.task or "task unknown",
+        f"started {run.info.get('started_at') or '—'}",
+        f"took {summary.fmt_duration(run.duration_s)}",
+    ]
+    return document(
+        title=f"{run.name} · mlrun report",
+        kicker="mlrun run report",
+        heading=run.name,
+        badge=run.status,
+        sub=sub,
+        nav=[(a, t) for a, t, _ in sections],
+        body=body,
+    )
 
 
 def _overview(run: RunData) -> str:
@@ -75,7 +86,12 @@ def _training(run: RunData) -> str:
     best = run.best_epoch
     lead = f"{run.epochs_completed} epoch(s) run; best epoch {best if best is not None else '—'} (dotted line)."
     table = _table(
-        ["metric", "train (final)", "validation (final)", f"validation (epoch {best})" if best else "validation (best)"],
+        [
+            "metric",
+            "train (final)",
+            "validation (final)",
+            f"validation (epoch {best})" if best else "validation (best)",
+        ],
         [[e(m), *(e(summary.fmt(v)) for v in values)] for m, *values in rows],
     )
     return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{_figures(plots.learning_curves(run))}'
@@ -105,8 +121,12 @@ def _per_class(run: RunData) -> str:
     ]
     metrics = run.metrics or {}
     supports = [r[4] for r in rows if r[4] is not None]
-    foot = ["macro average", *(e(summary.fmt(metrics.get(k))) for k in ("precision_macro", "recall_macro", "f1_macro")),
-            e(summary.fmt(sum(supports) if supports else None)), e(summary.fmt(metrics.get("roc_auc")))]
+    foot = [
+        "macro average",
+        *(e(summary.fmt(metrics.get(k))) for k in ("precision_macro", "recall_macro", "f1_macro")),
+        e(summary.fmt(sum(supports) if supports else None)),
+        e(summary.fmt(metrics.get("roc_auc"))),
+    ]
     return "<h3>Per class</h3>" + _table(["class", "precision", "recall", "F1", "support", "AUC"], body, foot=foot)
 
 
@@ -115,8 +135,10 @@ def _bar(value: float | None) -> str:
     if value is None or not 0 <= value <= 1:
         return e(summary.fmt(value))
     pct = f"{value * 100:.1f}%"
-    return (f'<span style="display:block;background:linear-gradient(90deg,#dbeafe {pct},transparent {pct});'
-            f'padding:0 4px;border-radius:3px">{e(summary.fmt(value))}</span>')
+    return (
+        f'<span style="display:block;background:linear-gradient(90deg,#dbeafe {pct},transparent {pct});'
+        f'padding:0 4px;border-radius:3px">{e(summary.fmt(value))}</span>'
+    )
 
 
 def _confusion(run: RunData) -> str:
@@ -125,8 +147,9 @@ def _confusion(run: RunData) -> str:
         for c in run.label_confusion:
             total = c.tn + c.fp + c.fn + c.tp
             rows.append([e(c.label), *(f"{v:,}" for v in (c.tn, c.fp, c.fn, c.tp)), e(summary.fmt(total))])
-        return ('<p class="lead">Each label is its own yes/no decision.</p>'
-                + _table(["label", "true neg.", "false pos.", "false neg.", "true pos.", "samples"], rows))
+        return '<p class="lead">Each label is its own yes/no decision.</p>' + _table(
+            ["label", "true neg.", "false pos.", "false neg.", "true pos.", "samples"], rows
+        )
     if run.confusion is None:
         return ""
     n = len(run.confusion.labels)
@@ -151,8 +174,10 @@ def _calibration(run: RunData) -> str:
     plot = plots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
     if plot is None:
         return ""
-    lead = ("Test samples grouped by confidence (the highest class probability): a calibrated model's "
-            "predictions made with 80 % confidence are right 80 % of the time, on the diagonal.")
+    lead = (
+        "Test samples grouped by confidence (the highest class probability): a calibrated model's "
+        "predictions made with 80 % confidence are right 80 % of the time, on the diagonal."
+    )
     if metrics.get("mc_samples"):
         lead += f" Probabilities are the mean of {metrics['mc_samples']} Monte Carlo dropout predictions."
     return f'<p class="lead">{e(lead)}</p>{_figures([plot])}'
@@ -177,22 +202,38 @@ def comparison_page(comparison: Comparison) -> str:
     runs, labels = comparison.runs, comparison.labels
     legend = _table(
         ["#", "run id", "name", "status", "task", "started"],
-        [[str(i), e(r.run_id), e(r.name), f'<span class="badge {e(r.status)}">{e(r.status)}</span>',
-          e(r.task or "—"), e(r.info.get("started_at") or "—")] for i, r in enumerate(runs, 1)],
+        [
+            [
+                str(i),
+                e(r.run_id),
+                e(r.name),
+                f'<span class="badge {e(r.status)}">{e(r.status)}</span>',
+                e(r.task or "—"),
+                e(r.info.get("started_at") or "—"),
+            ]
+            for i, r in enumerate(runs, 1)
+        ],
         text=True,
     )
     if comparison.config_diff:
-        diff = _table(["key", *labels], [
-            [e(key), *(e(summary.plain(v)) if v is not MISSING else "—" for v in values)]
-            for key, values in comparison.config_diff
-        ], text=True)
+        diff = _table(
+            ["key", *labels],
+            [
+                [e(key), *(e(summary.plain(v)) if v is not MISSING else "—" for v in values)]
+                for key, values in comparison.config_diff
+            ],
+            text=True,
+        )
     else:
         diff = '<p class="empty">The configs are identical.</p>'
     metric_rows = [[e(row.label), *(e(row.text(i)) for i in range(len(row.values)))] for row in comparison.metrics]
     best = [row.best for row in comparison.metrics]
     metrics = _table(["metric", *labels], metric_rows, best=best)
-    curves = _figures(plots.overlaid_curves(runs, labels)) if any(r.history for r in runs) else (
-        '<p class="empty">No run has finished an epoch.</p>')
+    curves = (
+        _figures(plots.overlaid_curves(runs, labels))
+        if any(r.history for r in runs)
+        else ('<p class="empty">No run has finished an epoch.</p>')
+    )
     sections = [
         ("runs", "Runs", legend),
         ("config", "Config differences", diff),
@@ -200,23 +241,40 @@ def comparison_page(comparison: Comparison) -> str:
         ("curves", "Learning curves", '<p class="lead">Solid: validation; dashed: training.</p>' + curves),
     ]
     body = "".join(_section(a, t, c) for a, t, c in sections)
-    return document(title=f"Comparison of {len(runs)} runs · mlrun", kicker="mlrun comparison",
-                    heading=f"{len(runs)} runs side by side", badge=None, sub=[r.run_id for r in runs],
-                    nav=[(a, t) for a, t, _ in sections], body=body)
+    return document(
+        title=f"Comparison of {len(runs)} runs · mlrun",
+        kicker="mlrun comparison",
+        heading=f"{len(runs)} runs side by side",
+        badge=None,
+        sub=[r.run_id for r in runs],
+        nav=[(a, t) for a, t, _ in sections],
+        body=body,
+    )
 
 
 def sweep_page(sweep: SweepData) -> str:
     """Return the HTML page of a sweep: its leaderboard and its description."""
     columns = sweep_columns(sweep)
     notices = "".join(f'<div class="notice warning">{e(p)}</div>' for p in sweep.problems)
-    board = _table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows]) if sweep.rows else (
-        '<p class="empty">results.csv has no rows yet.</p>')
-    sections = [("leaderboard", "Leaderboard", board),
-                ("sweep", "Sweep", _pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read."))]
+    board = (
+        _table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows])
+        if sweep.rows
+        else ('<p class="empty">results.csv has no rows yet.</p>')
+    )
+    sections = [
+        ("leaderboard", "Leaderboard", board),
+        ("sweep", "Sweep", _pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")),
+    ]
     body = notices + "".join(_section(a, t, c) for a, t, c in sections)
-    return document(title=f"{sweep.name} · mlrun sweep", kicker="mlrun sweep", heading=sweep.name, badge=None,
-                    sub=[str(sweep.path), f"{len(sweep.rows)} trials"], nav=[(a, t) for a, t, _ in sections],
-                    body=body)
+    return document(
+        title=f"{sweep.name} · mlrun sweep",
+        kicker="mlrun sweep",
+        heading=sweep.name,
+        badge=None,
+        sub=[str(sweep.path), f"{len(sweep.rows)} trials"],
+        nav=[(a, t) for a, t, _ in sections],
+        body=body,
+    )
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -230,8 +288,7 @@ def _figures(images: Sequence[plots.Plot], *, wide: bool = False) -> str:
     if not images:
         return '<p class="empty">Nothing to plot.</p>'
     figures = "".join(
-        f'<figure><img src="{p.uri}" width="{p.width}" height="{p.height}" alt="{e(p.alt)}"></figure>'
-        for p in images
+        f'<figure><img src="{p.uri}" width="{p.width}" height="{p.height}" alt="{e(p.alt)}"></figure>' for p in images
     )
     return f'<div class="plots{" wide" if wide else ""}">{figures}</div>'
 
@@ -244,8 +301,15 @@ def _kv_table(items: Sequence[tuple[str, str]]) -> str:
     return _table(["", ""], [[e(k), e(v)] for k, v in items], text=True, head=False)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, foot: Sequence[str] | None = None,
-           best: Sequence[frozenset[int]] | None = None, text: bool = False, head: bool = True) -> str:
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    foot: Sequence[str] | None = None,
+    best: Sequence[frozenset[int]] | None = None,
+    text: bool = False,
+    head: bool = True,
+) -> str:
     """Return a table. ``header`` is plain text; cells are HTML, already escaped by the caller."""
     cls = ' class="text"' if text else ""
     thead = "<thead><tr>" + "".join(f"<th{cls}>{e(h)}</th>" for h in header) + "</tr></thead>" if head else ""

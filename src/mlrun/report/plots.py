@@ -65,7 +65,14 @@ def _figure(width: float, height: float, alt: str, out: list[Plot], **subplots: 
         axes = fig.subplots(**subplots)
         yield fig, axes
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None}, facecolor="white", pil_kwargs={"compress_level": 1})
+        fig.savefig(
+            buf,
+            format="png",
+            dpi=PNG_DPI,
+            metadata={"Software": None},
+            facecolor="white",
+            pil_kwargs={"compress_level": 1},
+        )
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     out.append(Plot(uri=uri, width=round(width * CSS_DPI), height=round(height * CSS_DPI), alt=alt))
 
@@ -141,8 +148,9 @@ def confusion_heatmaps(confusion: Confusion) -> Plot:
     width, height = 2 * (left + side) + right, bottom + side + top
     plots: list[Plot] = []
     with _figure(width, height, "confusion matrix", plots, ncols=2) as (fig, axes):
-        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                            wspace=left / side)
+        fig.subplots_adjust(
+            left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height, wspace=left / side
+        )
         for ax, data, title, as_count in (
             (axes[0], counts, "counts", True),
             (axes[1], normalized, "normalized by true class (recall)", False),
@@ -151,8 +159,13 @@ def confusion_heatmaps(confusion: Confusion) -> Plot:
             ax.set_title(title)
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
-            ax.set_xticks(range(n), labels, rotation=45 if rotate else 0, ha="right" if rotate else "center",
-                          rotation_mode="anchor")
+            ax.set_xticks(
+                range(n),
+                labels,
+                rotation=45 if rotate else 0,
+                ha="right" if rotate else "center",
+                rotation_mode="anchor",
+            )
             ax.set_yticks(range(n), labels)
             ax.grid(False)
             if n <= 20:
@@ -175,6 +188,7 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
     plots: list[Plot] = []
     classes = [c for c in curves if c not in ("micro", "macro")]
     with _figure(4.8, 4.3, "ROC curves", plots) as (_, ax):
+
         def auc(label: str) -> str:
             value = aucs.get(label)
             return f"AUC {value if value is not None else _trapezoid(curves[label].x, curves[label].y):.3f}"
@@ -182,13 +196,23 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
         _class_curves(ax, curves, classes, auc)
         if "micro" in curves:
             micro = curves["micro"]
-            ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
-                    label=f"micro average (AUC {_trapezoid(micro.x, micro.y):.3f})")
+            ax.plot(
+                *_thin(micro.x, micro.y),
+                color="#111827",
+                linestyle="--",
+                linewidth=1.8,
+                label=f"micro average (AUC {_trapezoid(micro.x, micro.y):.3f})",
+            )
         if len(classes) > 1:
             grid = np.unique(np.concatenate([np.asarray(curves[c].x) for c in classes]))
             mean_tpr = np.mean([np.interp(grid, curves[c].x, curves[c].y) for c in classes], axis=0)
-            ax.plot(*_thin(grid, mean_tpr), color="#7c3aed", linestyle="--", linewidth=1.8,
-                    label=f"macro average (AUC {_trapezoid(grid, mean_tpr):.3f})")
+            ax.plot(
+                *_thin(grid, mean_tpr),
+                color="#7c3aed",
+                linestyle="--",
+                linewidth=1.8,
+                label=f"macro average (AUC {_trapezoid(grid, mean_tpr):.3f})",
+            )
         ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="chance (AUC 0.5)")
         _unit_axes(ax, "false positive rate", "true positive rate", "ROC curves")
         ax.legend(loc="lower right")
@@ -200,8 +224,13 @@ def _class_curves(ax: Any, curves: Mapping[str, Curve], classes: Sequence[str], 
     many = len(classes) > MAX_LEGEND_CLASSES
     for i, label in enumerate(classes):
         curve = curves[label]
-        ax.plot(*_thin(curve.x, curve.y), linewidth=0.8 if many else 1.4, alpha=0.5 if many else 1.0,
-                color=_color(i), label=None if many else f"{_safe(label, 18)} ({score(label)})")
+        ax.plot(
+            *_thin(curve.x, curve.y),
+            linewidth=0.8 if many else 1.4,
+            alpha=0.5 if many else 1.0,
+            color=_color(i),
+            label=None if many else f"{_safe(label, 18)} ({score(label)})",
+        )
 
 
 def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None) -> Plot:
@@ -212,11 +241,17 @@ def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None
         _class_curves(ax, curves, classes, lambda label: f"AP {_average_precision(curves[label]):.3f}")
         if "micro" in curves:
             micro = curves["micro"]
-            ax.plot(*_thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8,
-                    label=f"micro average (AP {_average_precision(micro):.3f})")
+            ax.plot(
+                *_thin(micro.x, micro.y),
+                color="#111827",
+                linestyle="--",
+                linewidth=1.8,
+                label=f"micro average (AP {_average_precision(micro):.3f})",
+            )
         if positive_rate is not None:
-            ax.axhline(positive_rate, color=BEST_COLOR, linestyle=":", linewidth=1,
-                       label=f"chance ({positive_rate:.2f})")
+            ax.axhline(
+                positive_rate, color=BEST_COLOR, linestyle=":", linewidth=1, label=f"chance ({positive_rate:.2f})"
+            )
         _unit_axes(ax, "recall", "precision", "Precision-recall curves")
         ax.legend(loc="lower left")
     return plots[0]
@@ -224,8 +259,16 @@ def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None
 
 def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None = None) -> Plot | None:
     """Plot accuracy against confidence per bin (calibration.csv), with the diagonal of perfect calibration."""
-    rows = [(to_float(b.get("bin_lower")), to_float(b.get("bin_upper")), to_float(b.get("count")),
-             to_float(b.get("confidence")), to_float(b.get("accuracy"))) for b in bins]
+    rows = [
+        (
+            to_float(b.get("bin_lower")),
+            to_float(b.get("bin_upper")),
+            to_float(b.get("count")),
+            to_float(b.get("confidence")),
+            to_float(b.get("accuracy")),
+        )
+        for b in bins
+    ]
     rows = [r for r in rows if None not in r[:3]]
     if not rows:
         return None
@@ -234,9 +277,24 @@ def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None 
     with _figure(4.2, 3.6, "reliability diagram: accuracy per confidence bin", out) as (fig, ax):
         ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")
         filled = [r for r in rows if r[2] and r[4] is not None]
-        ax.bar([r[0] for r in filled], [r[4] for r in filled], width=[r[1] - r[0] for r in filled], align="edge",
-               color=TRAIN_COLOR, alpha=0.75, edgecolor="white", label="accuracy")
-        ax.plot([r[3] for r in filled], [r[4] for r in filled], "o", color=VAL_COLOR, markersize=3, label="accuracy at mean confidence")
+        ax.bar(
+            [r[0] for r in filled],
+            [r[4] for r in filled],
+            width=[r[1] - r[0] for r in filled],
+            align="edge",
+            color=TRAIN_COLOR,
+            alpha=0.75,
+            edgecolor="white",
+            label="accuracy",
+        )
+        ax.plot(
+            [r[3] for r in filled],
+            [r[4] for r in filled],
+            "o",
+            color=VAL_COLOR,
+            markersize=3,
+            label="accuracy at mean confidence",
+        )
         _unit_axes(ax, "confidence (highest class probability)", "accuracy", title)
         ax.legend(loc="upper left")
     return out[0]
@@ -248,10 +306,15 @@ def regression_plots(predictions: Sequence[Mapping[str, str]], *, max_outputs: i
 
     plots: list[Plot] = []
     header = list(predictions[0]) if predictions else []
-    pairs = [("y_true", "y_pred", "")] if "y_true" in header else [
-        (c, "y_pred_" + c[7:], f" (output {c[7:]})") for c in header if c.startswith("y_true_")
-        and "y_pred_" + c[7:] in header
-    ]
+    pairs = (
+        [("y_true", "y_pred", "")]
+        if "y_true" in header
+        else [
+            (c, "y_pred_" + c[7:], f" (output {c[7:]})")
+            for c in header
+            if c.startswith("y_true_") and "y_pred_" + c[7:] in header
+        ]
+    )
     for true_key, pred_key, suffix in pairs[:max_outputs]:
         values = [(to_float(r.get(true_key)), to_float(r.get(pred_key))) for r in predictions]
         values = [(t, p) for t, p in values if t is not None and p is not None]
@@ -292,8 +355,15 @@ def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot
                 for key, style, suffix in ((f"val_{metric}", "-", "val"), (metric, "--", "train")):
                     values = [_nan(row.get(key)) for row in run.history]
                     if any(not math.isnan(v) for v in values):
-                        ax.plot(epochs, values, linestyle=style, color=_color(i), linewidth=1.5,
-                                alpha=1.0 if style == "-" else 0.6, label=f"{_safe(label)} {suffix}")
+                        ax.plot(
+                            epochs,
+                            values,
+                            linestyle=style,
+                            color=_color(i),
+                            linewidth=1.5,
+                            alpha=1.0 if style == "-" else 0.6,
+                            label=f"{_safe(label)} {suffix}",
+                        )
             ax.set_title(_safe(summary.metric_label(metric), 40))
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -321,8 +391,20 @@ def _thin(x: Sequence[float], y: Sequence[float], limit: int = 2000) -> tuple[An
 
 
 def _color(i: int) -> str:
-    palette = ("#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
-               "#4b5563", "#65a30d", "#0d9488", "#c2410c")
+    palette = (
+        "#2563eb",
+        "#ea580c",
+        "#16a34a",
+        "#dc2626",
+        "#9333ea",
+        "#0891b2",
+        "#ca8a04",
+        "#db2777",
+        "#4b5563",
+        "#65a30d",
+        "#0d9488",
+        "#c2410c",
+    )
     return palette[i % len(palette)]
 
 
@@ -375,18 +457,22 @@ def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> P
         cols = 12
         rows = math.ceil(len(labels) / cols)
         order = list(range(len(labels)))
-        cells = [order[r * cols:(r + 1) * cols] for r in range(rows)]
+        cells = [order[r * cols : (r + 1) * cols] for r in range(rows)]
     # One mosaic image in one axes: a subplot per image costs about 10 ms each (a second for 80 samples).
     h, w = images.shape[1:3]
     gap = max(1, round(min(h, w) / 8))
     vgap = gap if by_row else max(gap, round(h * 0.35))  # room for a caption above each row
     top = 0 if by_row else vgap
     rgb = images.ndim == 4
-    mosaic = np.full((top + rows * (h + vgap) - vgap, cols * (w + gap) - gap, *((images.shape[-1],) if rgb else ())), 255, dtype=np.uint8)
+    mosaic = np.full(
+        (top + rows * (h + vgap) - vgap, cols * (w + gap) - gap, *((images.shape[-1],) if rgb else ())),
+        255,
+        dtype=np.uint8,
+    )
     for r in range(rows):
         for c, i in enumerate(cells[r][:cols]):
             y0 = top + r * (h + vgap)
-            mosaic[y0:y0 + h, c * (w + gap):c * (w + gap) + w] = images[i]
+            mosaic[y0 : y0 + h, c * (w + gap) : c * (w + gap) + w] = images[i]
     if not rgb:
         mosaic = np.stack([mosaic] * 3, axis=-1)  # gray samples on white gaps, without a colormap
     cell = 0.62
@@ -410,5 +496,12 @@ def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> P
             for r in range(rows):
                 for c, i in enumerate(cells[r][:cols]):
                     name = classes[labels[i]] if labels[i] < len(classes) else str(labels[i])
-                    ax.text(c * (w + gap) + w / 2, top + r * (h + vgap) - 1, _safe(name, 10), ha="center", va="bottom", fontsize=6)
+                    ax.text(
+                        c * (w + gap) + w / 2,
+                        top + r * (h + vgap) - 1,
+                        _safe(name, 10),
+                        ha="center",
+                        va="bottom",
+                        fontsize=6,
+                    )
     return plots[0]

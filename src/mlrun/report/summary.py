@@ -221,7 +221,9 @@ def evaluation_metrics(run: RunData) -> list[tuple[str, float | None]]:
     return [(k, _number(metrics.get(k))) for k in keys]
 
 
-def per_class_rows(run: RunData) -> list[tuple[str, float | None, float | None, float | None, int | None, float | None]]:
+def per_class_rows(
+    run: RunData,
+) -> list[tuple[str, float | None, float | None, float | None, int | None, float | None]]:
     """Return (label, precision, recall, F1, support, AUC) per class, in label order."""
     per_class = (run.metrics or {}).get("per_class")
     if not isinstance(per_class, Mapping):
@@ -276,7 +278,9 @@ def notices(run: RunData) -> list[Notice]:
     out: list[Notice] = []
     epochs = run.epochs_completed
     if status == "failed":
-        out.append(Notice("error", f"This run failed after {epochs} epoch(s): {run.info.get('error') or 'no error recorded'}"))
+        out.append(
+            Notice("error", f"This run failed after {epochs} epoch(s): {run.info.get('error') or 'no error recorded'}")
+        )
     elif status == "interrupted":
         out.append(Notice("warning", f"This run was interrupted after {epochs} epoch(s); it shows what was saved."))
     elif status == "diverged":
@@ -284,15 +288,22 @@ def notices(run: RunData) -> list[Notice]:
         out.append(Notice("error", f"This run diverged after {epochs} epoch(s): {error}"))
     elif status == "crashed":
         out.append(
-            Notice("error", f"This run's process (pid {run.info.get('pid')}) is gone without recording an end: it crashed or was killed.")
+            Notice(
+                "error",
+                f"This run's process (pid {run.info.get('pid')}) is gone without recording an end: it crashed or was killed.",
+            )
         )
     elif status == "running":
-        out.append(Notice("info", f"This run is still running ({epochs} epoch(s) so far); the report shows its progress."))
+        out.append(
+            Notice("info", f"This run is still running ({epochs} epoch(s) so far); the report shows its progress.")
+        )
     elif status == "unknown":
         out.append(Notice("error", f"{store.RUN_FILE} could not be read: identity and status are unknown."))
     if run.missing:
         why = "" if status == "completed" else " (the run did not get that far)"
-        out.append(Notice("warning" if status == "completed" else "info", f"Not written{why}: {', '.join(run.missing)}."))
+        out.append(
+            Notice("warning" if status == "completed" else "info", f"Not written{why}: {', '.join(run.missing)}.")
+        )
     out += [Notice("warning", problem) for problem in run.problems]
     return out
 

@@ -7,7 +7,6 @@ so a run named ``[red]x`` prints those characters instead of being read as marku
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -139,8 +138,14 @@ def _per_class_table(run: RunData) -> Table | None:
     table = Table(title="Per class (test set)", title_justify="left", box=box.SIMPLE_HEAD, show_footer=len(rows) > 1)
     metrics = run.metrics or {}
     supports = [r[4] for r in rows if r[4] is not None]
-    footers = ["macro avg", metrics.get("precision_macro"), metrics.get("recall_macro"), metrics.get("f1_macro"),
-               sum(supports) if supports else None, metrics.get("roc_auc")]
+    footers = [
+        "macro avg",
+        metrics.get("precision_macro"),
+        metrics.get("recall_macro"),
+        metrics.get("f1_macro"),
+        sum(supports) if supports else None,
+        metrics.get("roc_auc"),
+    ]
     for i, heading in enumerate(("class", "precision", "recall", "F1", "support", "AUC")):
         footer = footers[i] if i == 0 else summary.fmt(footers[i])
         table.add_column(heading, justify="left" if i == 0 else "right", footer=footer)
@@ -158,8 +163,13 @@ def _confusion_table(run: RunData) -> Table | Text | None:
     n = len(matrix.labels)
     if n > MAX_MATRIX_CLASSES:
         return Text(f"Confusion matrix: {n}x{n}, too large for the terminal; see report.html.", style="dim")
-    table = Table(title="Confusion matrix", caption="rows: true class, columns: predicted class",
-                  title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title="Confusion matrix",
+        caption="rows: true class, columns: predicted class",
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     table.add_column(Text("true \\ pred"), style="bold")
     for label in matrix.labels:
         table.add_column(Text(summary.short_label(label, 10)), justify="right")
@@ -212,9 +222,7 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     for label in comparison.labels:
         metrics.add_column(Text(label), justify="right")
     for row in comparison.metrics:
-        cells = [
-            Text(row.text(i), style="bold green" if i in row.best else "") for i in range(len(row.values))
-        ]
+        cells = [Text(row.text(i), style="bold green" if i in row.best else "") for i in range(len(row.values))]
         metrics.add_row(Text(row.label), *cells)
     console.print(metrics)
 
@@ -263,22 +271,26 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
         return max([len(header), *(len(v) for v in values)]) + 2
 
     used = needed("rank", [r.get("rank") or "" for r in rows]) + sum(
-        needed(h, [_cell(r.get(c)) for r in rows]) for h, c in zip(headers, grid))
+        needed(h, [_cell(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
+    )
     shown = []
     for i, metric in enumerate(metrics):
         w = needed(metric, [cell(r, metric) for r in rows])
         if i == 0 or used + w <= width:
             shown.append(metric)
             used += w
-    table = Table(box=box.SIMPLE_HEAD, title=f"Leaderboard (top {len(rows)} of {len(sweep.rows)})", title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, title=f"Leaderboard (top {len(rows)} of {len(sweep.rows)})", title_justify="left"
+    )
     table.add_column(Text("rank"), justify="left", no_wrap=True)
     for header in headers:
         table.add_column(Text(header), justify="right", overflow="fold")
     for metric in shown:
         table.add_column(Text(metric, style="bold" if metric == ranked_by else ""), justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(Text(row.get("rank") or ""), *(Text(_cell(row.get(c))) for c in grid),
-                      *(Text(cell(row, m)) for m in shown))
+        table.add_row(
+            Text(row.get("rank") or ""), *(Text(_cell(row.get(c))) for c in grid), *(Text(cell(row, m)) for m in shown)
+        )
     if len(shown) < len(metrics):
         left = ", ".join(m for m in metrics if m not in shown)
         table.caption = f"not shown for lack of width: {left} (see results.csv)"
@@ -291,7 +303,6 @@ def _cell(value: str | None) -> str:
     if number is None or value is None or len(value) <= 8:
         return value or ""
     return summary.fmt(number)
-
 
 
 def runs_table(listed: Sequence[ListedRun], *, width: int, sort: str | None = None) -> Table:
@@ -307,9 +318,12 @@ def runs_table(listed: Sequence[ListedRun], *, width: int, sort: str | None = No
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     longest_id = max((len(item.run.run_id) for item in listed), default=6)
     for column in columns:
-        table.add_column(Text(column), no_wrap=column in ("run id", "status"),
-                         min_width=longest_id if column == "run id" else None,  # ids are copied: never cut them
-                         justify="right" if column in (sort, "duration") else "left")
+        table.add_column(
+            Text(column),
+            no_wrap=column in ("run id", "status"),
+            min_width=longest_id if column == "run id" else None,  # ids are copied: never cut them
+            justify="right" if column in (sort, "duration") else "left",
+        )
     for item in listed:
         info = item.run.info
         cells: dict[str, Text | str] = {

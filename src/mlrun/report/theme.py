@@ -84,8 +84,9 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def document(*, title: str, kicker: str, heading: str, badge: str | None, sub: list[str], nav: list[tuple[str, str]],
-             body: str) -> str:
+def document(
+    *, title: str, kicker: str, heading: str, badge: str | None, sub: list[str], nav: list[tuple[str, str]], body: str
+) -> str:
     """Assemble a whole page. ``heading``, ``sub`` items and nav labels are plain text; ``body`` is HTML."""
     badge_html = f' <span class="badge {e(badge)}">{e(badge)}</span>' if badge else ""
     sub_html = "".join(f"<span>{e(item)}</span>" for item in sub)

@@ -18,7 +18,23 @@ from mlrun.sweep.results import RESULTS_CSV, RESULTS_JSON, SweepTable
 from mlrun.sweep.run import SWEEP_FILE, SWEEP_YAML, SweepProgress, SweepResult, run_sweep
 
 __all__ = [
-    "RESULTS_CSV", "RESULTS_JSON", "SWEEP_FILE", "SWEEP_METRICS", "SWEEP_YAML", "CVConfig", "Point", "SweepBlock",
-    "SweepPlan", "SweepProgress", "SweepResult", "SweepSpec", "SweepTable", "Trial", "expand_grid", "load_sweep",
-    "parse_grid_option", "plan_sweep", "run_sweep",
+    "RESULTS_CSV",
+    "RESULTS_JSON",
+    "SWEEP_FILE",
+    "SWEEP_METRICS",
+    "SWEEP_YAML",
+    "CVConfig",
+    "Point",
+    "SweepBlock",
+    "SweepPlan",
+    "SweepProgress",
+    "SweepResult",
+    "SweepSpec",
+    "SweepTable",
+    "Trial",
+    "expand_grid",
+    "load_sweep",
+    "parse_grid_option",
+    "plan_sweep",
+    "run_sweep",
 ]

@@ -25,8 +25,27 @@ from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_prob
 #: The metrics a trial reports on its held-out data, per task (the scalar keys of metrics.json).
 TASK_METRICS = {
     "binary": ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "average_precision"),
-    "multiclass": ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "roc_auc_micro", "average_precision"),
-    "multilabel": ("accuracy", "hamming_loss", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "roc_auc_micro", "average_precision"),
+    "multiclass": (
+        "accuracy",
+        "loss",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "roc_auc",
+        "roc_auc_micro",
+        "average_precision",
+    ),
+    "multilabel": (
+        "accuracy",
+        "hamming_loss",
+        "loss",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "roc_auc",
+        "roc_auc_micro",
+        "average_precision",
+    ),
     "regression": ("loss", "mse", "mae", "rmse", "r2"),
 }
 #: Every metric name ``sweep.metric`` accepts: a trial metric with the ``val_`` prefix.
@@ -67,7 +86,9 @@ class SweepBlock(Strict):
         if metric is None or metric in SWEEP_METRICS:
             return metric
         if f"val_{metric}" in SWEEP_METRICS:
-            raise ValueError(f"grid points are ranked on held-out data, so the metric is 'val_{metric}', not {metric!r}")
+            raise ValueError(
+                f"grid points are ranked on held-out data, so the metric is 'val_{metric}', not {metric!r}"
+            )
         hint = difflib.get_close_matches(metric, SWEEP_METRICS, n=1)
         did = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ValueError(f"unknown metric {metric!r}{did}; allowed: {', '.join(SWEEP_METRICS)}")
@@ -169,16 +190,28 @@ def load_sweep(
         if block.cv is None and cfg.dataset.validation_split == 0:
             problems.setdefault(
                 "  dataset.validation_split: is 0, but without sweep.cv each grid point is scored on the validation split: "
-                "set it (e.g. 0.2), or cross-validate with sweep.cv (or --folds 5)", []).append(index)
+                "set it (e.g. 0.2), or cross-validate with sweep.cv (or --folds 5)",
+                [],
+            ).append(index)
             continue
         points.append(Point(index, params, cfg))
     if problems:
         bad = sum(len(v) for v in problems.values())
         lines = []
         for body, indices in problems.items():
-            more = f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem" if len(indices) > 1 else ""
-            lines.append(f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n" + "\n".join("  " + line for line in body.splitlines()))
-        raise ConfigError(f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n" + "\n".join(lines))
+            more = (
+                f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem"
+                if len(indices) > 1
+                else ""
+            )
+            lines.append(
+                f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n"
+                + "\n".join("  " + line for line in body.splitlines())
+            )
+        raise ConfigError(
+            f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n"
+            + "\n".join(lines)
+        )
     _check_distinct(points, path)
     return SweepSpec(path, base, block, points, smoke)
 
@@ -197,9 +230,13 @@ def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: se
     return f"  {where} (sweep.grid.{source})  {line.strip()}"
 
 
-def _load_block(block_raw: Any, grid: Sequence[str], folds: int | None, path: Path, text: str, set_keys: Sequence[str]) -> SweepBlock:
+def _load_block(
+    block_raw: Any, grid: Sequence[str], folds: int | None, path: Path, text: str, set_keys: Sequence[str]
+) -> SweepBlock:
     if not isinstance(block_raw, Mapping):
-        raise ConfigError(f"error: {path}: sweep: must be a mapping with grid:, and optionally cv:, metric:, mode:, refit: (got a {type(block_raw).__name__})")
+        raise ConfigError(
+            f"error: {path}: sweep: must be a mapping with grid:, and optionally cv:, metric:, mode:, refit: (got a {type(block_raw).__name__})"
+        )
     data = dict(block_raw)
     if grid:
         data["grid"] = dict(data.get("grid") or {})
@@ -236,10 +273,18 @@ def _describe(err: Mapping[str, Any], where: _Where) -> str:
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
     elif kind == "missing":
-        msg = "required key is missing" + (": give the keys and values to sweep, e.g. grid: {optimizer.learning_rate: [0.01, 0.001]}" if loc[-1] == "grid" else "")
+        msg = "required key is missing" + (
+            ": give the keys and values to sweep, e.g. grid: {optimizer.learning_rate: [0.01, 0.001]}"
+            if loc[-1] == "grid"
+            else ""
+        )
     else:
         msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-        if kind not in ("value_error", "assertion_error") and "input" in err and not isinstance(err["input"], (dict, list)):
+        if (
+            kind not in ("value_error", "assertion_error")
+            and "input" in err
+            and not isinstance(err["input"], (dict, list))
+        ):
             msg += f" (got {err['input']!r})"
     if kind == "value_error" and err["loc"] == () and msg.startswith("mode:"):
         loc, msg = ["sweep", "mode"], msg.removeprefix("mode: ")
@@ -256,7 +301,10 @@ class _Where:
 
     def line(self, loc: Sequence[Any], msg: str) -> str:
         key = ".".join(map(str, loc))
-        origin = next((f"--set {k}" for k in self.set_keys if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
+        origin = next(
+            (f"--set {k}" for k in self.set_keys if key == k or key.startswith(k + ".") or k.startswith(key + ".")),
+            None,
+        )
         if origin is None:
             number = yaml_line(self.text, loc)
             origin = f"line {number}" if number else ("--grid/--folds" if self.from_options else "")

@@ -53,7 +53,14 @@ def available_cpus() -> int:
 
 def failed_outcome(task: dict[str, Any], error: str) -> Outcome:
     """The outcome of a trial whose worker could not report one."""
-    return {"name": task["name"], "key": task["key"], "status": "failed", "error": error, "duration_s": None, "pid": None}
+    return {
+        "name": task["name"],
+        "key": task["key"],
+        "status": "failed",
+        "error": error,
+        "duration_s": None,
+        "pid": None,
+    }
 
 
 # --------------------------------------------------------------------------- local processes
@@ -217,7 +224,9 @@ class LocalBackend:
 
         return check
 
-    def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+    def run(
+        self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int
+    ) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes."""
         ctx = worker_context(_task_backend(tasks))
         pending = deque(tasks)
@@ -253,7 +262,9 @@ class LocalBackend:
 
     def _start(self, ctx: Any, threads: int) -> _Worker:
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="mlrun-sweep-worker")
+        process = ctx.Process(
+            target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="mlrun-sweep-worker"
+        )
         # A spawned child inherits the environment at start, before it imports anything
         # (a forked one sets it itself, in start_worker_runtime).
         env = thread_env(threads)
@@ -314,7 +325,9 @@ class RayBackend:
         except ValueError:  # "ray" in sys.modules without a spec (e.g. set to None to hide it)
             found = False
         if not found:
-            raise ConfigError("error: --backend ray needs Ray, which is not installed: pip install 'mlrun[ray]' (or use --backend local)")
+            raise ConfigError(
+                "error: --backend ray needs Ray, which is not installed: pip install 'mlrun[ray]' (or use --backend local)"
+            )
         self.address = address
         self._started = False
         self._ray: Any = None
@@ -327,7 +340,11 @@ class RayBackend:
 
         self._ray = ray
         if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": False,
+            }
             try:
                 if self.address:
                     ray.init(address=self.address, **options)
@@ -335,7 +352,9 @@ class RayBackend:
                     ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
-                raise MlrunError(f"error: cannot start or reach {where}: {exc}; check --ray-address (e.g. 127.0.0.1:6379 of `ray start --head`)") from None
+                raise MlrunError(
+                    f"error: cannot start or reach {where}: {exc}; check --ray-address (e.g. 127.0.0.1:6379 of `ray start --head`)"
+                ) from None
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": thread_env(1)})(run_trial_packed)
         return self
@@ -350,7 +369,9 @@ class RayBackend:
     def threads_per_worker(self, workers: int) -> int:
         return 1  # each task asks Ray for one CPU
 
-    def run(self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+    def run(
+        self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int
+    ) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Submit ``tasks``, at most ``workers`` in flight; yield each with its outcome as it finishes."""
         ray = self._ray
         pending = deque(tasks)
@@ -366,7 +387,9 @@ class RayBackend:
                     try:
                         outcome = ray.get(ref)
                     except Exception as exc:  # the task's worker died or Ray lost it
-                        outcome = failed_outcome(task, f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                        outcome = failed_outcome(
+                            task, f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        )
                     yield task, outcome
         finally:
             for ref in running:

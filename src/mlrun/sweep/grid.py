@@ -29,20 +29,26 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     from sklearn.model_selection import ParameterGrid
 
     check_grid(grid)
-    return [{key: point[key] for key in sorted(point)} for point in ParameterGrid({k: list(v) for k, v in grid.items()})]
+    return [
+        {key: point[key] for key in sorted(point)} for point in ParameterGrid({k: list(v) for k, v in grid.items()})
+    ]
 
 
 def check_grid(grid: Mapping[str, Any]) -> None:
     """Raise ConfigError unless every key is a dotted key path and every value a non-empty list of distinct values."""
     problems = grid_problems(grid)
     if problems:
-        raise ConfigError("error: " + "\n  ".join(f"sweep.grid{'.' + key if key else ''}: {msg}" for key, msg in problems))
+        raise ConfigError(
+            "error: " + "\n  ".join(f"sweep.grid{'.' + key if key else ''}: {msg}" for key, msg in problems)
+        )
 
 
 def grid_problems(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Return ``(key, message)`` for every problem of a grid (key ``""`` for the grid as a whole)."""
     if not grid:
-        return [("", "is empty: give at least one key with a list of values, e.g. optimizer.learning_rate: [0.01, 0.001]")]
+        return [
+            ("", "is empty: give at least one key with a list of values, e.g. optimizer.learning_rate: [0.01, 0.001]")
+        ]
     problems: list[tuple[str, str]] = []
     for key, values in grid.items():
         try:
@@ -51,20 +57,40 @@ def grid_problems(grid: Mapping[str, Any]) -> list[tuple[str, str]]:
             problems.append((key, "is not a dotted key path like optimizer.learning_rate or model.layers.0.filters"))
             continue
         if key in PER_WORKER_KEYS:
-            problems.append((key, "thread counts are set per worker by mlrun sweep (from --workers) and cannot be swept; remove it from the grid"))
+            problems.append(
+                (
+                    key,
+                    "thread counts are set per worker by mlrun sweep (from --workers) and cannot be swept; remove it from the grid",
+                )
+            )
         elif key == "runtime.backend":
-            problems.append((key, "a worker process imports Keras once, on one backend, so the backend cannot be swept; "
-                                  "run one sweep per backend (--set runtime.backend=jax)"))
+            problems.append(
+                (
+                    key,
+                    "a worker process imports Keras once, on one backend, so the backend cannot be swept; "
+                    "run one sweep per backend (--set runtime.backend=jax)",
+                )
+            )
         elif isinstance(values, dict):
-            problems.append((key, (
-                f"needs a list of values, got a mapping {values!r}: a grid key is one dotted key path, "
-                f"e.g. `{key}.{next(iter(values), 'name')}: [...]` (on the command line: --grid KEY=V1,V2)"
-            )))
+            problems.append(
+                (
+                    key,
+                    (
+                        f"needs a list of values, got a mapping {values!r}: a grid key is one dotted key path, "
+                        f"e.g. `{key}.{next(iter(values), 'name')}: [...]` (on the command line: --grid KEY=V1,V2)"
+                    ),
+                )
+            )
         elif not isinstance(values, (list, tuple)):
-            problems.append((key, (
-                f"needs a list of values, got {values!r} (a {type(values).__name__}). "
-                f"Single values need to be wrapped in a list with one element: [{format_value(values)}]"
-            )))
+            problems.append(
+                (
+                    key,
+                    (
+                        f"needs a list of values, got {values!r} (a {type(values).__name__}). "
+                        f"Single values need to be wrapped in a list with one element: [{format_value(values)}]"
+                    ),
+                )
+            )
         elif not values:
             problems.append((key, "the list of values is empty; give at least one value"))
         else:
@@ -106,11 +132,15 @@ def parse_grid_option(text: str) -> tuple[str, list[Any]]:
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
-        raise ConfigError(f"error: --grid {text!r}: expected KEY=VALUE1,VALUE2,..., e.g. --grid optimizer.learning_rate=0.01,0.001")
+        raise ConfigError(
+            f"error: --grid {text!r}: expected KEY=VALUE1,VALUE2,..., e.g. --grid optimizer.learning_rate=0.01,0.001"
+        )
     try:
         parsed = yaml.safe_load(f"[{values}]")
     except yaml.YAMLError as exc:
-        raise ConfigError(f"error: --grid {text!r}: the values are not valid YAML ({getattr(exc, 'problem', exc)}); lists go in brackets: [128],[256,64]") from None
+        raise ConfigError(
+            f"error: --grid {text!r}: the values are not valid YAML ({getattr(exc, 'problem', exc)}); lists go in brackets: [128],[256,64]"
+        ) from None
     parse_path(key, what=f"--grid {text!r}")
     return key, parsed
 
@@ -139,4 +169,3 @@ def describe_point(params: Mapping[str, Any]) -> str:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-

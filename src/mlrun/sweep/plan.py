@@ -86,7 +86,9 @@ class SweepPlan:
         return [t for t in self.trials if t.point == point]
 
 
-def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, model_checker: ModelChecker | None = None) -> SweepPlan:
+def plan_sweep(
+    spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, model_checker: ModelChecker | None = None
+) -> SweepPlan:
     """Load the data once per distinct dataset block and check every grid point against it.
 
     Args:
@@ -108,7 +110,9 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, mo
     for p in spec.points:
         ident = json.dumps([p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task], sort_keys=True)
         if ident not in datasets:
-            datasets[ident] = load_dataset(p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir)
+            datasets[ident] = load_dataset(
+                p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir
+            )
         point_data[p.index] = datasets[ident]
 
     first = point_data[spec.points[0].index]
@@ -125,9 +129,14 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, mo
             problems.append(f"  point {p.index} ({describe_point(p.params)}): {weights}")
         if block.metric.removeprefix("val_") not in TASK_METRICS[data.task]:
             allowed = ", ".join(f"val_{m}" for m in TASK_METRICS[data.task])
-            problems.append(f"  sweep.metric: {block.metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}")
+            problems.append(
+                f"  sweep.metric: {block.metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}"
+            )
     if problems:
-        raise ConfigError(f"error: {spec.source}: the sweep does not fit the data; nothing was trained\n" + "\n".join(dict.fromkeys(problems)))
+        raise ConfigError(
+            f"error: {spec.source}: the sweep does not fit the data; nothing was trained\n"
+            + "\n".join(dict.fromkeys(problems))
+        )
     if block.cv is not None:
         for data in {id(d): d for d in point_data.values()}.values():
             _check_folds(block, data, spec)
@@ -135,10 +144,18 @@ def plan_sweep(spec: SweepSpec, runs_dir: Path, *, check_models: bool = True, mo
         _check_models(spec, point_data, model_checker)
 
     fingerprints = {i: d.fingerprint() for i, d in point_data.items()}
-    identity = {"base": identity_dict(spec.base), "sweep": block.model_dump(mode="json"), "data": sorted(set(fingerprints.values()))}
+    identity = {
+        "base": identity_dict(spec.base),
+        "sweep": block.model_dump(mode="json"),
+        "data": sorted(set(fingerprints.values())),
+    }
     sweep_id = f"{slugify(spec.base.name)}-sweep-{_hash(identity)[:8]}"
     plan = SweepPlan(spec, sweep_id, Path(runs_dir) / sweep_id, block, first.task, first.classes, fingerprints)
-    folds = [Fold(i, cv.n_splits, bool(block.cv.stratified), cv.shuffle) for i in range(cv.n_splits)] if cv is not None else [None]
+    folds = (
+        [Fold(i, cv.n_splits, bool(block.cv.stratified), cv.shuffle) for i in range(cv.n_splits)]
+        if cv is not None
+        else [None]
+    )
     for p in spec.points:
         for fold in folds:
             plan.trials.append(Trial(p.index, fold, trial_key(p.config, fold, fingerprints[p.index])))
@@ -169,8 +186,10 @@ def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
     metric = block.metric or ("val_r2" if task == "regression" else "val_accuracy")
     natural = "min" if metric in LOWER_IS_BETTER else "max"
     if block.mode is not None and block.mode != natural:  # with an explicit metric the schema has said so already
-        raise ConfigError(f"error: sweep.mode: {block.mode!r} would rank the worst {metric} (the default metric of a {task} task) first; "
-                          f"use mode: {natural!r}, or leave mode out")
+        raise ConfigError(
+            f"error: sweep.mode: {block.mode!r} would rank the worst {metric} (the default metric of a {task} task) first; "
+            f"use mode: {natural!r}, or leave mode out"
+        )
     mode = block.mode or natural
     update: dict[str, Any] = {"metric": metric, "mode": mode}
     if block.cv is not None:
@@ -180,7 +199,9 @@ def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
                 f"error: sweep.cv.stratified: true needs class labels, but this is a {task} task; "
                 "use stratified: false (or leave it out)"
             )
-        update["cv"] = block.cv.model_copy(update={"stratified": classify if block.cv.stratified is None else block.cv.stratified})
+        update["cv"] = block.cv.model_copy(
+            update={"stratified": classify if block.cv.stratified is None else block.cv.stratified}
+        )
     return block.model_copy(update=update)
 
 
@@ -205,9 +226,14 @@ def _check_models(spec: SweepSpec, point_data: dict[int, Dataset], checker: Mode
     imports TensorFlow); by default it runs here.
     """
     checks = [
-        {"point": p.index, "params": describe_point(p.params), "config": p.config.model_dump(mode="json"),
-         "input_shape": list(point_data[p.index].input_shape), "task": point_data[p.index].task,
-         "n_outputs": point_data[p.index].n_outputs}
+        {
+            "point": p.index,
+            "params": describe_point(p.params),
+            "config": p.config.model_dump(mode="json"),
+            "input_shape": list(point_data[p.index].input_shape),
+            "task": point_data[p.index].task,
+            "n_outputs": point_data[p.index].n_outputs,
+        }
         for p in spec.points
     ]
     problems = (checker or model_problems)(checks)
@@ -225,13 +251,17 @@ def model_problems(checks: list[dict[str, Any]]) -> list[str]:
 
     if not checks:
         return []
-    keras = import_keras(checks[0]["config"].get("runtime", {}).get("backend"))  # before mlrun.model, which imports Keras
+    keras = import_keras(
+        checks[0]["config"].get("runtime", {}).get("backend")
+    )  # before mlrun.model, which imports Keras
     from mlrun.model import build_model
 
     problems = []
     try:
         for check in checks:
-            cfg = validate_config(check["config"], source=f"point {check['point']}").model_copy(update={"task": check["task"]})
+            cfg = validate_config(check["config"], source=f"point {check['point']}").model_copy(
+                update={"task": check["task"]}
+            )
             try:
                 build_model(cfg, tuple(check["input_shape"]), task=check["task"], n_outputs=check["n_outputs"])
             except ConfigError as exc:

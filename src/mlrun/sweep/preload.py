@@ -18,18 +18,18 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"  # the fork server serves TensorFlow sweeps only
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mlrun.backend import _quiet_native_stderr  # noqa: E402
+from mlrun.backend import _quiet_native_stderr
 
 with _quiet_native_stderr():
-    import keras  # noqa: E402,F401
-    import tensorflow  # noqa: E402
+    import keras  # noqa: F401
+    import tensorflow
 
     tensorflow.get_logger().setLevel("ERROR")  # as mlrun.backend.import_keras does: no retracing warnings in sweeps
 
     try:  # only a head start: a worker imports whatever is missing itself
-        import mlrun.metrics  # noqa: F401  (scikit-learn's metrics)
-        import mlrun.model  # noqa: F401
-        import mlrun.runner  # noqa: F401
+        import mlrun.metrics
+        import mlrun.model
+        import mlrun.runner
         import mlrun.sweep.trials  # noqa: F401
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass

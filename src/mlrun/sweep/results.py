@@ -91,9 +91,18 @@ def aggregate(plan: SweepPlan) -> SweepTable:
         dirs = [plan.trial_dir(t) for t in trials]
         fold_metrics = [_scalar_metrics(d) if is_done(d) else None for d in dirs]
         result = PointResult(
-            point=p.index, params=dict(p.params),
-            trials=[{"name": t.name, "key": t.key, "fold": None if t.fold is None else t.fold.index, "status": trial_state(d),
-                     "error": None if is_done(d) else read_error(d)} for t, d in zip(trials, dirs)],
+            point=p.index,
+            params=dict(p.params),
+            trials=[
+                {
+                    "name": t.name,
+                    "key": t.key,
+                    "fold": None if t.fold is None else t.fold.index,
+                    "status": trial_state(d),
+                    "error": None if is_done(d) else read_error(d),
+                }
+                for t, d in zip(trials, dirs)
+            ],
             fold_metrics=fold_metrics,
         )
         for m in plan.tracked:
@@ -116,22 +125,34 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
     best = table.best
     if best is not None:
         store.write_yaml(plan.sweep_dir / BEST_CONFIG, config_to_dict(plan.spec.points[best.point].config))
-    store.write_json(plan.sweep_dir / RESULTS_JSON, {
-        "sweep_id": plan.sweep_id,
-        "metric": table.metric,
-        "mode": table.mode,
-        "grid_keys": table.grid_keys,
-        "tracked": table.tracked,
-        "n_splits": plan.n_splits,
-        "columns": table.columns,
-        "points": [
-            {"point": p.point, "params": p.params, "rank": p.rank, "status": p.status, "metrics": p.tracked,
-             "fold_metrics": p.fold_metrics, "confusion_matrix": p.confusion_matrix, "roc_auc": p.roc_auc, "trials": p.trials}
-            for p in table.points
-        ],
-        "best": best_summary(table),
-        "refit": refit,
-    })
+    store.write_json(
+        plan.sweep_dir / RESULTS_JSON,
+        {
+            "sweep_id": plan.sweep_id,
+            "metric": table.metric,
+            "mode": table.mode,
+            "grid_keys": table.grid_keys,
+            "tracked": table.tracked,
+            "n_splits": plan.n_splits,
+            "columns": table.columns,
+            "points": [
+                {
+                    "point": p.point,
+                    "params": p.params,
+                    "rank": p.rank,
+                    "status": p.status,
+                    "metrics": p.tracked,
+                    "fold_metrics": p.fold_metrics,
+                    "confusion_matrix": p.confusion_matrix,
+                    "roc_auc": p.roc_auc,
+                    "trials": p.trials,
+                }
+                for p in table.points
+            ],
+            "best": best_summary(table),
+            "refit": refit,
+        },
+    )
 
 
 def best_summary(table: SweepTable) -> dict[str, Any] | None:
@@ -140,7 +161,14 @@ def best_summary(table: SweepTable) -> dict[str, Any] | None:
     if best is None:
         return None
     score = best.tracked[table.metric]
-    return {"point": best.point, "params": best.params, "metric": table.metric, "mean": score["mean"], "std": score["std"], "config": BEST_CONFIG}
+    return {
+        "point": best.point,
+        "params": best.params,
+        "metric": table.metric,
+        "mean": score["mean"],
+        "std": score["std"],
+        "config": BEST_CONFIG,
+    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -148,7 +176,9 @@ def best_summary(table: SweepTable) -> dict[str, Any] | None:
 
 def _scalar_metrics(run_dir: Path) -> dict[str, Any]:
     m = store.read_json(run_dir / store.METRICS_FILE)
-    return {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n_test"} | {"n": m.get("n_test")}
+    return {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n_test"} | {
+        "n": m.get("n_test")
+    }
 
 
 def _summary(values: list[float | None]) -> dict[str, Any]:

@@ -108,11 +108,18 @@ def run_sweep(
         LocalBackend.warm_up(spec.base.runtime.backend)
         checker = LocalBackend.model_checker(spec.base.runtime.backend)
     plan = plan_sweep(spec, runs_dir, model_checker=checker)
-    run = _SweepRun(plan, make_backend(backend, ray_address=ray_address), workers=workers,
-                    command=list(command if command is not None else sys.argv), notify=on_progress or (lambda progress: None))
+    run = _SweepRun(
+        plan,
+        make_backend(backend, ray_address=ray_address),
+        workers=workers,
+        command=list(command if command is not None else sys.argv),
+        notify=on_progress or (lambda progress: None),
+    )
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
     _check_not_running(plan.sweep_dir)
-    store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")})
+    store.write_yaml(
+        plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")}
+    )
     with run:
         try:
             run.write_info()
@@ -125,9 +132,17 @@ def run_sweep(
                     run.failures.append((REFIT_DIR, refit.get("error")))
             write_results(plan, table, refit=refit)
             status = "completed" if not run.failures and run.counts["pending"] == 0 else "failed"
-            run.info.update(status=status, best=best_summary(table), refit=refit,
-                            error=f"{len(run.failures)} failed: {', '.join(n for n, _ in run.failures[:5])}" if run.failures else None)
-            return SweepResult(plan, table, status, ran=run.ran, skipped=run.skipped, failures=run.failures, refit=refit)
+            run.info.update(
+                status=status,
+                best=best_summary(table),
+                refit=refit,
+                error=f"{len(run.failures)} failed: {', '.join(n for n, _ in run.failures[:5])}"
+                if run.failures
+                else None,
+            )
+            return SweepResult(
+                plan, table, status, ran=run.ran, skipped=run.skipped, failures=run.failures, refit=refit
+            )
         except KeyboardInterrupt:
             run.info["status"] = "interrupted"
             raise
@@ -146,7 +161,9 @@ class _SweepRun:
     joined) only when a trial has to run, so a finished sweep reruns instantly.
     """
 
-    def __init__(self, plan: SweepPlan, backend: Any, *, workers: int | None, command: list[str], notify: ProgressCallback) -> None:
+    def __init__(
+        self, plan: SweepPlan, backend: Any, *, workers: int | None, command: list[str], notify: ProgressCallback
+    ) -> None:
         self.plan, self.backend, self.workers, self.command, self.notify = plan, backend, workers, command, notify
         self._stack = contextlib.ExitStack()
         self._opened = False
@@ -185,8 +202,19 @@ class _SweepRun:
         tasks = []
         for t in self.todo:
             prepare_dir(plan.trial_dir(t), _trial_info(plan, t))
-            tasks.append(_task(plan, t.name, t.key, plan.spec.points[t.point].config, t.fold, plan.trial_dir(t),
-                               evaluate_on="validation", threads=self.threads, command=self.command))
+            tasks.append(
+                _task(
+                    plan,
+                    t.name,
+                    t.key,
+                    plan.spec.points[t.point].config,
+                    t.fold,
+                    plan.trial_dir(t),
+                    evaluate_on="validation",
+                    threads=self.threads,
+                    command=self.command,
+                )
+            )
         with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
             for task, outcome in finished:
                 ok = _record(Path(task["run_dir"]), task, outcome)
@@ -196,8 +224,18 @@ class _SweepRun:
                 if not ok:
                     self.failures.append((task["name"], outcome.get("error")))
                 self.write_info()
-                self.notify(SweepProgress("trials", len(self.todo), self.ran, len(self.failures), self.skipped,
-                                          task["name"], outcome["status"], outcome.get("error")))
+                self.notify(
+                    SweepProgress(
+                        "trials",
+                        len(self.todo),
+                        self.ran,
+                        len(self.failures),
+                        self.skipped,
+                        task["name"],
+                        outcome["status"],
+                        outcome.get("error"),
+                    )
+                )
                 if not ok and fail_fast:
                     return True
         return False
@@ -212,21 +250,52 @@ class _SweepRun:
         reused = is_done(run_dir) and _read_key(run_dir) == key
         if not reused:
             be = self.open()
-            prepare_dir(run_dir, {"kind": "refit", "sweep_id": plan.sweep_id, "key": key, "point": best.point, "params": best.params,
-                                  "fold": None, "dataset_fingerprint": plan.fingerprints[best.point]})
+            prepare_dir(
+                run_dir,
+                {
+                    "kind": "refit",
+                    "sweep_id": plan.sweep_id,
+                    "key": key,
+                    "point": best.point,
+                    "params": best.params,
+                    "fold": None,
+                    "dataset_fingerprint": plan.fingerprints[best.point],
+                },
+            )
             threads = cfg.runtime.intra_op_threads or be.threads_per_worker(1)  # the refit runs alone: all the cores
-            task = _task(plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command)
+            task = _task(
+                plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command
+            )
             self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
             with contextlib.closing(be.run([task], workers=1, threads=threads)) as finished:
                 for task, outcome in finished:
                     _record(run_dir, task, outcome)
-                    self.notify(SweepProgress("refit", 1, 1, int(outcome["status"] != "completed"), 0, REFIT_DIR, outcome["status"], outcome.get("error")))
+                    self.notify(
+                        SweepProgress(
+                            "refit",
+                            1,
+                            1,
+                            int(outcome["status"] != "completed"),
+                            0,
+                            REFIT_DIR,
+                            outcome["status"],
+                            outcome.get("error"),
+                        )
+                    )
         metrics = None
         if is_done(run_dir):
             m = store.read_json(run_dir / store.METRICS_FILE)
             metrics = {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return {"dir": REFIT_DIR, "key": key, "point": best.point, "params": best.params, "status": trial_state(run_dir),
-                "error": None if metrics else read_error(run_dir), "reused": reused, "test_metrics": metrics}
+        return {
+            "dir": REFIT_DIR,
+            "key": key,
+            "point": best.point,
+            "params": best.params,
+            "status": trial_state(run_dir),
+            "error": None if metrics else read_error(run_dir),
+            "reused": reused,
+            "test_metrics": metrics,
+        }
 
     def write_info(self) -> None:
         self.info["trials"] = dict(self.counts)
@@ -238,8 +307,18 @@ class _SweepRun:
 # --------------------------------------------------------------------------- trials
 
 
-def _task(plan: SweepPlan, name: str, key: str, cfg: ExperimentConfig, fold: Fold | None, run_dir: Path, *,
-          evaluate_on: str, threads: int, command: list[str]) -> dict[str, Any]:
+def _task(
+    plan: SweepPlan,
+    name: str,
+    key: str,
+    cfg: ExperimentConfig,
+    fold: Fold | None,
+    run_dir: Path,
+    *,
+    evaluate_on: str,
+    threads: int,
+    command: list[str],
+) -> dict[str, Any]:
     """The plain-data task a worker runs: the config with this worker's thread counts filled in."""
     config = config_to_dict(cfg)
     runtime = config["runtime"]
@@ -248,18 +327,30 @@ def _task(plan: SweepPlan, name: str, key: str, cfg: ExperimentConfig, fold: Fol
     if runtime.get("inter_op_threads") is None:
         runtime["inter_op_threads"] = 1
     return {
-        "name": name, "key": key, "config": config,
+        "name": name,
+        "key": key,
+        "config": config,
         "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
-        "evaluate_on": evaluate_on, "smoke": plan.spec.smoke, "command": command,
-        "base_dir": str(plan.spec.base_dir), "run_dir": str(run_dir),
+        "evaluate_on": evaluate_on,
+        "smoke": plan.spec.smoke,
+        "command": command,
+        "base_dir": str(plan.spec.base_dir),
+        "run_dir": str(run_dir),
     }
 
 
 def _trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
     point = plan.spec.points[trial.point]
     fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
-    return {"kind": "trial", "sweep_id": plan.sweep_id, "key": trial.key, "point": trial.point, "params": point.params,
-            "fold": fold, "dataset_fingerprint": plan.fingerprints[trial.point]}
+    return {
+        "kind": "trial",
+        "sweep_id": plan.sweep_id,
+        "key": trial.key,
+        "point": trial.point,
+        "params": point.params,
+        "fold": fold,
+        "dataset_fingerprint": plan.fingerprints[trial.point],
+    }
 
 
 def _record(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any]) -> bool:
@@ -298,7 +389,11 @@ def _check_not_running(sweep_dir: Path) -> None:
         info = store.read_json(sweep_dir / SWEEP_FILE)
     except (OSError, ValueError):
         return
-    if info.get("status") == "running" and info.get("host") == socket.gethostname() and store.effective_status(info) == "running":
+    if (
+        info.get("status") == "running"
+        and info.get("host") == socket.gethostname()
+        and store.effective_status(info) == "running"
+    ):
         raise RunError(
             f"error: sweep {sweep_dir.name} is already running (pid {info.get('pid')}); "
             "wait for it to finish, or stop it and run this command again to resume it"

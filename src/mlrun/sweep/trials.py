@@ -52,8 +52,14 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         cfg = validate_config(task["config"], source=task["name"])
         fold = Fold(*task["fold"]) if task["fold"] is not None else None
         result = run_experiment(
-            cfg, run_dir.parent, run_dir=run_dir, fold=fold, evaluate_on=task["evaluate_on"], smoke=task["smoke"],
-            command=task["command"], base_dir=Path(task["base_dir"]),
+            cfg,
+            run_dir.parent,
+            run_dir=run_dir,
+            fold=fold,
+            evaluate_on=task["evaluate_on"],
+            smoke=task["smoke"],
+            command=task["command"],
+            base_dir=Path(task["base_dir"]),
         )
         status = result.status
         if status != "completed":
@@ -65,8 +71,14 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         store.write_atomic(run_dir / TRACEBACK_FILE, traceback.format_exc())
     if status == "failed":
         mark_failed(run_dir, error or "failed", name=task["name"], fold=task["fold"])
-    return {"name": task["name"], "key": task["key"], "status": status, "error": error,
-            "duration_s": round(time.time() - started, 3), "pid": os.getpid()}
+    return {
+        "name": task["name"],
+        "key": task["key"],
+        "status": status,
+        "error": error,
+        "duration_s": round(time.time() - started, 3),
+        "pid": os.getpid(),
+    }
 
 
 def run_trial_packed(task: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +91,9 @@ def run_trial_packed(task: dict[str, Any]) -> dict[str, Any]:
         run_dir = Path(tmp) / task["name"]
         run_dir.mkdir()
         outcome = run_trial({**task, "run_dir": str(run_dir)})
-        outcome["files"] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+        outcome["files"] = {
+            p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")
+        }
     return outcome
 
 
@@ -126,8 +140,13 @@ def mark_failed(run_dir: Path, error: str, *, name: str, fold: list[Any] | None 
     try:
         info = store.read_json(run_dir / store.RUN_FILE)
     except (OSError, ValueError):
-        info = {"id": run_dir.name, "name": name, "started_at": store.now_iso(), **store.host_info(),
-                "fold": {"index": fold[0], "n_splits": fold[1]} if fold else None}
+        info = {
+            "id": run_dir.name,
+            "name": name,
+            "started_at": store.now_iso(),
+            **store.host_info(),
+            "fold": {"index": fold[0], "n_splits": fold[1]} if fold else None,
+        }
     if info.get("status") not in (None, "running"):
         return  # the runner recorded how it ended
     info.update(status="failed", error=error, ended_at=store.now_iso())
