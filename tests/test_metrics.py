@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from mlrun.metrics import class_probabilities, evaluate_predictions
+from mlrun.metrics.compute import class_probabilities, evaluate_predictions
 
 
 def random_proba(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 from mlrun import store
 from mlrun.config import validate_config
 from mlrun.errors import ConfigError
-from mlrun.metrics import evaluate_predictions, expected_calibration_error
+from mlrun.metrics.compute import evaluate_predictions, expected_calibration_error
 from tests.conftest import digits_config
 
 # --------------------------------------------------------------------------- ECE

@@ -270,7 +270,7 @@ def prediction_table(
     ``y_pred`` (or ``y_pred_<target>``). With ``std`` (Monte Carlo dropout),
     ``std_<class>`` (regression ``y_std``) columns follow, as in a run's predictions.csv.
     """
-    from mlrun.metrics import class_probabilities
+    from mlrun.metrics.compute import class_probabilities
 
     task, classes = spec["task"], [str(c) for c in spec["classes"]]
     scores = np.asarray(scores, dtype=np.float64)

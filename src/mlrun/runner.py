@@ -441,7 +441,7 @@ def _best_epoch(history: list[dict[str, float]], cfg: ExperimentConfig) -> int |
 
 
 def _evaluate(model: Any, cfg: ExperimentConfig, data: Dataset, *, on: str = "test"):
-    from mlrun.metrics import evaluate_predictions
+    from mlrun.metrics.compute import evaluate_predictions
     from mlrun.model import uses_one_hot
 
     x, y = (data.x_val, data.y_val) if on == "validation" else (data.x_test, data.y_test)

@@ -1,5 +1,6 @@
 """The experiment config: schema (:mod:`.schema`) and loading (:mod:`.loading`). Nothing here imports Keras."""
 
+from mlrun.config.changes import SMOKE_LIMIT, evolve, smoke_config
 from mlrun.config.loading import (
     apply_overrides,
     config_to_dict,
@@ -23,6 +24,9 @@ from mlrun.config.schema import (
 )
 
 __all__ = [
+    "SMOKE_LIMIT",
+    "evolve",
+    "smoke_config",
     "KERAS_DATASETS",
     "LAYER_TYPES",
     "SKLEARN_DATASETS",

@@ -27,7 +27,7 @@ with _quiet_native_stderr():
     tensorflow.get_logger().setLevel("ERROR")  # as mlrun.backend.import_keras does: no retracing warnings in sweeps
 
     try:  # only a head start: a worker imports whatever is missing itself
-        import mlrun.metrics
+        import mlrun.metrics.compute
         import mlrun.model
         import mlrun.runner
         import mlrun.sweep.trials  # noqa: F401
