@@ -159,7 +159,7 @@ def test_layers_that_do_not_fit_their_input(layers, shape, match) -> None:
     ],
 )
 def test_every_lecture_optimizer(opt, cls, attrs) -> None:
-    o = build_optimizer(cfg_with(optimizer=opt), steps_per_epoch=10)
+    o = build_optimizer(cfg_with(optimizer=opt))
     assert type(o).__name__ == cls
     for k, v in attrs.items():
         assert getattr(o, k) == pytest.approx(v)
@@ -173,9 +173,7 @@ def test_every_lecture_optimizer(opt, cls, attrs) -> None:
     ],
 )
 def test_learning_rate_schedules(schedule, cls) -> None:
-    o = build_optimizer(
-        cfg_with(optimizer={"name": "adam", "learning_rate": 0.01, "schedule": schedule}), steps_per_epoch=10
-    )
+    o = build_optimizer(cfg_with(optimizer={"name": "adam", "learning_rate": 0.01, "schedule": schedule}))
     assert type(o._learning_rate).__name__ == cls
 
 
@@ -189,7 +187,7 @@ def test_one_hot_targets_for_categorical_and_mse_losses() -> None:
 def test_compile_names_metrics_as_configured() -> None:
     cfg = cfg_with(loss="binary_crossentropy", metrics=["accuracy", "auc", "precision", "recall"])
     model = build_model(cfg, (4,), task="binary", n_outputs=2)
-    compile_model(model, cfg, task="binary", steps_per_epoch=1)
+    compile_model(model, cfg, task="binary")
     import numpy as np
 
     logs = model.evaluate(np.zeros((4, 4)), np.array([0, 1, 0, 1.0]), verbose=0, return_dict=True)

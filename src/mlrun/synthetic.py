@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from mlrun.config import DatasetConfig
+
+T = TypeVar("T")
 
 #: How many standard deviations of the targets a regression outlier is shifted by.
 OUTLIER_SHIFT = 10.0
@@ -41,7 +44,13 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
         seed: the config's seed; every generator is seeded with it.
     """
     if cfg.generator == "gate":
-        return gate_data(cfg.gate, n_inputs=cfg.n_inputs, repeat=cfg.repeat, noise=cfg.noise, seed=seed)
+        return gate_data(
+            _given(cfg.gate),
+            n_inputs=_given(cfg.n_inputs),
+            repeat=_given(cfg.repeat),
+            noise=_given(cfg.noise),
+            seed=seed,
+        )
     if cfg.generator == "regression":
         return _regression(cfg, seed)
     from sklearn import datasets as skd
@@ -86,13 +95,20 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
             n_labels=cfg.n_labels,
             random_state=seed,
         )
-        names = [f"label_{i}" for i in range(cfg.n_classes)]
+        names = [f"label_{i}" for i in range(_given(cfg.n_classes))]
         source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
         return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
     else:  # pragma: no cover - the schema allows only the generators above
         raise ValueError(f"unknown generator {g!r}")
     source = f"synthetic {g} (n_samples={cfg.n_samples}, {params})"
     return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+
+
+def _given(value: T | None) -> T:
+    """A parameter of the chosen generator: the dataset schema has filled in its default if it was left out."""
+    if value is None:
+        raise AssertionError("the dataset schema fills in every parameter of the chosen generator")
+    return value
 
 
 def gate_data(gate: str, *, n_inputs: int = 2, repeat: int = 1, noise: float = 0.0, seed: int = 0) -> Generated:
@@ -137,10 +153,11 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
         random_state=seed,
     )
     x, y = x.astype(np.float32), y.astype(np.float32)
-    names = ["target"] if cfg.n_targets == 1 else [f"target_{i}" for i in range(cfg.n_targets)]
+    n_targets = _given(cfg.n_targets)
+    names = ["target"] if n_targets == 1 else [f"target_{i}" for i in range(n_targets)]
     source = f"synthetic regression (n_samples={cfg.n_samples}, n_features={cfg.n_features}, noise={cfg.noise}"
     source += f", outliers={cfg.outliers})" if cfg.outliers else ")"
-    notes = [_true_function(np.asarray(coef).reshape(cfg.n_features, -1), cfg.bias)]
+    notes = [_true_function(np.asarray(coef).reshape(_given(cfg.n_features), -1), _given(cfg.bias))]
     if not cfg.outliers:
         return Generated(x, y, None, None, names, "regression", source, notes)
     shift = OUTLIER_SHIFT * y.std(axis=0)
