@@ -207,9 +207,8 @@ def check_monitors(cfg: ExperimentConfig, task: str | None = None) -> None:
             note = ""
         else:
             defaults: dict[str, list[str]] = {t: registry.default_epoch_metrics(t) for t in registry.TASKS}
-            allowed = list(
-                dict.fromkeys(n for m in defaults.values() for n in registry.logged_names(m, validation=validation))
-            )
+            any_default = dict.fromkeys(name for names in defaults.values() for name in names)
+            allowed = registry.logged_names(list(any_default), validation=validation)
             trackable = list(registry.EPOCH_METRIC_NAMES)
             note = f" (no `task:` given, so the metrics are the task's default: {_by_task(defaults)})"
         if monitor not in allowed:
