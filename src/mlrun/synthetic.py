@@ -53,6 +53,15 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
         )
     if cfg.generator == "regression":
         return _regression(cfg, seed)
+    if cfg.generator == "multilabel":
+        return _multilabel(cfg, seed)
+    x, y, params = _classes(cfg, seed)
+    source = f"synthetic {cfg.generator} (n_samples={cfg.n_samples}, {params})"
+    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+
+
+def _classes(cfg: DatasetConfig, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs, class labels and the parameters shown in the source, of the classification, moons, circles or blobs generator."""
     from sklearn import datasets as skd
 
     g = cfg.generator
@@ -69,39 +78,40 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
             flip_y=cfg.flip_y,
             random_state=seed,
         )
-        params = (
-            f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}"
+        return (
+            x,
+            y,
+            f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}",
         )
-    elif g == "moons":
+    if g == "moons":
         x, y = skd.make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=seed)
-        params = f"noise={cfg.noise}"
-    elif g == "circles":
+        return x, y, f"noise={cfg.noise}"
+    if g == "circles":
         x, y = skd.make_circles(n_samples=cfg.n_samples, noise=cfg.noise, factor=cfg.factor, random_state=seed)
-        params = f"noise={cfg.noise}, factor={cfg.factor}"
-    elif g == "blobs":
-        x, y = skd.make_blobs(
-            n_samples=cfg.n_samples,
-            n_features=cfg.n_features,
-            centers=cfg.n_classes,
-            cluster_std=cfg.cluster_std,
-            random_state=seed,
-        )
-        params = f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
-    elif g == "multilabel":
-        x, y = skd.make_multilabel_classification(
-            n_samples=cfg.n_samples,
-            n_features=cfg.n_features,
-            n_classes=cfg.n_classes,
-            n_labels=cfg.n_labels,
-            random_state=seed,
-        )
-        names = [f"label_{i}" for i in range(_given(cfg.n_classes))]
-        source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
-        return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
-    else:  # pragma: no cover - the schema allows only the generators above
-        raise ValueError(f"unknown generator {g!r}")
-    source = f"synthetic {g} (n_samples={cfg.n_samples}, {params})"
-    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+        return x, y, f"noise={cfg.noise}, factor={cfg.factor}"
+    x, y = skd.make_blobs(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        centers=cfg.n_classes,
+        cluster_std=cfg.cluster_std,
+        random_state=seed,
+    )
+    return x, y, f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
+
+
+def _multilabel(cfg: DatasetConfig, seed: int) -> Generated:
+    from sklearn.datasets import make_multilabel_classification
+
+    x, y = make_multilabel_classification(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        n_classes=cfg.n_classes,
+        n_labels=cfg.n_labels,
+        random_state=seed,
+    )
+    names = [f"label_{i}" for i in range(_given(cfg.n_classes))]
+    source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
+    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
 
 
 def _given(value: T | None) -> T:
