@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from mlrun.cleaning import clean_table, describe
-from mlrun.config import DatasetConfig, load_config
-from mlrun.config.schema import CleaningConfig
+from mlrun.config import CleaningConfig, DatasetConfig, load_config
 from mlrun.data import load_dataset
 from mlrun.errors import ConfigError, DataError
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
 
 import pytest
 
-from mlrun.config import ExperimentConfig, apply_overrides, check_task, config_to_dict, load_config, validate_config
+from mlrun.config import (
+    ExperimentConfig,
+    apply_overrides,
+    check_task,
+    config_to_dict,
+    load_config,
+    monitors,
+    validate_config,
+)
+from mlrun.config.base import Metric
 from mlrun.errors import ConfigError
+from mlrun.metrics import registry
 from tests.conftest import CONFIGS, digits_config
 
 ALL_CONFIGS = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.endswith("_sweep.yaml"))  # sweeps: test_sweep.py
@@ -234,3 +246,83 @@ def test_schema_forbids_unknown_keys_everywhere() -> None:
         with pytest.raises(ConfigError, match=rf"{block}\.bogus: unknown key"):
             validate_config(raw)
     assert ExperimentConfig.model_config["extra"] == "forbid"
+
+
+def _monitoring(where: str, monitor: str) -> dict:
+    """The config changes that make early stopping or the reduce_on_plateau schedule watch ``monitor``."""
+    if where == "training.early_stopping.monitor":
+        return {"training": {"early_stopping": {"monitor": monitor}}}
+    return {"optimizer": {"name": "adam", "schedule": {"type": "reduce_on_plateau", "monitor": monitor}}}
+
+
+MONITOR_KEYS = ["training.early_stopping.monitor", "optimizer.schedule.monitor"]
+
+
+@pytest.mark.parametrize("key", MONITOR_KEYS)
+@pytest.mark.parametrize(
+    "monitor, changes, match",
+    [
+        (
+            "val_acc",
+            {},
+            r"{key}: 'val_acc' is not logged by this run \(did you mean 'val_accuracy'\?\); "
+            r"monitor one of: loss, accuracy, val_loss, val_accuracy$",
+        ),
+        ("val_los", {}, r"{key}: 'val_los' is not logged by this run \(did you mean 'val_loss'\?\)"),
+        ("val_auc", {}, r"{key}: 'val_auc' is not logged .*; or add 'auc' to `metrics:` to track it"),
+        (
+            "val_loss",
+            {"dataset": {"name": "digits", "validation_split": 0}},
+            r"{key}: 'val_loss' needs validation data but dataset\.validation_split is 0",
+        ),
+        (
+            "val_accuracy",
+            {"task": "regression", "loss": "mse", "metrics": None},
+            r"{key}: 'val_accuracy' is not logged by this run; monitor one of: loss, mae, val_loss, val_mae$",
+        ),
+        (
+            "val_rmse",
+            {"metrics": None},
+            r"{key}: 'val_rmse' is not logged by this run .*monitor one of: loss, accuracy, mae, val_loss, "
+            r"val_accuracy, val_mae; or add 'rmse' to `metrics:` to track it \(no `task:` given, so the metrics "
+            r"are the task's default: accuracy for binary/multiclass/multilabel, mae for regression\)",
+        ),
+        ("accuracy", {"metrics": ["mse"]}, r"{key}: 'accuracy' is not logged by this run"),
+    ],
+)
+def test_a_monitor_must_be_logged_by_the_run(write_config, key: str, monitor: str, changes: dict, match: str) -> None:
+    raw = digits_config(**_monitoring(key, monitor))
+    raw.update(changes)
+    with pytest.raises(ConfigError, match=match.replace("{key}", re.escape(key))) as info:
+        load_config(write_config(raw))
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("key", MONITOR_KEYS)
+@pytest.mark.parametrize(
+    "monitor, changes",
+    [
+        ("loss", {}),
+        ("val_loss", {}),
+        ("val_accuracy", {}),
+        ("loss", {"dataset": {"name": "digits", "validation_split": 0}}),
+        ("val_auc", {"task": "binary", "loss": "binary_crossentropy", "metrics": ["accuracy", "auc"]}),
+        ("val_mae", {"metrics": None}),  # the task is inferred later: mae is regression's default metric
+    ],
+)
+def test_a_logged_monitor_is_accepted(key: str, monitor: str, changes: dict) -> None:
+    raw = digits_config(**_monitoring(key, monitor))
+    raw.update(changes)
+    assert (key, monitor) in monitors(validate_config(raw))
+
+
+@pytest.mark.parametrize("key", MONITOR_KEYS)
+def test_the_monitor_is_checked_again_once_the_task_is_known(key: str) -> None:
+    cfg = validate_config(digits_config(**_monitoring(key, "val_mae"), loss="mse", metrics=None))
+    check_task(cfg, "regression")
+    with pytest.raises(ValueError, match=rf"{re.escape(key)}: 'val_mae' is not logged by this run"):
+        check_task(cfg, "multiclass")
+
+
+def test_the_metric_names_are_the_registrys() -> None:
+    assert set(typing.get_args(Metric)) == set(registry.EPOCH_METRIC_NAMES)

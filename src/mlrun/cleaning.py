@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import OneHotEncoder
 
-from mlrun.config.schema import CleaningConfig
+from mlrun.config import CleaningConfig
 from mlrun.errors import DataError
 
 _TRUE = {"true", "yes", "y", "t", "on", "1", "1.0"}

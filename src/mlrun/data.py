@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import KERAS_DATASETS, DatasetConfig
-from mlrun.config.schema import SYNTHETIC
+from mlrun.config import KERAS_DATASETS, SYNTHETIC, DatasetConfig
 from mlrun.errors import DataError
 
 #: Files each keras dataset is read from in the data directory (the names Keras downloads).

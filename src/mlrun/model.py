@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlrun.backend import import_keras
-from mlrun.config import schema as C
+from mlrun.config import LAYERS, ExperimentConfig, output_head, tracked_metrics
+from mlrun.config.architectures import CNNConfig, LinearConfig, MLPConfig, PerceptronConfig
+from mlrun.config.layers import (
+    ActivationLayer,
+    BatchNormalizationLayer,
+    DenseLayer,
+    DropoutLayer,
+    Layer,
+    LayerSpec,
+    ReshapeLayer,
+)
+from mlrun.config.optimizers import CosineDecay, ExponentialDecay
 from mlrun.errors import ConfigError
 
-keras = import_keras()
-
-#: Input rank (without batch axis) each spatial layer expects: (steps, channels) or (h, w, channels).
-_RANK = {
-    "conv1d": 2,
-    "max_pooling1d": 2,
-    "average_pooling1d": 2,
-    "global_average_pooling1d": 2,
-    "conv2d": 3,
-    "max_pooling2d": 3,
-    "average_pooling2d": 3,
-    "global_average_pooling2d": 3,
-}
+if TYPE_CHECKING:
+    import keras
+else:
+    keras = import_keras()
 
 
-def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: str, n_outputs: int) -> keras.Model:
+def build_model(cfg: ExperimentConfig, input_shape: tuple[int, ...], *, task: str, n_outputs: int) -> keras.Model:
     """Build the (uncompiled) network: input, hidden layers in order, output head from the task.
 
     Raises:
@@ -36,20 +40,20 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
     m = cfg.model
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = inputs
-    if isinstance(m, (C.MLPConfig, C.LinearConfig, C.PerceptronConfig)) and len(input_shape) > 1:
+    if isinstance(m, (MLPConfig, LinearConfig, PerceptronConfig)) and len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten_input")(x)
-    if isinstance(m, C.PerceptronConfig):
+    if isinstance(m, PerceptronConfig):
         return keras.Model(
             inputs,
             Perceptron(kernel_initializer=m.kernel_initializer, name="output", dtype="float32")(x),
             name=_keras_name(cfg.name),
         )
 
-    for key, layer_cfg in [] if isinstance(m, C.LinearConfig) else _hidden_layers(m):
-        need = _RANK.get(layer_cfg.type)
-        if need is not None:
-            x = _fit_rank(x, need, key, layer_cfg.type)
-        _check_fits(_shape(x), layer_cfg, key)
+    for key, layer_cfg in [] if isinstance(m, LinearConfig) else _hidden_layers(m):
+        spec = LAYERS[layer_cfg.type]
+        if spec.rank is not None:
+            x = _fit_rank(x, spec.rank, key, layer_cfg.type)
+        _check_fits(_shape(x), layer_cfg, spec, key)
         try:
             for layer in make_layers(layer_cfg):
                 x = layer(x)
@@ -58,13 +62,13 @@ def build_model(cfg: C.ExperimentConfig, input_shape: tuple[int, ...], *, task: 
                 f"error: {key} ({layer_cfg.type}) does not fit its input of shape {_shape(x)}: {_first_line(exc)}"
             ) from None
 
-    units, activation = C.output_head(task, cfg.loss, n_outputs)
+    units, activation = output_head(task, cfg.loss, n_outputs)
     if len(x.shape) > 2:
         raise ConfigError(
             f"error: model.layers: the last hidden layer outputs shape {_shape(x)}, but the output layer needs "
             "a flat vector: add {type: flatten} (or a global pooling layer) at the end"
         )
-    head = _weights(m) if isinstance(m, C.LinearConfig) else {}
+    head = _linear_weights(m) if isinstance(m, LinearConfig) else {}
     # float32 even under a mixed_float16 policy (runtime.mixed_precision): softmax and the loss stay numerically stable.
     outputs = keras.layers.Dense(
         units, activation=m.output_activation or activation, name="output", dtype="float32", **head
@@ -89,9 +93,10 @@ class Perceptron(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.kernel = self.add_weight(
-            shape=(int(input_shape[-1]), 1), initializer=self.kernel_initializer, name="kernel"
-        )
+        n_inputs = input_shape[-1]
+        if n_inputs is None:
+            raise ValueError("a perceptron needs a known number of inputs (the last axis of its input)")
+        self.kernel = self.add_weight(shape=(n_inputs, 1), initializer=self.kernel_initializer, name="kernel")
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
 
     def call(self, inputs: Any) -> Any:
@@ -165,81 +170,57 @@ def single_layer_weights(model: keras.Model) -> dict[str, Any] | None:
     return {"kernel": kernel, "bias": bias, "activation": activation}
 
 
-def _hidden_layers(m: C.MLPConfig | C.CNNConfig) -> list[tuple[str, Any]]:
+def _hidden_layers(m: MLPConfig | CNNConfig) -> list[tuple[str, Layer]]:
     """The hidden layers as (dotted key, layer config); ``hidden_units`` expands to dense layers."""
     if m.layers is not None:
         return [(f"model.layers.{i}", layer) for i, layer in enumerate(m.layers)]
-    out: list[tuple[str, Any]] = []
+    assert isinstance(m, MLPConfig)  # a cnn always has layers
+    out: list[tuple[str, Layer]] = []
     for i, units in enumerate(m.hidden_units or []):
         key = f"model.hidden_units.{i}"
-        weights = {"kernel_initializer": m.kernel_initializer, "l1": m.l1, "l2": m.l2}
+        dense = DenseLayer(
+            type="dense",
+            units=units,
+            activation="linear" if m.batch_normalization else m.activation,
+            use_bias=not m.batch_normalization,
+            kernel_initializer=m.kernel_initializer,
+            l1=m.l1,
+            l2=m.l2,
+        )
+        out.append((key, dense))
         if m.batch_normalization:
-            out.append((key, C.DenseLayer(type="dense", units=units, activation="linear", use_bias=False, **weights)))
-            out.append((key, C.BatchNormalizationLayer(type="batch_normalization")))
-            out.append((key, C.ActivationLayer(type="activation", activation=m.activation)))
-        else:
-            out.append((key, C.DenseLayer(type="dense", units=units, activation=m.activation, **weights)))
+            out.append((key, BatchNormalizationLayer(type="batch_normalization")))
+            out.append((key, ActivationLayer(type="activation", activation=m.activation)))
         if m.dropout > 0:
-            out.append((key, C.DropoutLayer(type="dropout", rate=m.dropout)))
+            out.append((key, DropoutLayer(type="dropout", rate=m.dropout)))
     return out
 
 
-def make_layers(cfg: Any) -> list[keras.layers.Layer]:
-    """Return the Keras layer(s) for one layer config."""
-    t = cfg.type
-    L = keras.layers
-    if t == "dense":
-        return [L.Dense(cfg.units, activation=cfg.activation, **_weights(cfg))]
-    if t in ("conv1d", "conv2d"):
-        cls = L.Conv1D if t == "conv1d" else L.Conv2D
-        return [
-            cls(
-                cfg.filters,
-                _tuple(cfg.kernel_size),
-                strides=_tuple(cfg.strides),
-                padding=cfg.padding,
-                activation=cfg.activation,
-                **_weights(cfg),
-            )
-        ]
-    pools = {
-        "max_pooling1d": L.MaxPooling1D,
-        "max_pooling2d": L.MaxPooling2D,
-        "average_pooling1d": L.AveragePooling1D,
-        "average_pooling2d": L.AveragePooling2D,
-    }
-    if t in pools:
-        strides = _tuple(cfg.strides) if cfg.strides is not None else None
-        return [pools[t](_tuple(cfg.pool_size), strides=strides, padding=cfg.padding)]
-    if t == "global_average_pooling1d":
-        return [L.GlobalAveragePooling1D()]
-    if t == "global_average_pooling2d":
-        return [L.GlobalAveragePooling2D()]
-    if t == "flatten":
-        return [L.Flatten()]
-    if t == "dropout":
-        return [L.Dropout(cfg.rate)]
-    if t == "batch_normalization":
-        return [L.BatchNormalization(momentum=cfg.momentum, epsilon=cfg.epsilon)]
-    if t == "reshape":
-        return [L.Reshape(tuple(cfg.target_shape))]
-    if t == "gaussian_noise":
-        return [L.GaussianNoise(cfg.stddev)]
-    if t == "activation":
-        return [L.Activation(cfg.activation)]
-    raise AssertionError(f"layer type {t!r} has a config class but no builder")
+def make_layers(cfg: Layer) -> list[keras.layers.Layer]:
+    """Return the Keras layer(s) for one layer config, as its :data:`~mlrun.config.LAYERS` entry says."""
+    spec = LAYERS[cfg.type]
+    return [getattr(keras.layers, spec.keras)(**_keras_kwargs(cfg, spec))]
 
 
-def build_optimizer(cfg: C.ExperimentConfig, *, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def _keras_kwargs(cfg: Layer, spec: LayerSpec) -> dict[str, Any]:
+    """The layer's keyword arguments: the config's fields (lists as tuples), ``l1``/``l2`` as one penalty."""
+    fields = cfg.model_dump(exclude={"type"})
+    l1, l2 = fields.pop("l1", 0.0), fields.pop("l2", 0.0)
+    kwargs = {name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()}
+    kwargs.update(dict.fromkeys(spec.penalties, _penalty(l1, l2)))
+    return kwargs
+
+
+def build_optimizer(cfg: ExperimentConfig) -> keras.optimizers.Optimizer:
     """Return the configured Keras optimizer, with its learning-rate schedule if any."""
     o = cfg.optimizer
     lr: Any = o.learning_rate
     s = o.schedule
-    if isinstance(s, C.ExponentialDecay):
+    if isinstance(s, ExponentialDecay):
         lr = keras.optimizers.schedules.ExponentialDecay(
             o.learning_rate, s.decay_steps, s.decay_rate, staircase=s.staircase
         )
-    elif isinstance(s, C.CosineDecay):
+    elif isinstance(s, CosineDecay):
         lr = keras.optimizers.schedules.CosineDecay(o.learning_rate, s.decay_steps, alpha=s.alpha)
     params = o.model_dump(exclude={"name", "learning_rate", "schedule", "clipnorm"})
     if o.clipnorm is not None:
@@ -257,11 +238,11 @@ def build_optimizer(cfg: C.ExperimentConfig, *, steps_per_epoch: int) -> keras.o
     return classes[o.name](learning_rate=lr, **params)
 
 
-def build_metrics(cfg: C.ExperimentConfig, *, task: str, one_hot: bool) -> list[keras.metrics.Metric]:
+def build_metrics(cfg: ExperimentConfig, *, task: str, one_hot: bool) -> list[keras.metrics.Metric]:
     """Return the per-epoch Keras metrics, named as in the config (``accuracy``, ``auc``, ...)."""
     M = keras.metrics
     out = []
-    for name in C.tracked_metrics(cfg, task):
+    for name in tracked_metrics(cfg, task):
         if name == "accuracy":
             if task in ("binary", "multilabel") and not one_hot:
                 out.append(M.BinaryAccuracy(name="accuracy"))
@@ -291,10 +272,17 @@ def uses_one_hot(task: str, loss: str) -> bool:
     return task == "binary" and loss == "categorical_crossentropy"
 
 
-def compile_model(model: keras.Model, cfg: C.ExperimentConfig, *, task: str, steps_per_epoch: int) -> None:
-    """Compile with the configured optimizer, loss and metrics, and the runtime's execution settings."""
+def compile_model(model: keras.Model, cfg: ExperimentConfig, *, task: str, steps_per_epoch: int | None = None) -> None:
+    """Compile with the configured optimizer, loss and metrics, and the runtime's execution settings.
+
+    Args:
+        model: the model :func:`build_model` returned.
+        cfg: the config, with its task resolved.
+        task: the task, for the metrics.
+        steps_per_epoch: unused (no schedule depends on it); accepted while the runner still passes it.
+    """
     model.compile(
-        optimizer=build_optimizer(cfg, steps_per_epoch=steps_per_epoch),
+        optimizer=build_optimizer(cfg),
         loss=cfg.loss,
         metrics=build_metrics(cfg, task=task, one_hot=uses_one_hot(task, cfg.loss)),
         steps_per_execution=cfg.runtime.steps_per_execution,
@@ -304,8 +292,6 @@ def compile_model(model: keras.Model, cfg: C.ExperimentConfig, *, task: str, ste
 
 def summary_text(model: keras.Model) -> str:
     """The Keras model summary as plain text."""
-    import os
-
     lines: list[str] = []
     # Keras renders the table with rich, whose console is as wide as $COLUMNS (80 when
     # not a terminal): widen it so the "Param #" column is not cut off.
@@ -342,27 +328,26 @@ def _fit_rank(x: Any, need: int, key: str, kind: str) -> Any:
     )
 
 
-def _weights(cfg: Any) -> dict[str, Any]:
-    reg = None
-    if cfg.l1 or cfg.l2:
-        reg = keras.regularizers.L1L2(l1=cfg.l1, l2=cfg.l2)
-    return {"kernel_initializer": cfg.kernel_initializer, "kernel_regularizer": reg, "use_bias": cfg.use_bias}
+def _penalty(l1: float, l2: float) -> Any:
+    return keras.regularizers.L1L2(l1=l1, l2=l2) if l1 or l2 else None
 
 
-def _tuple(value: int | list[int]) -> int | tuple[int, ...]:
-    return tuple(value) if isinstance(value, list) else value
+def _linear_weights(m: LinearConfig) -> dict[str, Any]:
+    return {
+        "kernel_initializer": m.kernel_initializer,
+        "kernel_regularizer": _penalty(m.l1, m.l2),
+        "use_bias": m.use_bias,
+    }
 
 
-def _check_fits(shape: tuple[int, ...], cfg: Any, key: str) -> None:
+def _check_fits(shape: tuple[int, ...], cfg: Layer, spec: LayerSpec, key: str) -> None:
     """Refuse, with the fix, a window larger than its input and a reshape to a different size (Keras' own errors say neither)."""
     t = cfg.type
-    if (
-        t in ("conv1d", "conv2d", "max_pooling1d", "max_pooling2d", "average_pooling1d", "average_pooling2d")
-        and cfg.padding == "valid"
-    ):
-        field = "kernel_size" if t.startswith("conv") else "pool_size"
+    field = spec.window
+    params = cfg.model_dump()
+    if field is not None and params["padding"] == "valid":
         spatial = shape[:-1]
-        value = getattr(cfg, field)
+        value = params[field]
         window = tuple(value) if isinstance(value, list) else (value,) * len(spatial)
         if len(window) != len(spatial):
             raise ConfigError(
@@ -374,7 +359,7 @@ def _check_fits(shape: tuple[int, ...], cfg: Any, key: str) -> None:
                 f"error: {key}.{field}: {value} is larger than the layer's input ({most}, shape {shape}); "
                 f"use a {field} of at most {min(spatial) if len(set(spatial)) == 1 else most}, or padding: same"
             )
-    elif t == "reshape":
+    elif isinstance(cfg, ReshapeLayer):
         size = int(np.prod(shape))
         target = list(cfg.target_shape)
         known = int(np.prod([d for d in target if d != -1]))
@@ -391,8 +376,6 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 
 def _keras_name(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_]", "_", name)[:60] or "model"
 
 

@@ -22,8 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlrun import __version__, store
-from mlrun.config import ExperimentConfig, check_task, config_to_dict
-from mlrun.config.schema import tracked_metrics
+from mlrun.config import ExperimentConfig, check_task, config_to_dict, tracked_metrics
 from mlrun.data import Dataset, Fold, load_dataset
 from mlrun.errors import ConfigError, RunError
 

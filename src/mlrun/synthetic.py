@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from mlrun.config import DatasetConfig
+
+T = TypeVar("T")
 
 #: How many standard deviations of the targets a regression outlier is shifted by.
 OUTLIER_SHIFT = 10.0
@@ -41,9 +44,24 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
         seed: the config's seed; every generator is seeded with it.
     """
     if cfg.generator == "gate":
-        return gate_data(cfg.gate, n_inputs=cfg.n_inputs, repeat=cfg.repeat, noise=cfg.noise, seed=seed)
+        return gate_data(
+            _given(cfg.gate),
+            n_inputs=_given(cfg.n_inputs),
+            repeat=_given(cfg.repeat),
+            noise=_given(cfg.noise),
+            seed=seed,
+        )
     if cfg.generator == "regression":
         return _regression(cfg, seed)
+    if cfg.generator == "multilabel":
+        return _multilabel(cfg, seed)
+    x, y, params = _classes(cfg, seed)
+    source = f"synthetic {cfg.generator} (n_samples={cfg.n_samples}, {params})"
+    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+
+
+def _classes(cfg: DatasetConfig, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs, class labels and the parameters shown in the source, of the classification, moons, circles or blobs generator."""
     from sklearn import datasets as skd
 
     g = cfg.generator
@@ -60,39 +78,47 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
             flip_y=cfg.flip_y,
             random_state=seed,
         )
-        params = (
-            f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}"
+        return (
+            x,
+            y,
+            f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, class_sep={cfg.class_sep}, flip_y={cfg.flip_y}",
         )
-    elif g == "moons":
+    if g == "moons":
         x, y = skd.make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=seed)
-        params = f"noise={cfg.noise}"
-    elif g == "circles":
+        return x, y, f"noise={cfg.noise}"
+    if g == "circles":
         x, y = skd.make_circles(n_samples=cfg.n_samples, noise=cfg.noise, factor=cfg.factor, random_state=seed)
-        params = f"noise={cfg.noise}, factor={cfg.factor}"
-    elif g == "blobs":
-        x, y = skd.make_blobs(
-            n_samples=cfg.n_samples,
-            n_features=cfg.n_features,
-            centers=cfg.n_classes,
-            cluster_std=cfg.cluster_std,
-            random_state=seed,
-        )
-        params = f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
-    elif g == "multilabel":
-        x, y = skd.make_multilabel_classification(
-            n_samples=cfg.n_samples,
-            n_features=cfg.n_features,
-            n_classes=cfg.n_classes,
-            n_labels=cfg.n_labels,
-            random_state=seed,
-        )
-        names = [f"label_{i}" for i in range(cfg.n_classes)]
-        source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
-        return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
-    else:  # pragma: no cover - the schema allows only the generators above
-        raise ValueError(f"unknown generator {g!r}")
-    source = f"synthetic {g} (n_samples={cfg.n_samples}, {params})"
-    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+        return x, y, f"noise={cfg.noise}, factor={cfg.factor}"
+    x, y = skd.make_blobs(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        centers=cfg.n_classes,
+        cluster_std=cfg.cluster_std,
+        random_state=seed,
+    )
+    return x, y, f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
+
+
+def _multilabel(cfg: DatasetConfig, seed: int) -> Generated:
+    from sklearn.datasets import make_multilabel_classification
+
+    x, y = make_multilabel_classification(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        n_classes=cfg.n_classes,
+        n_labels=cfg.n_labels,
+        random_state=seed,
+    )
+    names = [f"label_{i}" for i in range(_given(cfg.n_classes))]
+    source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
+    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
+
+
+def _given(value: T | None) -> T:
+    """A parameter of the chosen generator: the dataset schema has filled in its default if it was left out."""
+    if value is None:
+        raise AssertionError("the dataset schema fills in every parameter of the chosen generator")
+    return value
 
 
 def gate_data(gate: str, *, n_inputs: int = 2, repeat: int = 1, noise: float = 0.0, seed: int = 0) -> Generated:
@@ -137,10 +163,11 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
         random_state=seed,
     )
     x, y = x.astype(np.float32), y.astype(np.float32)
-    names = ["target"] if cfg.n_targets == 1 else [f"target_{i}" for i in range(cfg.n_targets)]
+    n_targets = _given(cfg.n_targets)
+    names = ["target"] if n_targets == 1 else [f"target_{i}" for i in range(n_targets)]
     source = f"synthetic regression (n_samples={cfg.n_samples}, n_features={cfg.n_features}, noise={cfg.noise}"
     source += f", outliers={cfg.outliers})" if cfg.outliers else ")"
-    notes = [_true_function(np.asarray(coef).reshape(cfg.n_features, -1), cfg.bias)]
+    notes = [_true_function(np.asarray(coef).reshape(_given(cfg.n_features), -1), _given(cfg.bias))]
     if not cfg.outliers:
         return Generated(x, y, None, None, names, "regression", source, notes)
     shift = OUTLIER_SHIFT * y.std(axis=0)

@@ -1,47 +1,59 @@
-"""The experiment config: schema (:mod:`.schema`) and loading (:mod:`.loading`). Nothing here imports Keras."""
+"""The experiment config: the schema, one module per block, and reading it (:mod:`.loading`). No Keras here.
 
+- :mod:`.dataset`, :mod:`.layers` (with the layer table), :mod:`.architectures`, :mod:`.optimizers`,
+  :mod:`.training`, :mod:`.runtime`, :mod:`.evaluation`: the blocks;
+- :mod:`.experiment`: the whole config and the checks that tie it to the task;
+- :mod:`.loading` (YAML, ``--set``), :mod:`.paths` (dotted keys, YAML lines), :mod:`.messages` (error lines);
+- :mod:`.changes`: validated changes to a loaded config.
+"""
+
+from mlrun.config.architectures import CNNConfig, LinearConfig, MLPConfig, ModelConfig, PerceptronConfig
+from mlrun.config.base import Strict
 from mlrun.config.changes import SMOKE_LIMIT, evolve, smoke_config
+from mlrun.config.dataset import KERAS_DATASETS, SKLEARN_DATASETS, SYNTHETIC, CleaningConfig, DatasetConfig
+from mlrun.config.experiment import ExperimentConfig, check_monitors, check_task, monitors, output_head, tracked_metrics
+from mlrun.config.layers import LAYERS, LayerSpec
 from mlrun.config.loading import (
     apply_overrides,
     config_to_dict,
-    get_path,
     load_config,
-    parse_path,
+    locate_keys,
     read_yaml,
-    set_path,
     validate_config,
 )
-from mlrun.config.schema import (
-    KERAS_DATASETS,
-    LAYER_TYPES,
-    SKLEARN_DATASETS,
-    CNNConfig,
-    DatasetConfig,
-    ExperimentConfig,
-    MLPConfig,
-    check_task,
-    output_head,
-)
+from mlrun.config.paths import get_path, parse_path, set_path, yaml_line
 
 __all__ = [
-    "SMOKE_LIMIT",
-    "evolve",
-    "smoke_config",
     "KERAS_DATASETS",
-    "LAYER_TYPES",
+    "LAYERS",
     "SKLEARN_DATASETS",
+    "SMOKE_LIMIT",
+    "SYNTHETIC",
     "CNNConfig",
+    "CleaningConfig",
     "DatasetConfig",
     "ExperimentConfig",
+    "LayerSpec",
+    "LinearConfig",
     "MLPConfig",
+    "ModelConfig",
+    "PerceptronConfig",
+    "Strict",
     "apply_overrides",
+    "check_monitors",
     "check_task",
     "config_to_dict",
+    "evolve",
     "get_path",
     "load_config",
+    "locate_keys",
+    "monitors",
     "output_head",
     "parse_path",
     "read_yaml",
     "set_path",
+    "smoke_config",
+    "tracked_metrics",
     "validate_config",
+    "yaml_line",
 ]

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlrun.config.schema import ExperimentConfig
+from mlrun.config.experiment import ExperimentConfig
 
 M = TypeVar("M", bound=BaseModel)
 

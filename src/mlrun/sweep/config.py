@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from mlrun.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
+from mlrun.config import ExperimentConfig, Strict, apply_overrides, read_yaml, validate_config
 from mlrun.config.loading import yaml_line
-from mlrun.config.schema import Strict
 from mlrun.errors import ConfigError
 from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_problems, parse_grid_option
 
