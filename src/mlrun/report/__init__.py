@@ -4,7 +4,7 @@ Nothing here imports Keras or TensorFlow, and matplotlib only loads when a page
 is drawn, so ``mlrun report`` stays fast::
 
     rundata.py   read a run directory, tolerating missing and damaged files
-    sweeps.py    find a sweep directory, read its leaderboard
+    sweeps.py    read a sweep directory's leaderboard
     summary.py   what to show: labelled values, rows, notices (no rendering)
     compare.py   config differences and metric table across runs
     listing.py   filter and sort runs for ``mlrun runs``
@@ -16,7 +16,8 @@ is drawn, so ``mlrun report`` stays fast::
 
 from mlrun.report.compare import MISSING, Comparison, compare_runs, diff_configs, flatten
 from mlrun.report.rundata import REPORT_FILE, RunData, load_run
-from mlrun.report.sweeps import SweepData, is_sweep_dir, load_sweep, resolve_target
+from mlrun.report.sweeps import SweepData, read_sweep_results
+from mlrun.store import is_sweep_dir
 
 __all__ = [
     "MISSING",
@@ -29,6 +30,5 @@ __all__ = [
     "flatten",
     "is_sweep_dir",
     "load_run",
-    "load_sweep",
-    "resolve_target",
+    "read_sweep_results",
 ]

@@ -22,7 +22,7 @@ from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.datapage import cleaning_lines
 from mlrun.report.listing import ListedRun
 from mlrun.report.rundata import RunData, to_float
-from mlrun.report.sweeps import _FOLD_COLUMN, SweepData
+from mlrun.report.sweeps import SweepData, is_fold_column
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -254,7 +254,7 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     """
     columns = sweep.columns
     metrics = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
-    grid = [c for c in columns if c != "rank" and not _FOLD_COLUMN.search(c) and not re.search(r"_(mean|std)$", c)]
+    grid = [c for c in columns if c != "rank" and not is_fold_column(c) and not re.search(r"_(mean|std)$", c)]
     ranked_by = str((sweep.info.get("sweep") or {}).get("metric") or "")
     if ranked_by in metrics:
         metrics.remove(ranked_by)
