@@ -36,10 +36,10 @@ def run_page(run: RunData) -> str:
             ("weights", "Learned weights", markup.table(weights[0], [[e(c) for c in row] for row in weights[1]]))
         )
     if run.data is not None:
-        sections.append(("data", "Data", datapage.datamarkup.section(run.data, run.samples)))
+        sections.append(("data", "Data", datapage.data_section(run.data, run.samples)))
     sections.append(("model", "Model", markup.pre(run.summary, f"{store.SUMMARY_FILE} was not written.")))
     sections.append(("config", "Config", markup.pre(run.config_text, f"{store.CONFIG_FILE} was not written.")))
-    sections.append(("metadata", "Run metadata", markup.kvmarkup.table(summary.metadata(run))))
+    sections.append(("metadata", "Run metadata", markup.kv_table(summary.metadata(run))))
 
     notices = "".join(f'<div class="notice {e(n.level)}">{e(n.text)}</div>' for n in summary.notices(run))
     body = notices + "".join(markup.section(anchor, title, content) for anchor, title, content in sections)
