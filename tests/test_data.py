@@ -214,14 +214,18 @@ def test_fashion_mnist_from_data_dir_files(tmp_path: Path, monkeypatch: pytest.M
         images = rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8)
         (base / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0" * 8 + labels.tobytes()))
         (base / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\0" * 16 + images.tobytes()))
-    monkeypatch.setattr(sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local"))
+    monkeypatch.setattr(
+        sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local")
+    )
     ds = load(name="fashion_mnist", data_dir=tmp_path, validation_split=0, scale=255)
     assert ds.input_shape == (28, 28) and len(ds.x_train) == 40 and len(ds.x_test) == 20
 
 
 @requires_mnist
 def test_mnist_from_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local"))
+    monkeypatch.setattr(
+        sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local")
+    )
     ds = load(name="mnist", scale=255, limit=1000, validation_split=0.2)
     assert ds.input_shape == (28, 28) and ds.classes == [str(i) for i in range(10)]
     assert len(ds.x_train) == 800 and len(ds.x_val) == 200 and len(ds.x_test) == 1000

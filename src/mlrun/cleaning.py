@@ -170,7 +170,7 @@ def describe(record: dict[str, Any]) -> list[str]:
             out.append(f"{name}: {m.get('count')} missing values, rows dropped")
         else:
             out.append(
-                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fmt(m.get('fill'))})"
+                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fill_value(m.get('fill'))})"
             )
     if record.get("rows_dropped_missing"):
         out.append(f"dropped {record['rows_dropped_missing']} rows with missing values in total")
@@ -368,7 +368,7 @@ def _label_values(col: Sequence[Cell]) -> np.ndarray:
     return np.array([_text(v) for v in col])
 
 
-def _fmt(value: Any) -> str:
+def _fill_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -9,8 +9,14 @@ is drawn, so ``mlrun report`` stays fast::
     compare.py   config differences and metric table across runs
     listing.py   filter and sort runs for ``mlrun runs``
     terminal.py  rich tables on a Console passed in
-    plots.py     matplotlib figures as PNG data URIs
-    theme.py, page.py   the HTML page
+    canvas.py    the figure surface: size, style, colors, PNG data URIs
+    plots.py     learning curves, regression fits, sample images
+    classplots.py  confusion matrix, ROC and precision-recall curves, reliability
+    curves.py    areas under ROC and precision-recall curves
+    theme.py     the page's style sheet and skeleton
+    markup.py    HTML building blocks and the page writer
+    page.py      the pages of a run, a comparison, a sweep
+    datapage.py  a data summary: terminal tables and HTML
     show.py      the report and compare commands as one call each
 """
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlrun import store
-from mlrun.report.plots import Plot
+from mlrun.report.canvas import Plot
 from mlrun.report.theme import e
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mlrun import store
-from mlrun.report import datapage, markup, plots, summary
+from mlrun.report import classplots, datapage, markup, plots, summary
 from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.rundata import RunData
 from mlrun.report.sweeps import SweepData, sweep_columns
@@ -145,7 +145,7 @@ def _confusion(run: RunData) -> str:
         return ""
     n = len(run.confusion.labels)
     lead = f"{n} classes; rows are true classes, columns predicted ones."
-    image = markup.figures([plots.confusion_heatmaps(run.confusion)], wide=True)
+    image = markup.figures([classplots.confusion_heatmaps(run.confusion)], wide=True)
     return f'<p class="lead">{e(lead)}</p>{image}'
 
 
@@ -154,15 +154,15 @@ def _curves(run: RunData) -> str:
     if run.roc:
         per_class = (run.metrics or {}).get("per_class") or {}
         aucs = {label: entry.get("auc") for label, entry in per_class.items() if isinstance(entry, dict)}
-        figures.append(plots.roc_curves(run.roc, aucs))
+        figures.append(classplots.roc_curves(run.roc, aucs))
     if run.pr:
-        figures.append(plots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
+        figures.append(classplots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
     return markup.figures(figures)
 
 
 def _calibration(run: RunData) -> str:
     metrics = run.metrics or {}
-    plot = plots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
+    plot = classplots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
     if plot is None:
         return ""
     lead = (

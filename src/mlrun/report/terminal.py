@@ -263,19 +263,19 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     headers = [s if short.count(s) == 1 else c for s, c in zip(short, grid)]
     rows = sweep.rows[:top]
 
-    def cell(row: dict[str, str], metric: str) -> str:
-        mean, std = _cell(row.get(f"{metric}_mean")), _cell(row.get(f"{metric}_std"))
+    def mean_std(row: dict[str, str], metric: str) -> str:
+        mean, std = _short_number(row.get(f"{metric}_mean")), _short_number(row.get(f"{metric}_std"))
         return f"{mean} ± {std}" if mean and std else mean
 
     def needed(header: str, values: list[str]) -> int:
         return max([len(header), *(len(v) for v in values)]) + 2
 
     used = needed("rank", [r.get("rank") or "" for r in rows]) + sum(
-        needed(h, [_cell(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
+        needed(h, [_short_number(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
     )
     shown = []
     for i, metric in enumerate(metrics):
-        w = needed(metric, [cell(r, metric) for r in rows])
+        w = needed(metric, [mean_std(r, metric) for r in rows])
         if i == 0 or used + w <= width:
             shown.append(metric)
             used += w
@@ -289,7 +289,9 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
         table.add_column(Text(metric, style="bold" if metric == ranked_by else ""), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            Text(row.get("rank") or ""), *(Text(_cell(row.get(c))) for c in grid), *(Text(cell(row, m)) for m in shown)
+            Text(row.get("rank") or ""),
+            *(Text(_short_number(row.get(c))) for c in grid),
+            *(Text(mean_std(row, m)) for m in shown),
         )
     if len(shown) < len(metrics):
         left = ", ".join(m for m in metrics if m not in shown)
@@ -297,7 +299,7 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     return table
 
 
-def _cell(value: str | None) -> str:
+def _short_number(value: str | None) -> str:
     """A results.csv cell as written, unless it is a long float (0.9512345678 -> 0.9512)."""
     number = to_float(value)
     if number is None or value is None or len(value) <= 8:
