@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from mlrun.sweep import SweepProgress
 
 
+_Bars = TypeVar("_Bars", bound="StageBars")
+
+
 class StageBars:
     """One rich bar per stage (``epoch``, ``trials``, ``refit``), with elapsed time, ETA and a description.
 
@@ -38,7 +41,7 @@ class StageBars:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> StageBars:
+    def __enter__(self: _Bars) -> _Bars:
         return self
 
     def __exit__(

@@ -12,9 +12,12 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrun.report import summary
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: Pixels per inch of the page (CSS px) and of the PNG: images are drawn at twice
 #: the size they are shown, so they stay sharp on high-density screens.
@@ -36,7 +39,7 @@ _PALETTE = (
     "#c2410c",
 )
 
-_STYLE: dict[str, Any] = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",

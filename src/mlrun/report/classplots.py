@@ -154,14 +154,16 @@ def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None 
         )
         for b in bins
     ]
-    rows = [r for r in rows if None not in r[:3]]
-    if not rows:
+    bounded = [
+        (lo, hi, n, conf, acc) for lo, hi, n, conf, acc in rows if lo is not None and hi is not None and n is not None
+    ]
+    if not bounded:
         return None
     out: list[Plot] = []
     title = "Reliability" + (f" (ECE {summary.fmt(ece)})" if ece is not None else "")
     with figure(4.2, 3.6, "reliability diagram: accuracy per confidence bin", out) as (fig, ax):
         ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")
-        filled = [r for r in rows if r[2] and r[4] is not None]
+        filled = [r for r in bounded if r[2] and r[4] is not None]
         ax.bar(
             [r[0] for r in filled],
             [r[4] for r in filled],

@@ -5,27 +5,31 @@ numpy only, imported inside the functions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrun.report.rundata import Curve
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def thin(x: Sequence[float], y: Sequence[float], limit: int = 2000) -> tuple[Any, Any]:
+
+def thin(x: ArrayLike, y: ArrayLike, limit: int = 2000) -> tuple[Any, Any]:
     """Keep at most ``limit`` evenly spaced points of a curve (and its ends): more cannot show in a plot."""
     import numpy as np
 
-    x, y = np.asarray(x), np.asarray(y)
-    if len(x) <= limit:
-        return x, y
-    keep = np.unique(np.linspace(0, len(x) - 1, limit).round().astype(int))
-    return x[keep], y[keep]
+    xs, ys = np.asarray(x), np.asarray(y)
+    if len(xs) <= limit:
+        return xs, ys
+    keep = np.unique(np.linspace(0, len(xs) - 1, limit).round().astype(int))
+    return xs[keep], ys[keep]
 
 
-def trapezoid_area(x: Sequence[float], y: Sequence[float]) -> float:
+def trapezoid_area(x: ArrayLike, y: ArrayLike) -> float:
+    """The area under a curve by the trapezoidal rule, as scikit-learn's ``auc``; NaN for fewer than two points."""
     import numpy as np
 
-    return abs(float(np.trapezoid(y, x))) if len(x) > 1 else float("nan")
+    xs, ys = np.asarray(x), np.asarray(y)
+    return abs(float(np.trapezoid(ys, xs))) if len(xs) > 1 else float("nan")
 
 
 def average_precision(curve: Curve) -> float:

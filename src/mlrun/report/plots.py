@@ -29,7 +29,7 @@ def learning_curves(run: RunData) -> list[Plot]:
     from matplotlib.ticker import LogFormatter, NullFormatter
 
     plots: list[Plot] = []
-    epochs = [row["epoch"] for row in run.history]
+    epochs = run.epochs
     best = run.best_epoch
     marker = "o" if len(epochs) <= 30 else None
     # The first epoch whose loss is NaN or infinite: a diverged run's last rows plot as nothing otherwise.
@@ -116,7 +116,7 @@ def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot
     for metric in metrics:
         with figure(5.2, 3.4, f"{metric} per epoch, all runs", plots) as (_, ax):
             for i, (run, label) in enumerate(zip(runs, labels)):
-                epochs = [row["epoch"] for row in run.history]
+                epochs = run.epochs
                 for key, style, suffix in ((f"val_{metric}", "-", "val"), (metric, "--", "train")):
                     values = [as_nan(row.get(key)) for row in run.history]
                     if any(not math.isnan(v) for v in values):
@@ -134,6 +134,30 @@ def overlaid_curves(runs: Sequence[RunData], labels: Sequence[str]) -> list[Plot
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
     return plots
+
+
+def _mosaic(images: Any, cells: Sequence[Sequence[int]], *, cols: int, gap: int, vgap: int, top: int) -> Any:
+    """The images laid out in rows on white, as one RGB array.
+
+    One mosaic image in one axes: a subplot per image costs about 10 ms each (a second for 80 samples).
+    """
+    import numpy as np
+
+    rows = len(cells)
+    h, w = images.shape[1:3]
+    rgb = images.ndim == 4
+    mosaic = np.full(
+        (top + rows * (h + vgap) - vgap, cols * (w + gap) - gap, *((images.shape[-1],) if rgb else ())),
+        255,
+        dtype=np.uint8,
+    )
+    for r in range(rows):
+        for c, i in enumerate(cells[r][:cols]):
+            y0 = top + r * (h + vgap)
+            mosaic[y0 : y0 + h, c * (w + gap) : c * (w + gap) + w] = images[i]
+    if not rgb:
+        mosaic = np.stack([mosaic] * 3, axis=-1)  # gray samples on white gaps, without a colormap
+    return mosaic
 
 
 def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> Plot:
@@ -155,23 +179,11 @@ def sample_grid(images: Any, labels: Sequence[int], classes: Sequence[str]) -> P
         rows = math.ceil(len(labels) / cols)
         order = list(range(len(labels)))
         cells = [order[r * cols : (r + 1) * cols] for r in range(rows)]
-    # One mosaic image in one axes: a subplot per image costs about 10 ms each (a second for 80 samples).
     h, w = images.shape[1:3]
     gap = max(1, round(min(h, w) / 8))
     vgap = gap if by_row else max(gap, round(h * 0.35))  # room for a caption above each row
     top = 0 if by_row else vgap
-    rgb = images.ndim == 4
-    mosaic = np.full(
-        (top + rows * (h + vgap) - vgap, cols * (w + gap) - gap, *((images.shape[-1],) if rgb else ())),
-        255,
-        dtype=np.uint8,
-    )
-    for r in range(rows):
-        for c, i in enumerate(cells[r][:cols]):
-            y0 = top + r * (h + vgap)
-            mosaic[y0 : y0 + h, c * (w + gap) : c * (w + gap) + w] = images[i]
-    if not rgb:
-        mosaic = np.stack([mosaic] * 3, axis=-1)  # gray samples on white gaps, without a colormap
+    mosaic = _mosaic(images, cells, cols=cols, gap=gap, vgap=vgap, top=top)
     cell = 0.62
     left = 1.1 if by_row else 0.1
     caption = 0.0 if by_row else 0.16

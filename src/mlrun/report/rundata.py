@@ -137,6 +137,11 @@ class RunData:
         return None
 
     @property
+    def epochs(self) -> list[int]:
+        """The epoch of each history.csv row, in order."""
+        return [int(row.get("epoch") or 0) for row in self.history]
+
+    @property
     def epochs_completed(self) -> int:
         """Epochs finished, from run.json, else counted in history.csv."""
         done = self.info.get("epochs_completed")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlrun import store
 from mlrun.metrics import registry
@@ -107,7 +107,8 @@ def identity(run: RunData) -> list[tuple[str, str]]:
 def key_values(run: RunData) -> list[tuple[str, str]]:
     """Return the key config values (dataset, topology, loss, optimizer, ...) as (label, text) pairs."""
     get = run.config_get
-    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    found = run.info.get("dataset")
+    dataset: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     sizes = [dataset.get(k) for k in ("n_train", "n_val", "n_test")]
     items = [
         ("dataset", str(get("dataset.name") or get("dataset.path") or dataset.get("name") or "—")),
@@ -283,7 +284,7 @@ def notices(run: RunData) -> list[Notice]:
     return out
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """True for an int or a float, but not a bool (JSON's ``true`` is not 1 in a report)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -48,7 +48,8 @@ def print_report(console: Console, run: RunData) -> None:
     console.print(_header(run, console.width))
     for notice in summary.notices(run):
         console.print(Text(f"{notice.level}: ", style=f"bold {_NOTICE_STYLES[notice.level]}") + Text(notice.text))
-    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    found = run.info.get("dataset")
+    dataset: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     for line in cleaning_lines(dataset.get("cleaning") if isinstance(dataset.get("cleaning"), Mapping) else None):
         console.print(Text("cleaning: ", style="bold cyan") + Text(line))
     tables = [t for t in (_training_table(run), _test_table(run)) if t is not None]
@@ -139,7 +140,7 @@ def _per_class_table(run: RunData) -> Table | None:
     metrics = run.metrics or {}
     supports = [r[4] for r in rows if r[4] is not None]
     footers = [
-        "macro avg",
+        None,  # the label column's footer: "macro avg"
         metrics.get("precision_macro"),
         metrics.get("recall_macro"),
         metrics.get("f1_macro"),
@@ -147,7 +148,7 @@ def _per_class_table(run: RunData) -> Table | None:
         metrics.get("roc_auc"),
     ]
     for i, heading in enumerate(("class", "precision", "recall", "F1", "support", "AUC")):
-        footer = footers[i] if i == 0 else summary.fmt(footers[i])
+        footer = "macro avg" if i == 0 else summary.fmt(footers[i])
         table.add_column(heading, justify="left" if i == 0 else "right", footer=footer)
     for label, precision, recall, f1, support, auc in rows[:MAX_CLASS_ROWS]:
         table.add_row(Text(label), *(summary.fmt(v) for v in (precision, recall, f1, support, auc)))
