@@ -9,6 +9,7 @@ import pytest
 
 from mlrun import data as D
 from mlrun.config import DatasetConfig
+from mlrun.data import sources
 from mlrun.errors import DataError
 from tests.conftest import requires_mnist
 
@@ -185,7 +186,7 @@ def test_keras_dataset_offline_without_local_file_says_where_to_put_it(
     def offline(name):
         raise OSError("URL fetch failure: no network")
 
-    monkeypatch.setattr(D, "_keras_download", offline)
+    monkeypatch.setattr(sources, "download_keras_dataset", offline)
     with pytest.raises(
         DataError,
         match=r"(?s)not on this machine and could not be downloaded.*put mnist\.npz in a directory and set MLRUN_DATA_DIR",
@@ -197,7 +198,7 @@ def test_keras_dataset_falls_back_to_keras_loader(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("MLRUN_DATA_DIR", raising=False)
     x = np.zeros((30, 28, 28), np.uint8)
     y = np.arange(30, dtype=np.uint8) % 10
-    monkeypatch.setattr(D, "_keras_download", lambda name: ((x, y), (x[:10], y[:10])))
+    monkeypatch.setattr(sources, "download_keras_dataset", lambda name: ((x, y), (x[:10], y[:10])))
     ds = load(name="fashion_mnist", data_dir=tmp_path, validation_split=0)
     assert ds.source == "fashion_mnist (keras download)" and ds.classes[0] == "T-shirt/top"
 
@@ -213,14 +214,18 @@ def test_fashion_mnist_from_data_dir_files(tmp_path: Path, monkeypatch: pytest.M
         images = rng.integers(0, 255, size=(n, 28, 28), dtype=np.uint8)
         (base / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0" * 8 + labels.tobytes()))
         (base / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\0" * 16 + images.tobytes()))
-    monkeypatch.setattr(D, "_keras_download", lambda name: pytest.fail("must not download when the file is local"))
+    monkeypatch.setattr(
+        sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local")
+    )
     ds = load(name="fashion_mnist", data_dir=tmp_path, validation_split=0, scale=255)
     assert ds.input_shape == (28, 28) and len(ds.x_train) == 40 and len(ds.x_test) == 20
 
 
 @requires_mnist
 def test_mnist_from_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(D, "_keras_download", lambda name: pytest.fail("must not download when the file is local"))
+    monkeypatch.setattr(
+        sources, "download_keras_dataset", lambda name: pytest.fail("must not download when the file is local")
+    )
     ds = load(name="mnist", scale=255, limit=1000, validation_split=0.2)
     assert ds.input_shape == (28, 28) and ds.classes == [str(i) for i in range(10)]
     assert len(ds.x_train) == 800 and len(ds.x_val) == 200 and len(ds.x_test) == 1000

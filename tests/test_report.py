@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from mlrun import store
 from mlrun.cli import app
 from mlrun.errors import ConfigError
-from mlrun.report import MISSING, compare_runs, diff_configs, flatten, load_run, plots, summary
+from mlrun.report import MISSING, compare_runs, curves, diff_configs, flatten, load_run, summary
 from mlrun.report.listing import select_runs
 from mlrun.report.page import run_page
 from mlrun.report.terminal import print_report
@@ -99,11 +99,11 @@ def test_completed_runs_read_whole_and_consistent(runs: dict[str, Path], kind: s
 def test_curve_areas_match_the_recorded_metrics(runs: dict[str, Path]) -> None:
     run = load_run(runs["multiclass"])
     for label, entry in run.metrics["per_class"].items():
-        assert plots._trapezoid(run.roc[label].x, run.roc[label].y) == pytest.approx(entry["auc"])
-    assert plots._trapezoid(run.roc["micro"].x, run.roc["micro"].y) == pytest.approx(run.metrics["roc_auc_micro"])
+        assert curves.trapezoid_area(run.roc[label].x, run.roc[label].y) == pytest.approx(entry["auc"])
+    assert curves.trapezoid_area(run.roc["micro"].x, run.roc["micro"].y) == pytest.approx(run.metrics["roc_auc_micro"])
     preds = store.read_csv(runs["multiclass"] / store.PREDICTIONS_FILE)
     truth = [r["y_true"] == "2" for r in preds]
-    assert plots._average_precision(run.pr["2"]) == pytest.approx(
+    assert curves.average_precision(run.pr["2"]) == pytest.approx(
         skm.average_precision_score(truth, [float(r["p_2"]) for r in preds])
     )
 

@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 
 from mlrun.report import compare_runs, load_run
-from mlrun.report.page import comparison_page, run_page, write_html
+from mlrun.report.markup import write_page
+from mlrun.report.page import comparison_page, run_page
+from mlrun.report.rundata import REPORT_FILE
 from tests.runfactory import make_run
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -196,7 +198,7 @@ def assert_renders(shown: dict[str, Any], *, images: int, sections: int) -> None
 @pytest.mark.parametrize("kind, images", [("multiclass", 6), ("regression", 5), ("multilabel", 5), ("failed", 3)])
 def test_report_renders_in_chromium(browser: Browser, runs_dir: Path, kind: str, images: int) -> None:
     run = load_run(make_run(runs_dir, kind, name=f"<script>alert('{kind}')</script>"))
-    page = write_html(run.path, run_page(run))
+    page = write_page(run.path / REPORT_FILE, run_page(run))
     shown = open_page(browser, page)
     assert_renders(shown, images=images, sections=6)
     assert shown["title"].startswith(f"<script>alert('{kind}')</script>")  # shown as text, never run
@@ -204,7 +206,7 @@ def test_report_renders_in_chromium(browser: Browser, runs_dir: Path, kind: str,
 
 def test_comparison_renders_in_chromium(browser: Browser, runs_dir: Path, tmp_path: Path) -> None:
     runs = [load_run(make_run(runs_dir, "multiclass", name=f"r{i}", seed=i)) for i in range(3)]
-    page = write_html(tmp_path / "compare.html", comparison_page(compare_runs(runs)))
+    page = write_page(tmp_path / "compare.html", comparison_page(compare_runs(runs)))
     assert_renders(open_page(browser, page), images=2, sections=4)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,83 +60,15 @@ def clean_table(
     na = {v.strip() for v in cfg.na_values}
     t.cols = [[None if v in na else v for v in col] for col in t.cols]
 
-    # 1. drop columns
-    for name in cfg.drop_columns:
-        t.index(name, "drop_columns")
-        if name in labels:
-            raise DataError(
-                f"error: {source}: dataset.cleaning.drop_columns: {name!r} is the label column; set dataset.label to another column"
-            )
-    t.keep_columns([c for c in t.header if c not in cfg.drop_columns])
+    _drop_columns(t, cfg, labels)
     record["dropped_columns"] = list(cfg.drop_columns)
-
-    # 2. convert types
-    converted: dict[str, dict[str, Any]] = {}
-    for name, kind in cfg.dtypes.items():
-        i = t.index(name, "dtypes")
-        changed = 0
-        values = []
-        for value, line in zip(t.cols[i], t.lines):
-            if value is None:
-                values.append(None)
-                continue
-            new = _convert(value, kind)
-            if new is None:
-                raise DataError(
-                    f"error: {source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
-                    f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing"
-                )
-            changed += _plain_number(value) != new
-            values.append(new)
-        t.cols[i] = values
-        converted[name] = {"to": kind, "changed": int(changed)}
-    record["converted"] = converted
-
-    # 3. duplicates
+    record["converted"] = _convert_types(t, cfg)
     if cfg.drop_duplicates:
-        seen: set[tuple] = set()
-        keep = []
-        for r in range(t.n_rows):
-            key = tuple(_key(col[r]) for col in t.cols)
-            if key not in seen:
-                seen.add(key)
-                keep.append(r)
-        record["duplicates_dropped"] = t.n_rows - len(keep)
-        t.keep_rows(keep)
-
-    # 4. missing values
+        record["duplicates_dropped"] = _drop_duplicates(t)
     label_idx = [t.index(name, "label") for name in labels]
     features = [c for c in t.header if c not in labels]
     record["missing"] = _handle_missing(t, cfg, labels, label_idx, features, record)
-
-    # 5. one-hot encoding
-    numeric = {c: _is_numeric(t.cols[t.index(c, "")]) for c in features}
-    if cfg.one_hot == "auto":
-        one_hot = [c for c in features if not numeric[c]]
-    else:
-        one_hot = list(cfg.one_hot)
-        for name in one_hot:
-            t.index(name, "one_hot")
-            if name in labels:
-                raise DataError(
-                    f"error: {source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task"
-                )
-    encoded: dict[str, list[str]] = {}
-    out_names: list[str] = []
-    out_cols: list[np.ndarray] = []
-    for name in features:
-        col = t.cols[t.index(name, "")]
-        if name in one_hot:
-            texts = np.array([_text(v) for v in col], dtype=object).reshape(-1, 1)
-            categories = sorted(set(texts[:, 0]), key=_category_order)
-            encoded[name] = categories
-            onehot = OneHotEncoder(categories=[categories], sparse_output=False, dtype=np.float64).fit_transform(texts)
-            out_names += [f"{name}={cat}" for cat in categories]
-            out_cols += list(onehot.T)
-        else:
-            out_names.append(name)
-            out_cols.append(_numeric(col, name, t))
-    record["one_hot"] = encoded
+    out_names, out_cols, record["one_hot"] = _encode_features(t, cfg, labels, features)
     if not out_cols:
         raise DataError(f"error: {source}: cleaning left no feature columns besides the label")
     if t.n_rows == 0:
@@ -170,7 +102,7 @@ def describe(record: dict[str, Any]) -> list[str]:
             out.append(f"{name}: {m.get('count')} missing values, rows dropped")
         else:
             out.append(
-                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fmt(m.get('fill'))})"
+                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fill_value(m.get('fill'))})"
             )
     if record.get("rows_dropped_missing"):
         out.append(f"dropped {record['rows_dropped_missing']} rows with missing values in total")
@@ -180,7 +112,90 @@ def describe(record: dict[str, Any]) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- the table
+def _drop_columns(t: _Table, cfg: CleaningConfig, labels: Sequence[str]) -> None:
+    """Step 1: drop ``drop_columns`` (never a label column)."""
+    for name in cfg.drop_columns:
+        t.index(name, "drop_columns")
+        if name in labels:
+            raise DataError(
+                f"error: {t.source}: dataset.cleaning.drop_columns: {name!r} is the label column; set dataset.label to another column"
+            )
+    t.keep_columns([c for c in t.header if c not in cfg.drop_columns])
+
+
+def _convert_types(t: _Table, cfg: CleaningConfig) -> dict[str, dict[str, Any]]:
+    """Step 2: convert the ``dtypes`` columns; return, per column, the type and how many values changed."""
+    converted: dict[str, dict[str, Any]] = {}
+    for name, kind in cfg.dtypes.items():
+        i = t.index(name, "dtypes")
+        changed = 0
+        values: list[Cell] = []
+        for value, line in zip(t.cols[i], t.lines):
+            if value is None:
+                values.append(None)
+                continue
+            new = _convert(value, kind)
+            if new is None:
+                raise DataError(
+                    f"error: {t.source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
+                    f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing"
+                )
+            changed += _plain_number(value) != new
+            values.append(new)
+        t.cols[i] = values
+        converted[name] = {"to": kind, "changed": int(changed)}
+    return converted
+
+
+def _drop_duplicates(t: _Table) -> int:
+    """Step 3: keep the first of identical rows; return how many were dropped."""
+    seen: set[tuple[Cell, ...]] = set()
+    keep = []
+    for r in range(t.n_rows):
+        key = tuple(_key(col[r]) for col in t.cols)
+        if key not in seen:
+            seen.add(key)
+            keep.append(r)
+    dropped = t.n_rows - len(keep)
+    t.keep_rows(keep)
+    return dropped
+
+
+def _encode_features(
+    t: _Table, cfg: CleaningConfig, labels: Sequence[str], features: list[str]
+) -> tuple[list[str], list[np.ndarray], dict[str, list[str]]]:
+    """Step 5: one-hot encode the ``one_hot`` columns (``auto``: the text ones), parse the others as numbers.
+
+    Returns:
+        The output feature names, their columns, and the categories of each encoded column.
+    """
+    numeric = {c: _is_numeric(t.cols[t.index(c, "")]) for c in features}
+    if cfg.one_hot == "auto":
+        one_hot = [c for c in features if not numeric[c]]
+    else:
+        one_hot = list(cfg.one_hot)
+        for name in one_hot:
+            t.index(name, "one_hot")
+            if name in labels:
+                raise DataError(
+                    f"error: {t.source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task"
+                )
+    encoded: dict[str, list[str]] = {}
+    out_names: list[str] = []
+    out_cols: list[np.ndarray] = []
+    for name in features:
+        col = t.cols[t.index(name, "")]
+        if name in one_hot:
+            texts = np.array([_text(v) for v in col], dtype=object).reshape(-1, 1)
+            categories = sorted(set(texts[:, 0]), key=_category_order)
+            encoded[name] = categories
+            onehot = OneHotEncoder(categories=[categories], sparse_output=False, dtype=np.float64).fit_transform(texts)
+            out_names += [f"{name}={cat}" for cat in categories]
+            out_cols += list(onehot.T)
+        else:
+            out_names.append(name)
+            out_cols.append(_numeric(col, name, t))
+    return out_names, out_cols, encoded
 
 
 class _Table:
@@ -222,6 +237,11 @@ def _handle_missing(
     features: list[str],
     record: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
+    """Step 4: drop rows without a label, then drop or fill missing feature values by their column's strategy.
+
+    Returns:
+        Per column with missing values: how many, the strategy, and the fill value.
+    """
     no_label = [r for r in range(t.n_rows) if any(t.cols[i][r] is None for i in label_idx)]
     if cfg.missing is None:
         if no_label:
@@ -234,16 +254,7 @@ def _handle_missing(
         dropped = set(no_label)
         t.keep_rows([r for r in range(t.n_rows) if r not in dropped])
     record["rows_dropped_missing_label"] = len(no_label)
-    if isinstance(cfg.missing, str):
-        strategies = dict.fromkeys(features, cfg.missing)
-    else:
-        for name in cfg.missing:
-            t.index(name, "missing")
-            if name in labels:
-                raise DataError(
-                    f"error: {t.source}: dataset.cleaning.missing: {name!r} is the label column; rows without a label are always dropped"
-                )
-        strategies = dict(cfg.missing)
+    strategies = _missing_strategies(t, cfg.missing, labels, features)
     counts = {c: sum(v is None for v in t.cols[t.index(c, "")]) for c in features}
     unhandled = [c for c in features if counts[c] and c not in strategies]
     if unhandled:
@@ -262,25 +273,43 @@ def _handle_missing(
         t.keep_rows([r for r in range(t.n_rows) if r not in drop])
     record["rows_dropped_missing"] = len(drop)
     for c in features:
-        if not counts[c] or strategies[c] == "drop":
-            continue
-        i = t.index(c, "")
-        present = [v for v in t.cols[i] if v is not None]
-        n_missing = sum(v is None for v in t.cols[i])
-        if not present:
-            raise DataError(
-                f"error: {t.source}: column {c!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)"
-            )
-        strategy = strategies[c]
-        numbers = _as_numbers(present)
-        if strategy in ("mean", "median") and numbers is not None:
-            fill: Cell = float(np.mean(numbers) if strategy == "mean" else np.median(numbers))
-        else:
-            strategy = "most_frequent"  # also for text columns under mean/median, as documented
-            fill = Counter(_key(v) for v in present).most_common(1)[0][0]
-        t.cols[i] = [fill if v is None else v for v in t.cols[i]]
-        out[c] = {"count": n_missing, "strategy": strategy, "fill": fill}
+        if counts[c] and strategies[c] != "drop":
+            out[c] = _fill_missing(t, c, strategies[c])
     return out
+
+
+def _missing_strategies(
+    t: _Table, missing: str | Mapping[str, str], labels: Sequence[str], features: list[str]
+) -> dict[str, str]:
+    """The strategy of each feature column: one for all, or those named per column (never a label column)."""
+    if isinstance(missing, str):
+        return dict.fromkeys(features, missing)
+    for name in missing:
+        t.index(name, "missing")
+        if name in labels:
+            raise DataError(
+                f"error: {t.source}: dataset.cleaning.missing: {name!r} is the label column; rows without a label are always dropped"
+            )
+    return dict(missing)
+
+
+def _fill_missing(t: _Table, column: str, strategy: str) -> dict[str, Any]:
+    """Fill ``column``'s missing values: its mean or median (numbers only), else its most frequent value."""
+    i = t.index(column, "")
+    present = [v for v in t.cols[i] if v is not None]
+    n_missing = sum(v is None for v in t.cols[i])
+    if not present:
+        raise DataError(
+            f"error: {t.source}: column {column!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)"
+        )
+    numbers = _as_numbers(present)
+    if strategy in ("mean", "median") and numbers is not None:
+        fill: Cell = float(np.mean(numbers) if strategy == "mean" else np.median(numbers))
+    else:
+        strategy = "most_frequent"  # also for text columns under mean/median, as documented
+        fill = Counter(_key(v) for v in present).most_common(1)[0][0]
+    t.cols[i] = [fill if v is None else v for v in t.cols[i]]
+    return {"count": n_missing, "strategy": strategy, "fill": fill}
 
 
 # --------------------------------------------------------------------------- cells
@@ -368,7 +397,7 @@ def _label_values(col: Sequence[Cell]) -> np.ndarray:
     return np.array([_text(v) for v in col])
 
 
-def _fmt(value: Any) -> str:
+def _fill_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

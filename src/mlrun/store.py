@@ -29,7 +29,7 @@ import re
 import secrets
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,14 +87,19 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     A reader (or a crash) sees either the old file or the whole new one, never half of it.
     """
     path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        if isinstance(data, bytes):
+            with os.fdopen(fd, "wb") as fb:
+                fb.write(data)
+                fb.flush()
+                os.fsync(fb.fileno())
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as ft:
+                ft.write(data)
+                ft.flush()
+                os.fsync(ft.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -110,20 +115,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _finite(value: Any) -> Any:
+def _nan_to_none(value: Any) -> Any:
     """Replace NaN and infinities by None, recursively: JSON has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: _nan_to_none(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_nan_to_none(v) for v in value]
     return value
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as indented JSON, atomically. NaN and infinities become ``null``."""
-    text = json.dumps(_finite(json.loads(json.dumps(data, default=_json_default))), indent=2)
+    text = json.dumps(_nan_to_none(json.loads(json.dumps(data, default=_json_default))), indent=2)
     write_atomic(path, text + "\n")
 
 
@@ -170,18 +175,18 @@ class HistoryWriter:
     def append(self, epoch: int, logs: Mapping[str, float]) -> None:
         """Write the row for ``epoch`` (1-based) with the values in ``logs``."""
         new = self._keys is None
-        if new:
-            self._keys = sorted(logs)
+        keys = self._keys = sorted(logs) if self._keys is None else self._keys
         with open(self.path, "a", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             if new:
-                writer.writerow(["epoch", *self._keys])
-            writer.writerow([epoch, *(_fmt(logs.get(k)) for k in self._keys)])
+                writer.writerow(["epoch", *keys])
+            writer.writerow([epoch, *(_history_cell(logs.get(k)) for k in keys)])
             f.flush()
             os.fsync(f.fileno())
 
 
-def _fmt(value: Any) -> str:
+def _history_cell(value: Any) -> str:
+    """A logged value as history.csv holds it: every digit of the float, empty when absent."""
     if value is None:
         return ""
     return repr(float(value))
@@ -345,38 +350,69 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
     return list(iter_runs(runs_dir))
 
 
-def resolve_run(ref: str, runs_dir: Path) -> Path:
-    """Resolve a run reference to a run directory.
+def resolve_run(ref: str, runs_dir: Path, *, sweeps: bool = False) -> Path:
+    """Resolve a run reference to a run directory: the one place that decides what RUN means.
 
     ``ref`` is a run id, a unique prefix of one, ``latest`` (the newest run),
-    or a path to a run directory.
+    or a path to a run directory. With ``sweeps``, a reference no run matches
+    may name a sweep directory instead (see :func:`is_sweep_dir`): by path, or
+    by its id or a unique prefix, directly in ``runs_dir`` or one level down.
 
     Raises:
         RunNotFound: nothing matches, several runs match, or ``ref`` points
             outside ``runs_dir`` without being a real run directory.
     """
     runs_dir = Path(runs_dir)
+    try:
+        return _resolve_run_dir(ref, runs_dir)
+    except RunNotFound:
+        sweep = _resolve_sweep_dir(ref, runs_dir) if sweeps else None
+        if sweep is None:
+            raise
+        return sweep
+
+
+def is_sweep_dir(path: Path) -> bool:
+    """Return True when ``path`` holds a sweep (sweep.json and results.csv) rather than a run."""
+    from mlrun.sweep.files import RESULTS_CSV, SWEEP_FILE  # lazy: mlrun.sweep imports this module
+
+    path = Path(path)
+    return (path / SWEEP_FILE).is_file() and (path / RESULTS_CSV).is_file()
+
+
+def _is_path_ref(ref: str) -> bool:
+    candidate = Path(ref)
+    return candidate.is_absolute() or len(candidate.parts) > 1 or ref.startswith(".")
+
+
+def _accepted_path(ref: str, runs_dir: Path, is_target: Callable[[Path], bool]) -> Path | None:
+    """``ref``'s directory if ``is_target`` accepts it, and it does not climb out of ``runs_dir`` with ".."."""
+    candidate = Path(ref)
+    root, target = runs_dir.resolve(), candidate.resolve()
+    inside = target == root or root in target.parents
+    # A path may climb out of the runs directory with ".." only if it lands back inside it.
+    return target if is_target(target) and (inside or ".." not in candidate.parts) else None
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / RUN_FILE).is_file()
+
+
+def _resolve_run_dir(ref: str, runs_dir: Path) -> Path:
     if ref == "latest":
         runs = list(iter_runs(runs_dir))
         if not runs:
             raise RunNotFound(f"no runs in {runs_dir} yet: train one with `mlrun train CONFIG`")
         return max(runs, key=lambda r: (str(r.info.get("started_at", "")), r.run_id)).path
-
-    candidate = Path(ref)
-    if candidate.is_absolute() or len(candidate.parts) > 1 or ref.startswith("."):
-        root = runs_dir.resolve()
-        target = candidate.resolve()
-        inside = target == root or root in target.parents
-        # A path is accepted when it is a real run directory, and climbs out of
-        # the runs directory with ".." only if it lands back inside it.
-        if (target / RUN_FILE).is_file() and (inside or ".." not in candidate.parts):
-            return target
-        raise RunNotFound(
-            f"{ref!r} is not a run directory in {runs_dir}: give a run id, a unique prefix "
-            "of one, `latest`, or the path of a run directory"
-        )
-
-    matches = sorted(p for p in runs_dir.glob(f"{glob_escape(ref)}*") if (p / RUN_FILE).is_file())
+    if _is_path_ref(ref):
+        found = _accepted_path(ref, runs_dir, _is_run_dir)
+        if found is None:
+            raise RunNotFound(
+                f"{ref!r} is not a run directory in {runs_dir}: give a run id, a unique prefix "
+                "of one, `latest`, or the path of a run directory"
+            )
+        return found
+    matches = sorted(p for p in runs_dir.glob(f"{glob_escape(ref)}*") if _is_run_dir(p))
     exact = [p for p in matches if p.name == ref]
     if exact:
         return exact[0]
@@ -387,6 +423,21 @@ def resolve_run(ref: str, runs_dir: Path) -> Path:
         more = f"\n  ... and {len(matches) - 20} more" if len(matches) > 20 else ""
         raise RunNotFound(f"{ref!r} matches {len(matches)} runs; give more of the id:\n{listing}{more}")
     return matches[0]
+
+
+def _resolve_sweep_dir(ref: str, runs_dir: Path) -> Path | None:
+    """The sweep directory ``ref`` names, or None (``latest`` and ambiguous prefixes name none)."""
+    if _is_path_ref(ref):
+        return _accepted_path(ref, runs_dir, is_sweep_dir)
+    if ref == "latest" or not runs_dir.is_dir():
+        return None
+    pattern = f"{glob_escape(ref)}*"
+    found = sorted({*runs_dir.glob(pattern), *runs_dir.glob(f"*/{pattern}")})
+    matches = [p for p in found if p.is_dir() and is_sweep_dir(p)]
+    exact = [p for p in matches if p.name == ref]
+    if exact:
+        return exact[0]
+    return matches[0] if len(matches) == 1 else None
 
 
 def glob_escape(text: str) -> str:

@@ -4,19 +4,26 @@ Nothing here imports Keras or TensorFlow, and matplotlib only loads when a page
 is drawn, so ``mlrun report`` stays fast::
 
     rundata.py   read a run directory, tolerating missing and damaged files
-    sweeps.py    find a sweep directory, read its leaderboard
+    sweeps.py    read a sweep directory's leaderboard
     summary.py   what to show: labelled values, rows, notices (no rendering)
     compare.py   config differences and metric table across runs
     listing.py   filter and sort runs for ``mlrun runs``
     terminal.py  rich tables on a Console passed in
-    plots.py     matplotlib figures as PNG data URIs
-    theme.py, page.py   the HTML page
+    canvas.py    the figure surface: size, style, colors, PNG data URIs
+    plots.py     learning curves, regression fits, sample images
+    classplots.py  confusion matrix, ROC and precision-recall curves, reliability
+    curves.py    areas under ROC and precision-recall curves
+    theme.py     the page's style sheet and skeleton
+    markup.py    HTML building blocks and the page writer
+    page.py      the pages of a run, a comparison, a sweep
+    datapage.py  a data summary: terminal tables and HTML
     show.py      the report and compare commands as one call each
 """
 
 from mlrun.report.compare import MISSING, Comparison, compare_runs, diff_configs, flatten
 from mlrun.report.rundata import REPORT_FILE, RunData, load_run
-from mlrun.report.sweeps import SweepData, is_sweep_dir, load_sweep, resolve_target
+from mlrun.report.sweeps import SweepData, read_sweep_results
+from mlrun.store import is_sweep_dir
 
 __all__ = [
     "MISSING",
@@ -29,6 +36,5 @@ __all__ = [
     "flatten",
     "is_sweep_dir",
     "load_run",
-    "load_sweep",
-    "resolve_target",
+    "read_sweep_results",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlrun.errors import ConfigError
+from mlrun.metrics import registry
 from mlrun.report import summary
 from mlrun.report.rundata import RunData
 
@@ -118,11 +119,7 @@ def _same(a: Any, b: Any) -> bool:
     if a is MISSING or b is MISSING:
         return a is b
     # 1 and 1.0 are the same value, but True is not 1.
-    return a == b and type(a) is type(b) or (_numeric(a) and _numeric(b) and float(a) == float(b))
-
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return a == b and type(a) is type(b) or (summary.is_number(a) and summary.is_number(b) and float(a) == float(b))
 
 
 def metric_rows(runs: Sequence[RunData]) -> list[MetricRow]:
@@ -133,7 +130,7 @@ def metric_rows(runs: Sequence[RunData]) -> list[MetricRow]:
         test_keys.update(dict.fromkeys(k for k, _ in summary.evaluation_metrics(run)))
     for key in test_keys:
         values = [dict(summary.evaluation_metrics(run)).get(key) for run in runs]
-        rows.append(_row(f"test.{key}", f"test {summary.metric_label(key)}", values, summary.direction(key)))
+        rows.append(_row(f"test.{key}", f"test {summary.metric_label(key)}", values, registry.direction(key)))
 
     bases: dict[str, None] = {}
     for run in runs:
@@ -142,11 +139,13 @@ def metric_rows(runs: Sequence[RunData]) -> list[MetricRow]:
         for base in bases:
             values = [run.history[-1].get(f"{prefix}{base}") if run.history else None for run in runs]
             if any(v is not None for v in values):
-                rows.append(_row(f"{split}.{base}", f"{split} {base} (final)", values, summary.direction(base)))
+                rows.append(_row(f"{split}.{base}", f"{split} {base} (final)", values, registry.direction(base)))
 
-    rows.append(_row("best_epoch", "best epoch", [_float(run.best_epoch) for run in runs], None, "count"))
+    rows.append(_row("best_epoch", "best epoch", [summary.as_number(run.best_epoch) for run in runs], None, "count"))
     rows.append(_row("epochs", "epochs run", [float(run.epochs_completed) for run in runs], None, "count"))
-    rows.append(_row("params", "parameters", [_float(run.info.get("params")) for run in runs], None, "count"))
+    rows.append(
+        _row("params", "parameters", [summary.as_number(run.info.get("params")) for run in runs], None, "count")
+    )
     rows.append(_row("duration_s", "duration", [run.duration_s for run in runs], None, "seconds"))
     return rows
 
@@ -160,7 +159,3 @@ def _row(key: str, label: str, values: list[float | None], order: str | None, ki
         if len(best) == len(scored):
             best = frozenset()  # all equal: nothing stands out
     return MetricRow(key=key, label=label, values=values, best=best, kind=kind)
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if _numeric(value) else None

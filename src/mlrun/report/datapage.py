@@ -7,7 +7,6 @@ on the sample images of ``samples.npz``; it never loads a dataset or Keras.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -15,8 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlrun import store
-from mlrun.report import plots
+from mlrun.report import markup, plots
 from mlrun.report.summary import fmt
 from mlrun.report.theme import document, e
 
@@ -31,19 +29,6 @@ def cleaning_lines(record: Mapping[str, Any] | None) -> list[str]:
     from mlrun.cleaning import describe
 
     return describe(dict(record))
-
-
-def load_samples(path: Path) -> dict[str, Any] | None:
-    """Read ``samples.npz`` (``x`` uint8 images, ``y`` class indices); None if absent or unreadable."""
-    if not Path(path).is_file():
-        return None
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {"x": f["x"], "y": f["y"]}
-    except (OSError, ValueError, KeyError, EOFError):
-        return None
 
 
 # --------------------------------------------------------------------------- terminal
@@ -149,17 +134,14 @@ def data_section(summary: Mapping[str, Any], samples: Mapping[str, Any] | None) 
         parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     if samples is not None and len(samples.get("y", [])):
         grid = plots.sample_grid(samples["x"], list(samples["y"]), [str(c) for c in summary.get("classes") or []])
-        parts.append(
-            f'<h3>Training samples per class</h3><figure><img src="{grid.uri}" width="{grid.width}" '
-            f'height="{grid.height}" alt="{e(grid.alt)}"></figure>'
-        )
+        parts.append(f"<h3>Training samples per class</h3>{markup.figure(grid)}")
     parts.append(_features_html(summary))
     return "".join(parts)
 
 
 def data_page(summary: Mapping[str, Any], samples: Mapping[str, Any] | None, *, config: str) -> str:
     """A whole HTML page for ``mlrun data --html``."""
-    body = f'<section class="card" id="data"><h2>Data</h2>{data_section(summary, samples)}</section>'
+    body = markup.section("data", "Data", data_section(summary, samples))
     return document(
         title=f"{summary.get('name') or config} · mlrun data",
         kicker="mlrun data",
@@ -171,18 +153,9 @@ def data_page(summary: Mapping[str, Any], samples: Mapping[str, Any] | None, *, 
     )
 
 
-def write_data_page(path: Path, page: str) -> Path:
-    """Write the page atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.write_atomic(path, page)
-    return path
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+def _text_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A table of plain values: every cell escaped."""
+    return markup.table([str(h) for h in header], [[e(c) for c in row] for row in rows])
 
 
 def _splits_html(summary: Mapping[str, Any]) -> str:
@@ -196,7 +169,7 @@ def _splits_html(summary: Mapping[str, Any]) -> str:
         if regression:
             row += [fmt((s.get("targets") or {}).get(k)) for k in ("min", "max", "mean", "std")]
         rows.append(row)
-    return _table(header, rows)
+    return _text_table(header, rows)
 
 
 def _balance_html(summary: Mapping[str, Any]) -> str:
@@ -212,7 +185,7 @@ def _balance_html(summary: Mapping[str, Any]) -> str:
             row.append(f"{count:,} ({count / n:.1%})" if n else f"{count:,}")
         rows.append(row)
     what = "Positives per label" if summary.get("task") == "multilabel" else "Class balance"
-    return _table([what.lower().replace("class balance", "class"), *(s.get("split") for s in splits)], rows)
+    return _text_table([what.lower().replace("class balance", "class"), *(s.get("split") for s in splits)], rows)
 
 
 def _features_html(summary: Mapping[str, Any]) -> str:
@@ -222,4 +195,4 @@ def _features_html(summary: Mapping[str, Any]) -> str:
     rows = [[f.get("name"), *(fmt(f.get(k)) for k in ("min", "max", "mean", "std"))] for f in features]
     total = summary.get("features_total") or len(features)
     more = f" (first {len(features)} of {total})" if total > len(features) else ""
-    return f"<h3>Features, training inputs{e(more)}</h3>" + _table(["feature", "min", "max", "mean", "std"], rows)
+    return f"<h3>Features, training inputs{e(more)}</h3>" + _text_table(["feature", "min", "max", "mean", "std"], rows)

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlrun import store
 from mlrun.errors import ConfigError
-from mlrun.report import summary
+from mlrun.metrics import registry
 
 #: Statuses a listing can filter on: those written to run.json, and ``crashed``.
 STATUS_CHOICES = (*store.STATUSES, "crashed")
@@ -115,7 +115,7 @@ def sort_runs(runs: Sequence[store.RunInfo], metric: str) -> list[tuple[store.Ru
         close = difflib.get_close_matches(metric, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"no listed run has a metric {metric!r}{hint}; sort by one of: {', '.join(known)}")
-    sign = -1.0 if summary.direction(metric) == "max" else 1.0
+    sign = -1.0 if registry.direction(metric) == "max" else 1.0
     return sorted(scored, key=lambda item: (item[1] is None, sign * item[1] if item[1] is not None else 0.0))
 
 

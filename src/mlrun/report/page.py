@@ -1,28 +1,15 @@
-"""The self-contained HTML report: one file, plots embedded as data URIs, every data string escaped."""
+"""The self-contained HTML pages of a run, a comparison and a sweep: plots embedded as data URIs, every data string escaped."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from pathlib import Path
 
 from mlrun import store
-from mlrun.report import datapage, plots, summary
+from mlrun.report import classplots, datapage, markup, plots, summary
 from mlrun.report.compare import MISSING, Comparison
-from mlrun.report.rundata import REPORT_FILE, RunData
+from mlrun.report.rundata import RunData
 from mlrun.report.sweeps import SweepData, sweep_columns
 from mlrun.report.theme import document, e
-
-
-def write_html(path: Path, page: str) -> Path:
-    """Write ``page`` to ``path`` atomically (``path/report.html`` if ``path`` is a directory)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / REPORT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.write_atomic(path, page)
-    return path
-
 
 # --------------------------------------------------------------------------- one run
 
@@ -34,7 +21,7 @@ def run_page(run: RunData) -> str:
     if run.task == "regression":
         sections.append(("test", "Test set", _test_results(run)))
         if run.predictions:
-            sections.append(("predictions", "Predictions", _figures(plots.regression_plots(run.predictions))))
+            sections.append(("predictions", "Predictions", markup.figures(plots.regression_plots(run.predictions))))
     else:
         sections.append(("test", "Test set", _test_results(run) + _per_class(run)))
         if run.confusion is not None or run.label_confusion:
@@ -45,15 +32,17 @@ def run_page(run: RunData) -> str:
             sections.append(("calibration", "Calibration", _calibration(run)))
     weights = summary.weight_rows(run)
     if weights is not None:
-        sections.append(("weights", "Learned weights", _table(weights[0], [[e(c) for c in row] for row in weights[1]])))
+        sections.append(
+            ("weights", "Learned weights", markup.table(weights[0], [[e(c) for c in row] for row in weights[1]]))
+        )
     if run.data is not None:
         sections.append(("data", "Data", datapage.data_section(run.data, run.samples)))
-    sections.append(("model", "Model", _pre(run.summary, f"{store.SUMMARY_FILE} was not written.")))
-    sections.append(("config", "Config", _pre(run.config_text, f"{store.CONFIG_FILE} was not written.")))
-    sections.append(("metadata", "Run metadata", _kv_table(summary.metadata(run))))
+    sections.append(("model", "Model", markup.pre(run.summary, f"{store.SUMMARY_FILE} was not written.")))
+    sections.append(("config", "Config", markup.pre(run.config_text, f"{store.CONFIG_FILE} was not written.")))
+    sections.append(("metadata", "Run metadata", markup.kv_table(summary.metadata(run))))
 
     notices = "".join(f'<div class="notice {e(n.level)}">{e(n.text)}</div>' for n in summary.notices(run))
-    body = notices + "".join(_section(anchor, title, content) for anchor, title, content in sections)
+    body = notices + "".join(markup.section(anchor, title, content) for anchor, title, content in sections)
     sub = [
         run.run_id,
         run.task or "task unknown",
@@ -85,7 +74,7 @@ def _training(run: RunData) -> str:
         return f'<p class="empty">No epoch finished: {e(store.HISTORY_FILE)} has no rows.</p>'
     best = run.best_epoch
     lead = f"{run.epochs_completed} epoch(s) run; best epoch {best if best is not None else '—'} (dotted line)."
-    table = _table(
+    table = markup.table(
         [
             "metric",
             "train (final)",
@@ -94,7 +83,7 @@ def _training(run: RunData) -> str:
         ],
         [[e(m), *(e(summary.fmt(v)) for v in values)] for m, *values in rows],
     )
-    return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{_figures(plots.learning_curves(run))}'
+    return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{markup.figures(plots.learning_curves(run))}'
 
 
 def _test_results(run: RunData) -> str:
@@ -127,7 +116,9 @@ def _per_class(run: RunData) -> str:
         e(summary.fmt(sum(supports) if supports else None)),
         e(summary.fmt(metrics.get("roc_auc"))),
     ]
-    return "<h3>Per class</h3>" + _table(["class", "precision", "recall", "F1", "support", "AUC"], body, foot=foot)
+    return "<h3>Per class</h3>" + markup.table(
+        ["class", "precision", "recall", "F1", "support", "AUC"], body, foot=foot
+    )
 
 
 def _bar(value: float | None) -> str:
@@ -147,14 +138,14 @@ def _confusion(run: RunData) -> str:
         for c in run.label_confusion:
             total = c.tn + c.fp + c.fn + c.tp
             rows.append([e(c.label), *(f"{v:,}" for v in (c.tn, c.fp, c.fn, c.tp)), e(summary.fmt(total))])
-        return '<p class="lead">Each label is its own yes/no decision.</p>' + _table(
+        return '<p class="lead">Each label is its own yes/no decision.</p>' + markup.table(
             ["label", "true neg.", "false pos.", "false neg.", "true pos.", "samples"], rows
         )
     if run.confusion is None:
         return ""
     n = len(run.confusion.labels)
     lead = f"{n} classes; rows are true classes, columns predicted ones."
-    image = _figures([plots.confusion_heatmaps(run.confusion)], wide=True)
+    image = markup.figures([classplots.confusion_heatmaps(run.confusion)], wide=True)
     return f'<p class="lead">{e(lead)}</p>{image}'
 
 
@@ -163,15 +154,15 @@ def _curves(run: RunData) -> str:
     if run.roc:
         per_class = (run.metrics or {}).get("per_class") or {}
         aucs = {label: entry.get("auc") for label, entry in per_class.items() if isinstance(entry, dict)}
-        figures.append(plots.roc_curves(run.roc, aucs))
+        figures.append(classplots.roc_curves(run.roc, aucs))
     if run.pr:
-        figures.append(plots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
-    return _figures(figures)
+        figures.append(classplots.pr_curves(run.pr, positive_rate=_positive_rate(run)))
+    return markup.figures(figures)
 
 
 def _calibration(run: RunData) -> str:
     metrics = run.metrics or {}
-    plot = plots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
+    plot = classplots.reliability_diagram(run.calibration or [], ece=metrics.get("ece"))
     if plot is None:
         return ""
     lead = (
@@ -180,7 +171,7 @@ def _calibration(run: RunData) -> str:
     )
     if metrics.get("mc_samples"):
         lead += f" Probabilities are the mean of {metrics['mc_samples']} Monte Carlo dropout predictions."
-    return f'<p class="lead">{e(lead)}</p>{_figures([plot])}'
+    return f'<p class="lead">{e(lead)}</p>{markup.figures([plot])}'
 
 
 def _positive_rate(run: RunData) -> float | None:
@@ -200,7 +191,7 @@ def _positive_rate(run: RunData) -> float | None:
 def comparison_page(comparison: Comparison) -> str:
     """Return the HTML page comparing runs: legend, config differences, metrics, overlaid curves."""
     runs, labels = comparison.runs, comparison.labels
-    legend = _table(
+    legend = markup.table(
         ["#", "run id", "name", "status", "task", "started"],
         [
             [
@@ -216,7 +207,7 @@ def comparison_page(comparison: Comparison) -> str:
         text=True,
     )
     if comparison.config_diff:
-        diff = _table(
+        diff = markup.table(
             ["key", *labels],
             [
                 [e(key), *(e(summary.plain(v)) if v is not MISSING else "—" for v in values)]
@@ -228,9 +219,9 @@ def comparison_page(comparison: Comparison) -> str:
         diff = '<p class="empty">The configs are identical.</p>'
     metric_rows = [[e(row.label), *(e(row.text(i)) for i in range(len(row.values)))] for row in comparison.metrics]
     best = [row.best for row in comparison.metrics]
-    metrics = _table(["metric", *labels], metric_rows, best=best)
+    metrics = markup.table(["metric", *labels], metric_rows, best=best)
     curves = (
-        _figures(plots.overlaid_curves(runs, labels))
+        markup.figures(plots.overlaid_curves(runs, labels))
         if any(r.history for r in runs)
         else ('<p class="empty">No run has finished an epoch.</p>')
     )
@@ -240,7 +231,7 @@ def comparison_page(comparison: Comparison) -> str:
         ("metrics", "Metrics", '<p class="lead">Best value per row highlighted.</p>' + metrics),
         ("curves", "Learning curves", '<p class="lead">Solid: validation; dashed: training.</p>' + curves),
     ]
-    body = "".join(_section(a, t, c) for a, t, c in sections)
+    body = "".join(markup.section(a, t, c) for a, t, c in sections)
     return document(
         title=f"Comparison of {len(runs)} runs · mlrun",
         kicker="mlrun comparison",
@@ -257,15 +248,15 @@ def sweep_page(sweep: SweepData) -> str:
     columns = sweep_columns(sweep)
     notices = "".join(f'<div class="notice warning">{e(p)}</div>' for p in sweep.problems)
     board = (
-        _table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows])
+        markup.table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows])
         if sweep.rows
         else ('<p class="empty">results.csv has no rows yet.</p>')
     )
     sections = [
         ("leaderboard", "Leaderboard", board),
-        ("sweep", "Sweep", _pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")),
+        ("sweep", "Sweep", markup.pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")),
     ]
-    body = notices + "".join(_section(a, t, c) for a, t, c in sections)
+    body = notices + "".join(markup.section(a, t, c) for a, t, c in sections)
     return document(
         title=f"{sweep.name} · mlrun sweep",
         kicker="mlrun sweep",
@@ -275,53 +266,3 @@ def sweep_page(sweep: SweepData) -> str:
         nav=[(a, t) for a, t, _ in sections],
         body=body,
     )
-
-
-# --------------------------------------------------------------------------- building blocks
-
-
-def _section(anchor: str, title: str, content: str) -> str:
-    return f'<section class="card" id="{e(anchor)}"><h2>{e(title)}</h2>{content}</section>'
-
-
-def _figures(images: Sequence[plots.Plot], *, wide: bool = False) -> str:
-    if not images:
-        return '<p class="empty">Nothing to plot.</p>'
-    figures = "".join(
-        f'<figure><img src="{p.uri}" width="{p.width}" height="{p.height}" alt="{e(p.alt)}"></figure>' for p in images
-    )
-    return f'<div class="plots{" wide" if wide else ""}">{figures}</div>'
-
-
-def _pre(text: str | None, empty: str) -> str:
-    return f"<pre>{e(text)}</pre>" if text else f'<p class="empty">{e(empty)}</p>'
-
-
-def _kv_table(items: Sequence[tuple[str, str]]) -> str:
-    return _table(["", ""], [[e(k), e(v)] for k, v in items], text=True, head=False)
-
-
-def _table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    foot: Sequence[str] | None = None,
-    best: Sequence[frozenset[int]] | None = None,
-    text: bool = False,
-    head: bool = True,
-) -> str:
-    """Return a table. ``header`` is plain text; cells are HTML, already escaped by the caller."""
-    cls = ' class="text"' if text else ""
-    thead = "<thead><tr>" + "".join(f"<th{cls}>{e(h)}</th>" for h in header) + "</tr></thead>" if head else ""
-    body = []
-    for r, row in enumerate(rows):
-        cells = []
-        for c, cell in enumerate(row):
-            classes = ["text"] if text else []
-            if best is not None and c > 0 and (c - 1) in best[r]:
-                classes.append("best")
-            attr = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{cell}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    tfoot = "<tfoot><tr>" + "".join(f"<td>{cell}</td>" for cell in foot) + "</tr></tfoot>" if foot else ""
-    return f'<div class="scroll"><table>{thead}<tbody>{"".join(body)}</tbody>{tfoot}</table></div>'

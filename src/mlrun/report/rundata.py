@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import yaml
 
@@ -127,10 +127,19 @@ class RunData:
         if isinstance(best, int) and not isinstance(best, bool):
             return best
         for key in ("val_loss", "loss"):
-            scored = [(row[key], int(row["epoch"])) for row in self.history if _finite(row.get(key))]
+            scored = [
+                (value, int(epoch))
+                for row in self.history
+                if _is_finite_number(value := row.get(key)) and (epoch := row.get("epoch")) is not None
+            ]
             if scored:
                 return min(scored)[1]
         return None
+
+    @property
+    def epochs(self) -> list[int]:
+        """The epoch of each history.csv row, in order."""
+        return [int(row.get("epoch") or 0) for row in self.history]
 
     @property
     def epochs_completed(self) -> int:
@@ -318,7 +327,7 @@ def to_float(value: Any) -> float | None:
         return None
 
 
-def _finite(value: Any) -> bool:
+def _is_finite_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 

@@ -9,10 +9,10 @@ from rich.console import Console
 
 from mlrun import store
 from mlrun.errors import ConfigError
-from mlrun.report import page, terminal
+from mlrun.report import markup, page, terminal
 from mlrun.report.compare import compare_runs
 from mlrun.report.rundata import REPORT_FILE, load_run
-from mlrun.report.sweeps import is_sweep_dir, load_sweep, resolve_target
+from mlrun.report.sweeps import read_sweep_results
 
 
 def show_report(
@@ -36,14 +36,14 @@ def show_report(
     """
     if html is not None and not write_html:
         raise ConfigError("give --html PATH or --no-html, not both")
-    path = resolve_target(ref, runs_dir)
-    if is_sweep_dir(path):
-        sweep = load_sweep(path)
+    path = store.resolve_run(ref, runs_dir, sweeps=True)
+    if store.is_sweep_dir(path):
+        sweep = read_sweep_results(path)
         terminal.print_sweep(console, sweep)
-        return page.write_html(html or path / REPORT_FILE, page.sweep_page(sweep)) if write_html else None
+        return markup.write_page(page_path(html or path), page.sweep_page(sweep)) if write_html else None
     run = load_run(path, details=write_html)
     terminal.print_report(console, run)
-    return page.write_html(html or path / REPORT_FILE, page.run_page(run)) if write_html else None
+    return markup.write_page(page_path(html or path), page.run_page(run)) if write_html else None
 
 
 def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, html: Path | None = None) -> Path | None:
@@ -58,4 +58,10 @@ def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, ht
     runs = [load_run(store.resolve_run(ref, runs_dir), details=False) for ref in refs]
     comparison = compare_runs(runs)
     terminal.print_comparison(console, comparison)
-    return page.write_html(html, page.comparison_page(comparison)) if html is not None else None
+    return markup.write_page(page_path(html), page.comparison_page(comparison)) if html is not None else None
+
+
+def page_path(path: Path) -> Path:
+    """Where a page asked for at ``path`` goes: ``path``, or ``path/report.html`` when ``path`` is a directory."""
+    path = Path(path)
+    return path / REPORT_FILE if path.is_dir() else path

@@ -8,33 +8,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlrun import store
+from mlrun.metrics import registry
 from mlrun.report.rundata import RunData
 
 LEARNING_RATE_KEYS = ("learning_rate", "lr")
 
-_METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "loss": "loss",
-    "precision_macro": "precision (macro)",
-    "recall_macro": "recall (macro)",
-    "f1_macro": "F1 (macro)",
-    "roc_auc": "ROC AUC",
-    "roc_auc_micro": "ROC AUC (micro)",
-    "average_precision": "average precision",
-    "mse": "MSE",
-    "mae": "MAE",
-    "rmse": "RMSE",
-    "r2": "R²",
-    "ece": "ECE (calibration error)",
-    "mean_predictive_std": "mean predictive std",
-    "mc_samples": "MC dropout samples",
-}
-_NOT_METRICS = {"task", "n_test", "per_class", "mc_samples"}  # mc_samples is a setting: shown with the config
-_LOWER_BETTER = ("loss", "mse", "mae", "rmse", "error", "crossentropy", "hinge", "ece")
-_HIGHER_BETTER = ("accuracy", "precision", "recall", "f1", "auc", "r2", "average_precision", "iou")
+#: Keys of metrics.json that are not metrics. mc_samples is a setting: the report shows it with the config.
+_NOT_METRICS = {"task", "n_test", "per_class", "mc_samples"}
+#: Settings recorded in metrics.json, and how people read them.
+_SETTING_LABELS = {"mc_samples": "MC dropout samples"}
 
 
 @dataclass(frozen=True)
@@ -46,18 +31,8 @@ class Notice:
 
 
 def metric_label(key: str) -> str:
-    """Return a readable name for a metric key (``f1_macro`` -> ``F1 (macro)``)."""
-    return _METRIC_LABELS.get(key, key.replace("_", " "))
-
-
-def direction(metric: str) -> str | None:
-    """Return ``max`` if higher is better for ``metric``, ``min`` if lower is, None if unknown."""
-    name = metric.lower().removeprefix("val_").removeprefix("test_")
-    if any(token in name for token in _LOWER_BETTER):
-        return "min"
-    if name == "r2" or any(token in name for token in _HIGHER_BETTER):
-        return "max"
-    return None
+    """Return a readable name for a metric key (``f1_macro`` -> ``F1 (macro)``); the registry owns the labels."""
+    return _SETTING_LABELS.get(key) or registry.label(key)
 
 
 def fmt(value: Any) -> str:
@@ -132,7 +107,8 @@ def identity(run: RunData) -> list[tuple[str, str]]:
 def key_values(run: RunData) -> list[tuple[str, str]]:
     """Return the key config values (dataset, topology, loss, optimizer, ...) as (label, text) pairs."""
     get = run.config_get
-    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    found = run.info.get("dataset")
+    dataset: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     sizes = [dataset.get(k) for k in ("n_train", "n_val", "n_test")]
     items = [
         ("dataset", str(get("dataset.name") or get("dataset.path") or dataset.get("name") or "—")),
@@ -216,9 +192,9 @@ def training_rows(run: RunData) -> list[tuple[str, float | None, float | None, f
 def evaluation_metrics(run: RunData) -> list[tuple[str, float | None]]:
     """Return the test-set metrics (key, value) in a stable, readable order."""
     metrics = run.metrics or {}
-    keys = [k for k in _METRIC_LABELS if k in metrics]
-    keys += sorted(k for k, v in metrics.items() if k not in keys and k not in _NOT_METRICS and _is_number(v))
-    return [(k, _number(metrics.get(k))) for k in keys]
+    keys = [k for k in registry.METRICS if k in metrics and k not in _NOT_METRICS]
+    keys += sorted(k for k, v in metrics.items() if k not in keys and k not in _NOT_METRICS and is_number(v))
+    return [(k, as_number(metrics.get(k))) for k in keys]
 
 
 def per_class_rows(
@@ -236,11 +212,11 @@ def per_class_rows(
         rows.append(
             (
                 str(label),
-                _number(entry.get("precision")),
-                _number(entry.get("recall")),
-                _number(entry.get("f1")),
-                int(support) if _is_number(support) else None,
-                _number(entry.get("auc")),
+                as_number(entry.get("precision")),
+                as_number(entry.get("recall")),
+                as_number(entry.get("f1")),
+                int(support) if is_number(support) else None,
+                as_number(entry.get("auc")),
             )
         )
     return rows
@@ -308,12 +284,14 @@ def notices(run: RunData) -> list[Notice]:
     return out
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """True for an int or a float, but not a bool (JSON's ``true`` is not 1 in a report)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if _is_number(value) else None
+def as_number(value: Any) -> float | None:
+    """``value`` as a float when :func:`is_number`, else None."""
+    return float(value) if is_number(value) else None
 
 
 def short_label(text: str, width: int = 24) -> str:
@@ -347,7 +325,7 @@ def weight_rows(run: RunData) -> tuple[list[str], list[list[str]]] | None:
     features = [str(f) for f in w["features"]]
     order = list(range(len(features)))
     if len(order) > MAX_WEIGHT_ROWS:
-        size = [max(abs(_number(col[i]) or 0.0) for col in columns) for i in order]
+        size = [max(abs(as_number(col[i]) or 0.0) for col in columns) for i in order]
         order = sorted(sorted(order, key=lambda i: -size[i])[:MAX_WEIGHT_ROWS])
     rows = [[features[i], *(fmt(col[i]) if i < len(col) else "—" for col in columns)] for i in order]
     if len(order) < len(features):

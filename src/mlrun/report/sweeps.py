@@ -1,4 +1,7 @@
-"""Sweep directories (``sweep.json`` and ``results.csv``): find one, read its leaderboard."""
+"""Sweep directories (``sweep.json`` and ``results.csv``): read a leaderboard for people.
+
+Which directory a reference names is decided by :func:`mlrun.store.resolve_run` (``sweeps=True``).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrun import store
-from mlrun.errors import RunNotFound
 from mlrun.report.rundata import first_line, to_float
+from mlrun.sweep.files import RESULTS_CSV, SWEEP_FILE
 
-SWEEP_FILE = "sweep.json"
-SWEEP_RESULTS_FILE = "results.csv"
 #: Leaderboards wider than this drop their per-fold columns, then the rightmost ones.
 MAX_SWEEP_COLUMNS = 10
 _FOLD_COLUMN = re.compile(r"^(split|fold)\d+_|_(fold|split)\d+$")
@@ -34,48 +35,7 @@ class SweepData:
         return str(self.info.get("name") or self.path.name)
 
 
-def resolve_target(ref: str, runs_dir: Path) -> Path:
-    """Resolve ``ref`` to a run directory, or to a sweep directory when no run matches.
-
-    Raises:
-        RunNotFound: as :func:`mlrun.store.resolve_run`, when neither a run nor a sweep matches.
-    """
-    try:
-        return store.resolve_run(ref, runs_dir)
-    except RunNotFound:
-        sweep = _resolve_sweep(ref, Path(runs_dir))
-        if sweep is None:
-            raise
-        return sweep
-
-
-def is_sweep_dir(path: Path) -> bool:
-    """Return True when ``path`` holds a sweep (sweep.json and results.csv) rather than a run."""
-    return (path / SWEEP_FILE).is_file() and (path / SWEEP_RESULTS_FILE).is_file()
-
-
-def _resolve_sweep(ref: str, runs_dir: Path) -> Path | None:
-    # Same rules as store.resolve_run: a path must be a real sweep directory and
-    # may climb out of the runs directory with ".." only to land back inside it.
-    candidate = Path(ref)
-    if candidate.is_absolute() or len(candidate.parts) > 1 or ref.startswith("."):
-        root, target = runs_dir.resolve(), candidate.resolve()
-        inside = target == root or root in target.parents
-        if is_sweep_dir(target) and (inside or ".." not in candidate.parts):
-            return target
-        return None
-    if ref == "latest" or not runs_dir.is_dir():
-        return None
-    pattern = f"{store.glob_escape(ref)}*"
-    matches = sorted({*runs_dir.glob(pattern), *runs_dir.glob(f"*/{pattern}")})
-    matches = [p for p in matches if p.is_dir() and is_sweep_dir(p)]
-    exact = [p for p in matches if p.name == ref]
-    if exact:
-        return exact[0]
-    return matches[0] if len(matches) == 1 else None
-
-
-def load_sweep(path: Path, *, top: int | None = None) -> SweepData:
+def read_sweep_results(path: Path, *, top: int | None = None) -> SweepData:
     """Read a sweep directory's sweep.json and its results.csv leaderboard, best rank first."""
     path = Path(path)
     sweep = SweepData(path=path, info={}, columns=[], rows=[])
@@ -85,9 +45,9 @@ def load_sweep(path: Path, *, top: int | None = None) -> SweepData:
     except (OSError, ValueError) as exc:
         sweep.problems.append(f"{SWEEP_FILE}: could not be read ({first_line(exc)})")
     try:
-        rows = store.read_csv(path / SWEEP_RESULTS_FILE)
+        rows = store.read_csv(path / RESULTS_CSV)
     except (OSError, ValueError, csv.Error) as exc:
-        sweep.problems.append(f"{SWEEP_RESULTS_FILE}: could not be read ({first_line(exc)})")
+        sweep.problems.append(f"{RESULTS_CSV}: could not be read ({first_line(exc)})")
         return sweep
     if rows:
         sweep.columns = list(rows[0])
@@ -98,9 +58,14 @@ def load_sweep(path: Path, *, top: int | None = None) -> SweepData:
     return sweep
 
 
+def is_fold_column(column: str) -> bool:
+    """Return True for a per-fold results.csv column (``split0_test_score``, ``accuracy_fold1``)."""
+    return _FOLD_COLUMN.search(column) is not None
+
+
 def sweep_columns(sweep: SweepData, *, folds: bool = True) -> list[str]:
     """Return the leaderboard columns worth showing; per-fold columns only if ``folds`` and there is room."""
     columns = sweep.columns
     if not folds or len(columns) > MAX_SWEEP_COLUMNS:
-        columns = [c for c in columns if not _FOLD_COLUMN.search(c)]
+        columns = [c for c in columns if not is_fold_column(c)]
     return columns[:MAX_SWEEP_COLUMNS]

@@ -22,7 +22,7 @@ from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.datapage import cleaning_lines
 from mlrun.report.listing import ListedRun
 from mlrun.report.rundata import RunData, to_float
-from mlrun.report.sweeps import _FOLD_COLUMN, SweepData
+from mlrun.report.sweeps import SweepData, is_fold_column
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -48,7 +48,8 @@ def print_report(console: Console, run: RunData) -> None:
     console.print(_header(run, console.width))
     for notice in summary.notices(run):
         console.print(Text(f"{notice.level}: ", style=f"bold {_NOTICE_STYLES[notice.level]}") + Text(notice.text))
-    dataset = run.info.get("dataset") if isinstance(run.info.get("dataset"), Mapping) else {}
+    found = run.info.get("dataset")
+    dataset: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     for line in cleaning_lines(dataset.get("cleaning") if isinstance(dataset.get("cleaning"), Mapping) else None):
         console.print(Text("cleaning: ", style="bold cyan") + Text(line))
     tables = [t for t in (_training_table(run), _test_table(run)) if t is not None]
@@ -139,7 +140,7 @@ def _per_class_table(run: RunData) -> Table | None:
     metrics = run.metrics or {}
     supports = [r[4] for r in rows if r[4] is not None]
     footers = [
-        "macro avg",
+        None,  # the label column's footer: "macro avg"
         metrics.get("precision_macro"),
         metrics.get("recall_macro"),
         metrics.get("f1_macro"),
@@ -147,7 +148,7 @@ def _per_class_table(run: RunData) -> Table | None:
         metrics.get("roc_auc"),
     ]
     for i, heading in enumerate(("class", "precision", "recall", "F1", "support", "AUC")):
-        footer = footers[i] if i == 0 else summary.fmt(footers[i])
+        footer = "macro avg" if i == 0 else summary.fmt(footers[i])
         table.add_column(heading, justify="left" if i == 0 else "right", footer=footer)
     for label, precision, recall, f1, support, auc in rows[:MAX_CLASS_ROWS]:
         table.add_row(Text(label), *(summary.fmt(v) for v in (precision, recall, f1, support, auc)))
@@ -254,7 +255,7 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     """
     columns = sweep.columns
     metrics = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
-    grid = [c for c in columns if c != "rank" and not _FOLD_COLUMN.search(c) and not re.search(r"_(mean|std)$", c)]
+    grid = [c for c in columns if c != "rank" and not is_fold_column(c) and not re.search(r"_(mean|std)$", c)]
     ranked_by = str((sweep.info.get("sweep") or {}).get("metric") or "")
     if ranked_by in metrics:
         metrics.remove(ranked_by)
@@ -263,19 +264,19 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     headers = [s if short.count(s) == 1 else c for s, c in zip(short, grid)]
     rows = sweep.rows[:top]
 
-    def cell(row: dict[str, str], metric: str) -> str:
-        mean, std = _cell(row.get(f"{metric}_mean")), _cell(row.get(f"{metric}_std"))
+    def mean_std(row: dict[str, str], metric: str) -> str:
+        mean, std = _short_number(row.get(f"{metric}_mean")), _short_number(row.get(f"{metric}_std"))
         return f"{mean} ± {std}" if mean and std else mean
 
     def needed(header: str, values: list[str]) -> int:
         return max([len(header), *(len(v) for v in values)]) + 2
 
     used = needed("rank", [r.get("rank") or "" for r in rows]) + sum(
-        needed(h, [_cell(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
+        needed(h, [_short_number(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
     )
     shown = []
     for i, metric in enumerate(metrics):
-        w = needed(metric, [cell(r, metric) for r in rows])
+        w = needed(metric, [mean_std(r, metric) for r in rows])
         if i == 0 or used + w <= width:
             shown.append(metric)
             used += w
@@ -289,7 +290,9 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
         table.add_column(Text(metric, style="bold" if metric == ranked_by else ""), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            Text(row.get("rank") or ""), *(Text(_cell(row.get(c))) for c in grid), *(Text(cell(row, m)) for m in shown)
+            Text(row.get("rank") or ""),
+            *(Text(_short_number(row.get(c))) for c in grid),
+            *(Text(mean_std(row, m)) for m in shown),
         )
     if len(shown) < len(metrics):
         left = ", ".join(m for m in metrics if m not in shown)
@@ -297,7 +300,7 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     return table
 
 
-def _cell(value: str | None) -> str:
+def _short_number(value: str | None) -> str:
     """A results.csv cell as written, unless it is a long float (0.9512345678 -> 0.9512)."""
     number = to_float(value)
     if number is None or value is None or len(value) <= 8:

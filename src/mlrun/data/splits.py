@@ -1,0 +1,89 @@
+"""Splits of the training data: a held-out fraction, a stratified subsample, k-fold cross-validation.
+
+Pure index arithmetic over scikit-learn's splitters; nothing here reads a file or touches a model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlrun.data.preprocessing import label_name
+from mlrun.errors import DataError
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold of k-fold cross-validation over the training set: fold ``index`` (0-based) is held out for validation."""
+
+    index: int
+    n_splits: int
+    stratified: bool = True
+    """Keep each class's share in every fold (sklearn's StratifiedKFold); binary and multiclass only."""
+    shuffle: bool = True
+    """Shuffle before splitting (seeded by the config's seed), as sklearn's ``shuffle=True``."""
+
+    def __post_init__(self) -> None:
+        if self.n_splits < 2:
+            raise ValueError(f"n_splits must be at least 2 (got {self.n_splits})")
+        if not 0 <= self.index < self.n_splits:
+            raise ValueError(f"fold index must be in 0..{self.n_splits - 1} (got {self.index})")
+
+
+def fold_indices(
+    y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return the (train, validation) index arrays of every fold: sklearn's KFold or StratifiedKFold.
+
+    Pure index arithmetic over the labels ``y``; the same arguments give the same folds.
+
+    Raises:
+        DataError: there are fewer samples (stratified: members of a class) than folds.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.asarray(y)
+    if len(y) < n_splits:
+        raise DataError(
+            f"error: {len(y)} training samples cannot be split into {n_splits} folds; use fewer folds (cv.n_splits) or more data"
+        )
+    kwargs = {"n_splits": n_splits, "shuffle": shuffle, "random_state": seed if shuffle else None}
+    if not stratified:
+        return list(KFold(**kwargs).split(np.zeros(len(y))))
+    labels, counts = np.unique(y, return_counts=True)
+    if counts.min() < n_splits:
+        raise DataError(
+            f"error: class {label_name(labels[counts.argmin()])!r} has {counts.min()} training samples, fewer than the "
+            f"{n_splits} folds, so a stratified split cannot put it in every fold; use fewer folds (cv.n_splits), "
+            "more data (dataset.limit), or cv.stratified: false"
+        )
+    return list(StratifiedKFold(**kwargs).split(np.zeros(len(y)), y))
+
+
+def _can_stratify(y: np.ndarray, n_small: int) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return y.ndim == 1 and counts.min() >= 2 and n_small >= len(counts) and len(y) - n_small >= len(counts)
+
+
+def split(x, y, fraction: float, *, seed: int, stratify: bool, what: str):
+    from sklearn.model_selection import train_test_split
+
+    n_small = math.ceil(len(x) * fraction)
+    if n_small < 1 or n_small >= len(x):
+        raise DataError(
+            f"error: {len(x)} samples are too few for a {what} split of {fraction}; use more data or change the split"
+        )
+    strat = y if stratify and _can_stratify(y, n_small) else None
+    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
+
+
+def subsample(x, y, limit: int, *, seed: int, stratify: bool):
+    if len(x) <= limit:
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    strat = y if stratify and _can_stratify(y, limit) else None
+    xs, _, ys, _ = train_test_split(x, y, train_size=limit, random_state=seed, stratify=strat)
+    return xs, ys
