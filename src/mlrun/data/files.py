@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import DatasetConfig
-from mlrun.config.schema import CleaningConfig
+from mlrun.config import CleaningConfig, DatasetConfig
 from mlrun.errors import DataError
 
 #: What a source gives: ``(x, y, x_test, y_test, names, task, source)``.

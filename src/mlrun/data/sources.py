@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import KERAS_DATASETS, DatasetConfig
-from mlrun.config.schema import SYNTHETIC
+from mlrun.config import KERAS_DATASETS, SYNTHETIC, DatasetConfig
 from mlrun.data.files import SourceArrays, csv_header, dataset_path, load_clean_csv, load_file
 from mlrun.errors import DataError
 

@@ -67,7 +67,6 @@ METRICS: dict[str, Metric] = {
     for m in (
         _m("accuracy", "accuracy", True, CLASSIFICATION, CLASSIFICATION, CLASSIFICATION),
         _m("loss", "loss", False, _ALL),
-        _m("hamming_loss", "Hamming loss", False, ("multilabel",)),
         _m("precision_macro", "precision (macro)", True, CLASSIFICATION),
         _m("recall_macro", "recall (macro)", True, CLASSIFICATION),
         _m("f1_macro", "F1 (macro)", True, CLASSIFICATION),
@@ -80,8 +79,9 @@ METRICS: dict[str, Metric] = {
         _m("r2", "R²", True, ("regression",), (), ("regression",)),
         _m("ece", "ECE (calibration error)", False),
         _m("mean_predictive_std", "mean predictive std", None),
+        _m("hamming_loss", "hamming loss", False, ("multilabel",)),
         # Per-epoch Keras metrics; the test set reports their macro versions above.
-        _m("auc", "AUC", True, (), _BINARY_LIKE),
+        _m("auc", "auc", True, (), _BINARY_LIKE),
         _m("precision", "precision", True, (), _BINARY_LIKE),
         _m("recall", "recall", True, (), _BINARY_LIKE),
     )
