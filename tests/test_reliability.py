@@ -193,7 +193,7 @@ def descendants(pid: int) -> set[int]:
 
 
 def process_running(pid: int) -> bool:
-    return store._pid_alive(pid)
+    return store.pid_alive(pid)
 
 
 def interrupt_sweep_config() -> dict:

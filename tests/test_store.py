@@ -91,4 +91,6 @@ def test_dead_running_run_shows_as_crashed(tmp_path: Path) -> None:
 def test_written_files_get_normal_permissions(tmp_path: Path) -> None:
     store.write_json(tmp_path / "p.json", {})
     mode = (tmp_path / "p.json").stat().st_mode & 0o777
-    assert mode == 0o666 & ~store._UMASK
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
