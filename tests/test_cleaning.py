@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlrun.cleaning import clean_table, describe
 from mlrun.config import CleaningConfig, DatasetConfig, load_config
 from mlrun.data import load_dataset
+from mlrun.data.cleaning import clean_table, describe
 from mlrun.errors import ConfigError, DataError
 
 CSV = """id,age,city,income,member,label

@@ -1,7 +1,7 @@
 """Load a dataset from a config: built-in (keras, sklearn), synthetic, or a CSV/NPZ file.
 
 - :mod:`.sources`: where raw arrays come from (keras, sklearn, synthetic, files); feature names.
-- :mod:`.files`: NPZ and CSV readers (CSV optionally cleaned by :mod:`mlrun.cleaning`).
+- :mod:`.files`: NPZ and CSV readers (CSV optionally cleaned by :mod:`mlrun.data.cleaning`).
 - :mod:`.preprocessing`: task inference, label encoding, input checks, scaling.
 - :mod:`.splits`: test and validation splits, subsampling, cross-validation folds.
 - :mod:`.dataset`: :class:`Dataset` and :func:`load_dataset`, which ties them together.

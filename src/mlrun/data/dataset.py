@@ -43,7 +43,7 @@ class Dataset:
     features: list[str] | None = None
     """Names of the input features (CSV columns, sklearn feature names), when the source has them."""
     cleaning: dict[str, Any] | None = None
-    """What ``dataset.cleaning`` removed or changed (see :func:`mlrun.cleaning.clean_table`)."""
+    """What ``dataset.cleaning`` removed or changed (see :func:`mlrun.data.cleaning.clean_table`)."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:

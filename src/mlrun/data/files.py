@@ -110,8 +110,8 @@ def read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list[
 def load_clean_csv(
     path: Path, label: str | list[str], cleaning: CleaningConfig
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Read a CSV file and apply ``dataset.cleaning`` to it (see :func:`mlrun.cleaning.clean_table`)."""
-    from mlrun.cleaning import clean_table
+    """Read a CSV file and apply ``dataset.cleaning`` to it (see :func:`mlrun.data.cleaning.clean_table`)."""
+    from mlrun.data.cleaning import clean_table
 
     if not path.exists():
         raise DataError(

@@ -26,7 +26,7 @@ def cleaning_lines(record: Mapping[str, Any] | None) -> list[str]:
     """What cleaning did, one sentence per step (empty without a cleaning record)."""
     if not record:
         return []
-    from mlrun.cleaning import describe
+    from mlrun.data.cleaning import describe
 
     return describe(dict(record))
 

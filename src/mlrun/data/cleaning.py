@@ -11,7 +11,6 @@ and numpy: no pandas, no Keras.
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,13 +19,19 @@ import numpy as np
 from sklearn.preprocessing import OneHotEncoder
 
 from mlrun.config import CleaningConfig
+from mlrun.data.cells import (
+    Cell,
+    as_numbers,
+    category_order,
+    cell_key,
+    cell_text,
+    convert,
+    fill_value,
+    is_numeric,
+    label_values,
+    plain_number,
+)
 from mlrun.errors import DataError
-
-_TRUE = {"true", "yes", "y", "t", "on", "1", "1.0"}
-_FALSE = {"false", "no", "n", "f", "off", "0", "0.0"}
-_NUMBER_JUNK = re.compile(r"[,\s$€£¥_]")
-
-Cell = Any  # a text cell (str), a converted number (float) or missing (None)
 
 
 def clean_table(
@@ -76,7 +81,7 @@ def clean_table(
             f"error: {source}: cleaning removed every row ({record['rows_before']} before); check dataset.cleaning"
         )
     x = np.stack(out_cols, axis=1).astype(np.float32)
-    ys = [_label_values(t.cols[i]) for i in label_idx]
+    ys = [label_values(t.cols[i]) for i in label_idx]
     y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
     record["rows_after"] = t.n_rows
     record["features"] = out_names
@@ -102,7 +107,7 @@ def describe(record: dict[str, Any]) -> list[str]:
             out.append(f"{name}: {m.get('count')} missing values, rows dropped")
         else:
             out.append(
-                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({_fill_value(m.get('fill'))})"
+                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({fill_value(m.get('fill'))})"
             )
     if record.get("rows_dropped_missing"):
         out.append(f"dropped {record['rows_dropped_missing']} rows with missing values in total")
@@ -134,13 +139,13 @@ def _convert_types(t: _Table, cfg: CleaningConfig) -> dict[str, dict[str, Any]]:
             if value is None:
                 values.append(None)
                 continue
-            new = _convert(value, kind)
+            new = convert(value, kind)
             if new is None:
                 raise DataError(
                     f"error: {t.source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
                     f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing"
                 )
-            changed += _plain_number(value) != new
+            changed += plain_number(value) != new
             values.append(new)
         t.cols[i] = values
         converted[name] = {"to": kind, "changed": int(changed)}
@@ -152,7 +157,7 @@ def _drop_duplicates(t: _Table) -> int:
     seen: set[tuple[Cell, ...]] = set()
     keep = []
     for r in range(t.n_rows):
-        key = tuple(_key(col[r]) for col in t.cols)
+        key = tuple(cell_key(col[r]) for col in t.cols)
         if key not in seen:
             seen.add(key)
             keep.append(r)
@@ -169,7 +174,7 @@ def _encode_features(
     Returns:
         The output feature names, their columns, and the categories of each encoded column.
     """
-    numeric = {c: _is_numeric(t.cols[t.index(c, "")]) for c in features}
+    numeric = {c: is_numeric(t.cols[t.index(c, "")]) for c in features}
     if cfg.one_hot == "auto":
         one_hot = [c for c in features if not numeric[c]]
     else:
@@ -186,8 +191,8 @@ def _encode_features(
     for name in features:
         col = t.cols[t.index(name, "")]
         if name in one_hot:
-            texts = np.array([_text(v) for v in col], dtype=object).reshape(-1, 1)
-            categories = sorted(set(texts[:, 0]), key=_category_order)
+            texts = np.array([cell_text(v) for v in col], dtype=object).reshape(-1, 1)
+            categories = sorted(set(texts[:, 0]), key=category_order)
             encoded[name] = categories
             onehot = OneHotEncoder(categories=[categories], sparse_output=False, dtype=np.float64).fit_transform(texts)
             out_names += [f"{name}={cat}" for cat in categories]
@@ -302,63 +307,14 @@ def _fill_missing(t: _Table, column: str, strategy: str) -> dict[str, Any]:
         raise DataError(
             f"error: {t.source}: column {column!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)"
         )
-    numbers = _as_numbers(present)
+    numbers = as_numbers(present)
     if strategy in ("mean", "median") and numbers is not None:
         fill: Cell = float(np.mean(numbers) if strategy == "mean" else np.median(numbers))
     else:
         strategy = "most_frequent"  # also for text columns under mean/median, as documented
-        fill = Counter(_key(v) for v in present).most_common(1)[0][0]
+        fill = Counter(cell_key(v) for v in present).most_common(1)[0][0]
     t.cols[i] = [fill if v is None else v for v in t.cols[i]]
     return {"count": n_missing, "strategy": strategy, "fill": fill}
-
-
-# --------------------------------------------------------------------------- cells
-
-
-def _convert(value: str, kind: str) -> float | None:
-    if kind == "bool":
-        low = value.lower()
-        return 1.0 if low in _TRUE else 0.0 if low in _FALSE else None
-    text = _NUMBER_JUNK.sub("", value)
-    text = text[:-1] if text.endswith("%") else text
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    if not np.isfinite(number):
-        return None
-    if kind == "int" and not number.is_integer():
-        return None
-    return number
-
-
-def _plain_number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _key(value: Cell) -> Cell:
-    """Cells that are the same number compare equal whatever their text ("1" and "1.0")."""
-    if isinstance(value, str):
-        number = _plain_number(value)
-        return number if number is not None else value
-    return value
-
-
-def _as_numbers(values: Sequence[Cell]) -> list[float] | None:
-    out = []
-    for v in values:
-        number = v if isinstance(v, float) else _plain_number(v)
-        if number is None or not np.isfinite(number):
-            return None
-        out.append(number)
-    return out
-
-
-def _is_numeric(col: Sequence[Cell]) -> bool:
-    return _as_numbers([v for v in col if v is not None]) is not None
 
 
 def _numeric(col: Sequence[Cell], name: str, t: _Table) -> np.ndarray:
@@ -369,7 +325,7 @@ def _numeric(col: Sequence[Cell], name: str, t: _Table) -> np.ndarray:
                 f"error: {t.source} line {t.lines[r]}, column {name!r} is missing: "
                 "set dataset.cleaning.missing (drop, mean, median or most_frequent), or drop the column"
             )
-        number = v if isinstance(v, float) else _plain_number(v)
+        number = v if isinstance(v, float) else plain_number(v)
         if number is None or not np.isfinite(number):
             raise DataError(
                 f"error: {t.source} line {t.lines[r]}, column {name!r} is not a number ({v!r}): one-hot encode it "
@@ -377,27 +333,3 @@ def _numeric(col: Sequence[Cell], name: str, t: _Table) -> np.ndarray:
             )
         out[r] = number
     return out
-
-
-def _text(value: Cell) -> str:
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
-
-
-def _category_order(text: str) -> tuple[int, float, str]:
-    number = _plain_number(text)
-    return (0, number, "") if number is not None else (1, 0.0, text)
-
-
-def _label_values(col: Sequence[Cell]) -> np.ndarray:
-    numbers = _as_numbers(col)
-    if numbers is not None:
-        return np.array(numbers, dtype=np.float64)
-    return np.array([_text(v) for v in col])
-
-
-def _fill_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
