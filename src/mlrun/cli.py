@@ -443,7 +443,8 @@ def sweep(
     """Grid search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
     from mlrun.report.sweeps import load_sweep as read_leaderboard
     from mlrun.report.terminal import print_sweep
-    from mlrun.sweep import load_sweep, run_sweep
+    from mlrun.sweep import read_sweep_config as load_sweep
+    from mlrun.sweep import run_sweep
     from mlrun.sweep.grid import describe_point
 
     with cli_errors():

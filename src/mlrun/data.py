@@ -523,7 +523,7 @@ def _load_npz(path: Path):
     )
 
 
-def _read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list[list[str]], list[str]]:
+def read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list[list[str]], list[str]]:
     """Read a CSV file's header and data rows (blank lines skipped); check the label columns exist."""
     try:
         with open(path, encoding="utf-8", newline="") as f:
@@ -559,22 +559,23 @@ def _load_clean_csv(path: Path, cfg: DatasetConfig) -> tuple[np.ndarray, np.ndar
         raise DataError(
             f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)"
         )
-    header, rows, labels = _read_csv_table(path, cfg.label)
+    header, rows, labels = read_csv_table(path, cfg.label)
     return clean_table(header, rows, labels, cfg.cleaning, source=str(path))
 
 
 def _load_csv(path: Path, label: str | list[str]):
-    header, rows, labels = _read_csv_table(path, label)
+    header, rows, labels = read_csv_table(path, label)
     features = [c for c in header if c not in labels]
     data = np.array(rows, dtype=object)
     cols = {c: data[:, header.index(c)] for c in header}
-    x = np.stack([_numeric_column(cols[c], c, path) for c in features], axis=1).astype(np.float32)
+    x = np.stack([numeric_column(cols[c], c, path) for c in features], axis=1).astype(np.float32)
     ys = [_label_column(cols[c]) for c in labels]
     y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
     return x, y
 
 
-def _numeric_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
+def numeric_column(values: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """Parse a CSV column as finite floats; the DataError names the line and column of the first bad value."""
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
         text = str(v).strip()

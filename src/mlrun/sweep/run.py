@@ -9,28 +9,25 @@ same sweep again resumes it: finished trials are skipped.
 from __future__ import annotations
 
 import contextlib
-import platform
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlrun import __version__, store
-from mlrun.config import ExperimentConfig, config_to_dict
+from mlrun import store
+from mlrun.artifacts import versions
+from mlrun.config import ExperimentConfig, config_to_dict, evolve
 from mlrun.data import Fold
 from mlrun.errors import RunError
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
-from mlrun.sweep.plan import REFIT_DIR, SweepPlan, Trial, plan_sweep, trial_key
-from mlrun.sweep.results import SweepTable, aggregate, best_summary, write_results
-from mlrun.sweep.trials import TRIAL_FILE, commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
-
-SWEEP_FILE = "sweep.json"
-SWEEP_YAML = "sweep.yaml"
+from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML, TRIAL_FILE
+from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep, trial_key
+from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
+from mlrun.sweep.trials import commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
 
 
 @dataclass
@@ -84,7 +81,7 @@ def run_sweep(
     """Run every trial of a sweep that has not completed yet, then aggregate and refit.
 
     Args:
-        spec: the sweep, from :func:`mlrun.sweep.load_sweep`.
+        spec: the sweep, from :func:`mlrun.sweep.read_sweep_config`.
         runs_dir: the sweep directory is ``runs_dir/<sweep_id>``.
         workers: trials run at once; default: the CPU cores (local) or the cluster's CPUs (ray).
         backend: ``local`` (worker processes) or ``ray`` (Ray tasks).
@@ -126,8 +123,9 @@ def run_sweep(
             stopped = run.run_trials(fail_fast=fail_fast)
             table = aggregate(plan)
             refit = None
-            if plan.block.refit and not stopped and table.best is not None:
-                refit = run.refit(table)
+            best = table.best
+            if plan.block.refit and not stopped and best is not None:
+                refit = run.refit(best)
                 if refit["status"] != "completed":
                     run.failures.append((REFIT_DIR, refit.get("error")))
             write_results(plan, table, refit=refit)
@@ -203,7 +201,7 @@ class _SweepRun:
         for t in self.todo:
             prepare_dir(plan.trial_dir(t), _trial_info(plan, t))
             tasks.append(
-                _task(
+                trial_task(
                     plan,
                     t.name,
                     t.key,
@@ -215,6 +213,7 @@ class _SweepRun:
                     command=self.command,
                 )
             )
+        assert self.workers is not None, "open() sets it"
         with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
             for task, outcome in finished:
                 ok = _record(Path(task["run_dir"]), task, outcome)
@@ -240,10 +239,9 @@ class _SweepRun:
                     return True
         return False
 
-    def refit(self, table: SweepTable) -> dict[str, Any]:
+    def refit(self, best: PointResult) -> dict[str, Any]:
         """Retrain the best point on all training data and evaluate it on the test set (skipped when already done)."""
         plan = self.plan
-        best = table.best
         cfg = refit_config(plan.spec.points[best.point].config)
         key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
         run_dir = plan.sweep_dir / REFIT_DIR
@@ -263,7 +261,7 @@ class _SweepRun:
                 },
             )
             threads = cfg.runtime.intra_op_threads or be.threads_per_worker(1)  # the refit runs alone: all the cores
-            task = _task(
+            task = trial_task(
                 plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command
             )
             self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
@@ -307,7 +305,7 @@ class _SweepRun:
 # --------------------------------------------------------------------------- trials
 
 
-def _task(
+def trial_task(
     plan: SweepPlan,
     name: str,
     key: str,
@@ -319,7 +317,19 @@ def _task(
     threads: int,
     command: list[str],
 ) -> dict[str, Any]:
-    """The plain-data task a worker runs: the config with this worker's thread counts filled in."""
+    """The plain-data task a worker runs (see :func:`mlrun.sweep.trials.run_trial`): the config with this worker's thread counts filled in.
+
+    Args:
+        plan: the sweep (its smoke flag and the base directory of relative dataset paths).
+        name: the trial's name, for messages.
+        key: the trial's key, recorded in its outcome.
+        cfg: the trial's config.
+        fold: the cross-validation fold it validates on, or None (the validation split).
+        run_dir: the (existing, empty) run directory it trains into.
+        evaluate_on: ``validation`` for a trial, ``test`` for the refit.
+        threads: the worker's thread count, used where the config leaves it open.
+        command: the command line recorded in run.json.
+    """
     config = config_to_dict(cfg)
     runtime = config["runtime"]
     if runtime.get("intra_op_threads") is None:
@@ -370,7 +380,7 @@ def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
     monitors = [es.monitor if es else "", getattr(sched, "monitor", "") or ""]
     if any(m.startswith("val_") for m in monitors):
         return cfg  # early stopping / plateau schedule need the validation split
-    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"validation_split": 0.0})})
+    return evolve(cfg, dataset=evolve(cfg.dataset, validation_split=0.0))
 
 
 def _read_key(run_dir: Path) -> str | None:
@@ -422,15 +432,6 @@ def _sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: lis
         "trials": {},
         "best": None,
         "refit": None,
-        "versions": _versions(backend),
+        "versions": versions(extra=("ray",) if backend == "ray" else ()),
         "error": None,
     }
-
-
-def _versions(backend: str) -> dict[str, str]:
-    """Library versions, read from package metadata (without importing TensorFlow)."""
-    out = {"python": platform.python_version(), "mlrun": __version__}
-    for dist in ("tensorflow", "keras", "scikit-learn", "numpy", *(("ray",) if backend == "ray" else ())):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out

@@ -19,10 +19,7 @@ from typing import Any
 
 from mlrun import store
 from mlrun.errors import MlrunError
-
-TRIAL_FILE = "trial.json"
-TRACEBACK_FILE = "traceback.txt"
-
+from mlrun.sweep.files import TRACEBACK_FILE, TRIAL_FILE
 
 # --------------------------------------------------------------------------- in the worker
 
