@@ -619,7 +619,7 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     import threading
 
     from mlrun.sweep.executors import LocalBackend
-    from mlrun.sweep.run import trial_task
+    from mlrun.sweep.trials import trial_task
 
     plan = plan_sweep(read_sweep_config(write_config(sweep_config(cv=None, refit=False))), tmp_path, check_models=False)
     tasks = []

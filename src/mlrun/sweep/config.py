@@ -138,10 +138,27 @@ def read_sweep_config(
         base = smoke_config(base)
         if block.cv is not None and block.cv.n_splits > 2:
             block = evolve(block, cv=evolve(block.cv, n_splits=2))
-
-    points: list[Point] = []
-    problems: dict[str, list[int]] = {}  # the problem's lines -> the points that have it
     combos = expand_grid(block.grid)
+    points, problems = _build_points(raw, combos, block, path=path, text=text, grid=grid, smoke=smoke)
+    if problems:
+        _refuse_points(problems, combos, path)
+    _check_distinct(points, path)
+    return SweepSpec(path, base, block, points, smoke)
+
+
+def _build_points(
+    raw: dict[str, Any],
+    combos: list[dict[str, Any]],
+    block: SweepBlock,
+    *,
+    path: Path,
+    text: str,
+    grid: Sequence[str],
+    smoke: bool,
+) -> tuple[list[Point], dict[str, list[int]]]:
+    """Each grid point's validated config, and the problems of the others (their lines -> the points that have them)."""
+    points: list[Point] = []
+    problems: dict[str, list[int]] = {}
     for index, params in enumerate(combos):
         try:
             data = apply_point(raw, params)
@@ -164,25 +181,27 @@ def read_sweep_config(
             ).append(index)
             continue
         points.append(Point(index, params, cfg))
-    if problems:
-        bad = sum(len(v) for v in problems.values())
-        lines = []
-        for problem, indices in problems.items():
-            more = (
-                f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem"
-                if len(indices) > 1
-                else ""
-            )
-            lines.append(
-                f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n"
-                + "\n".join("  " + line for line in problem.splitlines())
-            )
-        raise ConfigError(
-            f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n"
-            + "\n".join(lines)
+    return points, problems
+
+
+def _refuse_points(problems: dict[str, list[int]], combos: list[dict[str, Any]], path: Path) -> None:
+    """Raise the ConfigError that lists every problem once, with the first point that has it."""
+    bad = sum(len(v) for v in problems.values())
+    lines = []
+    for problem, indices in problems.items():
+        more = (
+            f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem"
+            if len(indices) > 1
+            else ""
         )
-    _check_distinct(points, path)
-    return SweepSpec(path, base, block, points, smoke)
+        lines.append(
+            f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n"
+            + "\n".join("  " + line for line in problem.splitlines())
+        )
+    raise ConfigError(
+        f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n"
+        + "\n".join(lines)
+    )
 
 
 def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: set[str]) -> str:

@@ -20,14 +20,22 @@ from typing import Any
 from mlrun import store
 from mlrun.artifacts import versions
 from mlrun.config import ExperimentConfig, config_to_dict, evolve
-from mlrun.data import Fold
 from mlrun.errors import RunError
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
-from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML, TRIAL_FILE
-from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep, trial_key
+from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
+from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
-from mlrun.sweep.trials import commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
+from mlrun.sweep.trials import (
+    is_done,
+    prepare_dir,
+    read_error,
+    read_key,
+    record_outcome,
+    trial_info,
+    trial_state,
+    trial_task,
+)
 
 
 @dataclass
@@ -112,35 +120,10 @@ def run_sweep(
         command=list(command if command is not None else sys.argv),
         notify=on_progress or (lambda progress: None),
     )
-    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-    _check_not_running(plan.sweep_dir)
-    store.write_yaml(
-        plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")}
-    )
+    _claim_sweep_dir(plan)
     with run:
         try:
-            run.write_info()
-            stopped = run.run_trials(fail_fast=fail_fast)
-            table = aggregate(plan)
-            refit = None
-            best = table.best
-            if plan.block.refit and not stopped and best is not None:
-                refit = run.refit(best)
-                if refit["status"] != "completed":
-                    run.failures.append((REFIT_DIR, refit.get("error")))
-            write_results(plan, table, refit=refit)
-            status = "completed" if not run.failures and run.counts["pending"] == 0 else "failed"
-            run.info.update(
-                status=status,
-                best=best_summary(table),
-                refit=refit,
-                error=f"{len(run.failures)} failed: {', '.join(n for n, _ in run.failures[:5])}"
-                if run.failures
-                else None,
-            )
-            return SweepResult(
-                plan, table, status, ran=run.ran, skipped=run.skipped, failures=run.failures, refit=refit
-            )
+            return run.execute(fail_fast=fail_fast)
         except KeyboardInterrupt:
             run.info["status"] = "interrupted"
             raise
@@ -180,6 +163,29 @@ class _SweepRun:
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()  # closes the backend if it was opened
 
+    def execute(self, *, fail_fast: bool) -> SweepResult:
+        """Run the missing trials, aggregate them, refit the best point, write the results; say how it went."""
+        plan = self.plan
+        self.write_info()
+        stopped = self.run_trials(fail_fast=fail_fast)
+        table = aggregate(plan)
+        refit = None
+        best = table.best
+        if plan.block.refit and not stopped and best is not None:
+            refit = self.refit(best)
+            if refit["status"] != "completed":
+                self.failures.append((REFIT_DIR, refit.get("error")))
+        write_results(plan, table, refit=refit)
+        status = "completed" if not self.failures and self.counts["pending"] == 0 else "failed"
+        failed = ", ".join(n for n, _ in self.failures[:5])
+        self.info.update(
+            status=status,
+            best=best_summary(table),
+            refit=refit,
+            error=f"{len(self.failures)} failed: {failed}" if self.failures else None,
+        )
+        return SweepResult(plan, table, status, ran=self.ran, skipped=self.skipped, failures=self.failures, refit=refit)
+
     def open(self) -> Any:
         """The backend, opened on first use; it closes with this run."""
         if not self._opened:
@@ -199,7 +205,7 @@ class _SweepRun:
         be = self.open()
         tasks = []
         for t in self.todo:
-            prepare_dir(plan.trial_dir(t), _trial_info(plan, t))
+            prepare_dir(plan.trial_dir(t), trial_info(plan, t))
             tasks.append(
                 trial_task(
                     plan,
@@ -216,7 +222,7 @@ class _SweepRun:
         assert self.workers is not None, "open() sets it"
         with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
             for task, outcome in finished:
-                ok = _record(Path(task["run_dir"]), task, outcome)
+                ok = record_outcome(Path(task["run_dir"]), task, outcome)
                 self.ran += 1
                 self.counts["pending"] -= 1
                 self.counts["done" if ok else "failed"] += 1
@@ -245,7 +251,7 @@ class _SweepRun:
         cfg = refit_config(plan.spec.points[best.point].config)
         key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
         run_dir = plan.sweep_dir / REFIT_DIR
-        reused = is_done(run_dir) and _read_key(run_dir) == key
+        reused = is_done(run_dir) and read_key(run_dir) == key
         if not reused:
             be = self.open()
             prepare_dir(
@@ -267,7 +273,7 @@ class _SweepRun:
             self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
             with contextlib.closing(be.run([task], workers=1, threads=threads)) as finished:
                 for task, outcome in finished:
-                    _record(run_dir, task, outcome)
+                    record_outcome(run_dir, task, outcome)
                     self.notify(
                         SweepProgress(
                             "refit",
@@ -302,77 +308,6 @@ class _SweepRun:
         store.write_json(self.plan.sweep_dir / SWEEP_FILE, self.info)
 
 
-# --------------------------------------------------------------------------- trials
-
-
-def trial_task(
-    plan: SweepPlan,
-    name: str,
-    key: str,
-    cfg: ExperimentConfig,
-    fold: Fold | None,
-    run_dir: Path,
-    *,
-    evaluate_on: str,
-    threads: int,
-    command: list[str],
-) -> dict[str, Any]:
-    """The plain-data task a worker runs (see :func:`mlrun.sweep.trials.run_trial`): the config with this worker's thread counts filled in.
-
-    Args:
-        plan: the sweep (its smoke flag and the base directory of relative dataset paths).
-        name: the trial's name, for messages.
-        key: the trial's key, recorded in its outcome.
-        cfg: the trial's config.
-        fold: the cross-validation fold it validates on, or None (the validation split).
-        run_dir: the (existing, empty) run directory it trains into.
-        evaluate_on: ``validation`` for a trial, ``test`` for the refit.
-        threads: the worker's thread count, used where the config leaves it open.
-        command: the command line recorded in run.json.
-    """
-    config = config_to_dict(cfg)
-    runtime = config["runtime"]
-    if runtime.get("intra_op_threads") is None:
-        runtime["intra_op_threads"] = threads
-    if runtime.get("inter_op_threads") is None:
-        runtime["inter_op_threads"] = 1
-    return {
-        "name": name,
-        "key": key,
-        "config": config,
-        "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
-        "evaluate_on": evaluate_on,
-        "smoke": plan.spec.smoke,
-        "command": command,
-        "base_dir": str(plan.spec.base_dir),
-        "run_dir": str(run_dir),
-    }
-
-
-def _trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
-    point = plan.spec.points[trial.point]
-    fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
-    return {
-        "kind": "trial",
-        "sweep_id": plan.sweep_id,
-        "key": trial.key,
-        "point": trial.point,
-        "params": point.params,
-        "fold": fold,
-        "dataset_fingerprint": plan.fingerprints[trial.point],
-    }
-
-
-def _record(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any]) -> bool:
-    """Put a finished trial's outcome on disk; return True when it completed."""
-    files = outcome.pop("files", None)
-    if files:
-        commit_files(run_dir, files)
-    if outcome["status"] != "completed":
-        mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
-    return outcome["status"] == "completed" and is_done(run_dir)
-
-
 def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
     """The best point's config for the refit: all training data (no validation split), unless a callback monitors validation data."""
     es = cfg.training.early_stopping
@@ -383,14 +318,15 @@ def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
     return evolve(cfg, dataset=evolve(cfg.dataset, validation_split=0.0))
 
 
-def _read_key(run_dir: Path) -> str | None:
-    try:
-        return store.read_json(run_dir / TRIAL_FILE).get("key")
-    except (OSError, ValueError):
-        return None
-
-
 # --------------------------------------------------------------------------- sweep.json
+
+
+def _claim_sweep_dir(plan: SweepPlan) -> None:
+    """Create the sweep directory (or refuse one a live process is running) and write sweep.yaml."""
+    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    _check_not_running(plan.sweep_dir)
+    block = plan.block.model_dump(mode="json")
+    store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(plan.spec.base), "sweep": block})
 
 
 def _check_not_running(sweep_dir: Path) -> None:
