@@ -27,7 +27,7 @@ def test_every_train_config_validates(path: Path) -> None:
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_every_sweep_config_validates(path: Path) -> None:
-    from mlrun.sweep import load_sweep
+    from mlrun.sweep import read_sweep_config as load_sweep
 
     spec = load_sweep(path)
     assert len(spec.points) >= 1
@@ -42,7 +42,7 @@ def test_every_config_says_what_it_shows_and_is_in_the_readme(path: Path) -> Non
 
 
 def test_optimizer_sweep_grids_whole_optimizer_blocks() -> None:
-    from mlrun.sweep import load_sweep
+    from mlrun.sweep import read_sweep_config as load_sweep
 
     spec = load_sweep(CONFIGS / "optimizers_sweep.yaml")
     names = {

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from mlrun import store
+from mlrun.artifacts import load_run_model
 from mlrun.config import validate_config
 from mlrun.errors import ConfigError
-from mlrun.runner import load_run_model, run_experiment
+from mlrun.runner import run_experiment
 
 TRUTH_TABLE = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 GATES = {"and": [0, 0, 0, 1], "or": [0, 1, 1, 1], "nand": [1, 1, 1, 0], "xor": [0, 1, 1, 0]}

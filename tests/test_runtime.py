@@ -139,7 +139,7 @@ def test_jax_backend_reaches_keras_without_tensorflow(tmp_path: Path, write_conf
     assert info["runtime"]["devices"] and info["epochs_completed"] == 2
     assert 0.0 <= json.loads((run / store.METRICS_FILE).read_text())["accuracy"] <= 1.0
     # the saved model loads on the other backend
-    from mlrun.runner import load_run_model
+    from mlrun.artifacts import load_run_model
 
     model = load_run_model(run)
     shape = tuple(info["dataset"]["input_shape"])
@@ -161,7 +161,7 @@ def test_steps_per_execution_and_jit_compile_reach_compile(write_config) -> None
 
 
 def test_tf_data_pipeline_yields_every_sample_once_per_epoch(tmp_path: Path) -> None:
-    from mlrun.runner import tf_data_pipeline
+    from mlrun.training import tf_data_pipeline
 
     x = np.arange(103 * 3, dtype=np.float32).reshape(103, 3)
     np.save(tmp_path / "x.npy", x)

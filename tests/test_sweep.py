@@ -19,12 +19,12 @@ import yaml
 
 from mlrun import store
 from mlrun.cli import app
-from mlrun.config import DatasetConfig, load_config
+from mlrun.config import DatasetConfig, evolve, load_config
 from mlrun.data import Fold, fold_indices, load_dataset
 from mlrun.errors import ConfigError, DataError, RunError
-from mlrun.sweep import expand_grid, load_sweep, parse_grid_option, plan_sweep, run_sweep
+from mlrun.sweep import expand_grid, parse_grid_option, plan_sweep, read_sweep_config, run_sweep
 from mlrun.sweep.plan import trial_key
-from mlrun.sweep.results import PointResult, _rank
+from mlrun.sweep.results import PointResult, rank_points
 from tests.conftest import CONFIGS, ROOT, digits_config
 
 ray_installed = importlib.util.find_spec("ray") is not None
@@ -217,15 +217,15 @@ def test_a_config_without_a_sweep_block_needs_a_grid(write_config) -> None:
     with pytest.raises(
         ConfigError, match=r"(?s)has no sweep: block: add one.*or give the grid on the command line: --grid"
     ):
-        load_sweep(write_config(digits_config()))
-    spec = load_sweep(write_config(digits_config()), grid=["optimizer.learning_rate=0.1,0.01"], folds=2)
+        read_sweep_config(write_config(digits_config()))
+    spec = read_sweep_config(write_config(digits_config()), grid=["optimizer.learning_rate=0.1,0.01"], folds=2)
     assert [p.params for p in spec.points] == [{"optimizer.learning_rate": 0.1}, {"optimizer.learning_rate": 0.01}]
     assert spec.block.cv.n_splits == 2 and spec.points[1].config.optimizer.learning_rate == 0.01
 
 
 def test_grid_and_folds_options_add_to_and_replace_the_yaml_block(write_config) -> None:
     path = write_config(sweep_config())
-    spec = load_sweep(
+    spec = read_sweep_config(
         path, ["training.epochs=2"], grid=["optimizer.learning_rate=0.1,0.01", "model.hidden_units=[5]"], folds=4
     )
     assert sorted(spec.block.grid) == ["model.hidden_units", "optimizer.learning_rate"]
@@ -242,10 +242,10 @@ def test_train_on_a_sweep_config_says_to_use_sweep(cli, write_config) -> None:
 
 
 def test_shipped_sweep_configs_are_valid() -> None:
-    mnist = load_sweep(CONFIGS / "mnist_mlp_sweep.yaml")
+    mnist = read_sweep_config(CONFIGS / "mnist_mlp_sweep.yaml")
     assert len(mnist.points) == 6 and mnist.block.cv.n_splits == 5 and mnist.block.refit
     assert mnist.points[0].params == {"model.hidden_units": [128], "optimizer.learning_rate": 0.01}
-    digits = load_sweep(CONFIGS / "digits_mlp_sweep.yaml", smoke=True)
+    digits = read_sweep_config(CONFIGS / "digits_mlp_sweep.yaml", smoke=True)
     assert digits.block.cv.n_splits == 2 and all(
         p.config.training.epochs == 1 and p.config.dataset.limit == 200 for p in digits.points
     )
@@ -312,7 +312,7 @@ def test_stratified_folds_need_class_labels(write_config) -> None:
     with pytest.raises(
         ConfigError, match=r"sweep\.cv\.stratified: true needs class labels, but this is a regression task"
     ):
-        plan_sweep(load_sweep(write_config(cfg)), Path("unused"), check_models=False)
+        plan_sweep(read_sweep_config(write_config(cfg)), Path("unused"), check_models=False)
     with pytest.raises(ValueError, match=r"fold index must be in 0\.\.2"):
         Fold(3, 3)
 
@@ -321,15 +321,17 @@ def test_stratified_folds_need_class_labels(write_config) -> None:
 
 
 def test_trial_keys_and_sweep_id_follow_the_config_fold_and_data(write_config, tmp_path: Path) -> None:
-    plan = plan_sweep(load_sweep(write_config(sweep_config())), tmp_path, check_models=False)
-    again = plan_sweep(load_sweep(write_config(sweep_config(), "again.yaml")), tmp_path, check_models=False)
+    plan = plan_sweep(read_sweep_config(write_config(sweep_config())), tmp_path, check_models=False)
+    again = plan_sweep(read_sweep_config(write_config(sweep_config(), "again.yaml")), tmp_path, check_models=False)
     assert plan.sweep_id == again.sweep_id and [t.key for t in plan.trials] == [t.key for t in again.trials]
     assert len({t.key for t in plan.trials}) == len(plan.trials) == 6
     assert plan.sweep_id.startswith("digits_test-sweep-")
-    changed = plan_sweep(load_sweep(write_config(sweep_config()), ["training.epochs=5"]), tmp_path, check_models=False)
+    changed = plan_sweep(
+        read_sweep_config(write_config(sweep_config()), ["training.epochs=5"]), tmp_path, check_models=False
+    )
     assert changed.sweep_id != plan.sweep_id and not {t.key for t in changed.trials} & {t.key for t in plan.trials}
     threads = plan_sweep(
-        load_sweep(write_config(sweep_config()), ["runtime.intra_op_threads=3"]), tmp_path, check_models=False
+        read_sweep_config(write_config(sweep_config()), ["runtime.intra_op_threads=3"]), tmp_path, check_models=False
     )
     assert [t.key for t in threads.trials] == [
         t.key for t in plan.trials
@@ -344,9 +346,9 @@ def test_ranks_are_one_for_the_best_and_ties_share_the_smallest() -> None:
         return PointResult(i, {}, [], [], tracked={"val_loss": {"mean": mean, "std": 0.0, "folds": [mean]}})
 
     points = [point(0, 0.5), point(1, 0.2), point(2, None), point(3, 0.5), point(4, 0.9)]
-    _rank(points, "val_loss", "min")
+    rank_points(points, "val_loss", "min")
     assert [p.rank for p in points] == [2, 1, None, 2, 4]
-    _rank(points, "val_loss", "max")
+    rank_points(points, "val_loss", "max")
     assert [p.rank for p in points] == [2, 4, None, 2, 1]
 
 
@@ -566,7 +568,7 @@ def test_fail_fast_stops_at_the_first_failure(cli, write_config, runs_dir: Path)
 
 @pytest.mark.slow
 def test_a_sweep_that_is_running_is_not_run_twice(write_config, runs_dir: Path) -> None:
-    spec = load_sweep(write_config(sweep_config()))
+    spec = read_sweep_config(write_config(sweep_config()))
     plan = plan_sweep(spec, runs_dir, check_models=False)
     plan.sweep_dir.mkdir(parents=True)
     store.write_json(plan.sweep_dir / "sweep.json", {"status": "running", **store.host_info()})  # this live process
@@ -617,16 +619,16 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     import threading
 
     from mlrun.sweep.executors import LocalBackend
-    from mlrun.sweep.run import _task
+    from mlrun.sweep.trials import trial_task
 
-    plan = plan_sweep(load_sweep(write_config(sweep_config(cv=None, refit=False))), tmp_path, check_models=False)
+    plan = plan_sweep(read_sweep_config(write_config(sweep_config(cv=None, refit=False))), tmp_path, check_models=False)
     tasks = []
     for trial, epochs in zip(plan.trials, (500, 1)):  # the first trains long enough to be killed
         cfg = plan.spec.points[trial.point].config
-        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": epochs})})
+        cfg = evolve(cfg, training=evolve(cfg.training, epochs=epochs))
         (tmp_path / trial.name).mkdir()
         tasks.append(
-            _task(
+            trial_task(
                 plan,
                 trial.name,
                 trial.key,
@@ -656,20 +658,27 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     assert not [c for c in multiprocessing.active_children() if c.name == "mlrun-sweep-worker"]
 
 
+def _imported(modules: list[str]) -> list[bool]:
+    """In a worker: which of ``modules`` were imported before the worker ran anything."""
+    return [m in sys.modules for m in modules]
+
+
 def test_workers_fork_from_a_preloaded_server_for_tensorflow_and_spawn_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     from mlrun.errors import ConfigError
     from mlrun.sweep.executors import PRELOAD_MODULE, worker_context
 
     monkeypatch.delenv("MLRUN_WORKER_START", raising=False)
     if "forkserver" in multiprocessing.get_all_start_methods():
-        assert worker_context("tensorflow").get_start_method() == "forkserver"
-        from multiprocessing import forkserver
-
-        assert PRELOAD_MODULE in forkserver._forkserver._preload_modules
+        ctx = worker_context("tensorflow")
+        assert ctx.get_start_method() == "forkserver"
+        # A worker forked from the server finds the preload module's imports done: Keras on TensorFlow.
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            assert pool.submit(_imported, [PRELOAD_MODULE, "keras", "tensorflow"]).result() == [True, True, True]
     assert worker_context("jax").get_start_method() == "spawn"  # the fork server holds TensorFlow's Keras
     monkeypatch.setenv("MLRUN_WORKER_START", "spawn")
     assert worker_context("tensorflow").get_start_method() == "spawn"
@@ -709,11 +718,11 @@ def test_a_local_sweep_never_imports_tensorflow_in_the_sweep_process(write_confi
     )
     script = tmp_path / "sweep_here.py"
     script.write_text(
-        "import sys\nfrom pathlib import Path\nfrom mlrun.errors import ConfigError\nfrom mlrun.sweep import load_sweep, run_sweep\n"
+        "import sys\nfrom pathlib import Path\nfrom mlrun.errors import ConfigError\nfrom mlrun.sweep import read_sweep_config, run_sweep\n"
         "if __name__ == '__main__':\n"
-        f"    result = run_sweep(load_sweep(Path({str(config)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
+        f"    result = run_sweep(read_sweep_config(Path({str(config)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
         "    try:\n"
-        f"        run_sweep(load_sweep(Path({str(bad)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
+        f"        run_sweep(read_sweep_config(Path({str(bad)!r})), Path({str(tmp_path / 'runs')!r}), workers=2, command=['t'])\n"
         "    except ConfigError as exc:\n        print('bad:', str(exc).splitlines()[0])\n"
         "    print(result.status, result.ran, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )

@@ -95,7 +95,7 @@ def test_digits_end_to_end_writes_every_file(cli, write_config, runs_dir: Path) 
     assert (cm == skm.confusion_matrix(y_true, y_pred)).all() and cm.sum() == len(rows)
 
     # the saved model reproduces the predictions (loaded in safe mode)
-    from mlrun.runner import load_run_model
+    from mlrun.artifacts import load_run_model
 
     model = load_run_model(run)
     from mlrun.data import Preprocessing, load_dataset

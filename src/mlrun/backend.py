@@ -1,7 +1,24 @@
 """Import Keras on demand, quietly, on the configured backend, and apply a config's ``runtime`` block.
 
-Importing Keras costs seconds, so nothing imports it at module level except
-the modules that build or train models; the CLI reaches those lazily.
+The Keras import rule
+---------------------
+Importing Keras costs seconds, and Keras 3 picks its backend (TensorFlow or
+JAX) once, on its first import. So every module that needs Keras reaches it
+through this module, and only after the backend is chosen:
+
+- :func:`import_keras` is the one way to import Keras (``import keras`` and
+  ``import tensorflow`` appear nowhere else in mlrun, except for
+  TensorFlow-only features such as tf.data and tf.distribute, which run after it).
+- :func:`keras_modules` returns the modules that import Keras when they are
+  imported (:mod:`mlrun.model`, :mod:`mlrun.training`), after importing Keras on
+  the given backend; import them through it, never at the top of a module.
+- A run calls :func:`configure_runtime` first (backend, threads, seeds); the
+  stages after it (fit, evaluate, write the run) then find Keras loaded.
+
+Modules that never need Keras (the config, the data, the sweep's planning, the
+report, the CLI) must not import it, even indirectly: ``mlrun --help``,
+``validate --schema-only``, ``runs``, ``report`` and a local sweep's own process
+never load TensorFlow, and tests/test_runtime.py and tests/test_sweep.py guard that.
 
 Keras 3 picks its backend (TensorFlow or JAX) once, when it is first imported,
 from ``KERAS_BACKEND``: :func:`import_keras` sets that variable from the
@@ -18,6 +35,7 @@ import os
 import random
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from mlrun.errors import ConfigError, RunError
@@ -29,7 +47,7 @@ _configured_threads = False
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr() -> Iterator[None]:
     """Silence C++ log lines TensorFlow and XLA print before their logging is set up (they ignore TF_CPP_MIN_LOG_LEVEL).
 
     Python-level errors are unaffected: they are raised after stderr is restored.
@@ -97,7 +115,7 @@ def import_keras(backend: str | None = None) -> Any:
         )
     os.environ["KERAS_BACKEND"] = wanted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         if wanted == "tensorflow":
             import tensorflow as tf
 
@@ -109,6 +127,28 @@ def import_keras(backend: str | None = None) -> Any:
             jax.devices()  # initialize the platform now, while a missing-GPU probe's noise is muted
         import keras
     return keras
+
+
+def keras_modules(backend: str | None = None) -> Any:
+    """Import Keras on ``backend`` (see :func:`import_keras`), then mlrun's Keras modules; return them.
+
+    Returns:
+        A namespace with ``keras``, ``model`` (:mod:`mlrun.model`) and ``training`` (:mod:`mlrun.training`).
+    """
+    keras = import_keras(backend)
+    import mlrun.model
+    import mlrun.training
+
+    return KerasModules(keras, mlrun.model, mlrun.training)
+
+
+@dataclass(frozen=True)
+class KerasModules:
+    """What :func:`keras_modules` returns: Keras and the mlrun modules built on it."""
+
+    keras: Any
+    model: Any
+    training: Any
 
 
 def _start_up_environment(runtime: Any) -> None:

@@ -253,7 +253,8 @@ def sweep(
 ) -> None:
     """Grid search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
     from mlrun.progress import TrialProgress
-    from mlrun.sweep import load_sweep, run_sweep
+    from mlrun.sweep import read_sweep_config as load_sweep
+    from mlrun.sweep import run_sweep
 
     with cli_errors():
         spec = load_sweep(config, overrides or [], grid=grid or [], folds=folds, smoke=smoke)

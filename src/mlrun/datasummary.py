@@ -114,7 +114,8 @@ def write_data_files(run_dir: Path, data: Dataset, *, name: str | None = None, s
     samples = sample_images(data, seed=seed)
     if samples is not None:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **samples)
+        arrays: dict[str, Any] = samples  # savez's keyword arrays: numpy's stubs also let them be allow_pickle
+        np.savez_compressed(buf, **arrays)
         store.write_atomic(Path(run_dir) / store.SAMPLES_FILE, buf.getvalue())
 
 

@@ -12,7 +12,6 @@ predictive standard deviations.
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlrun import store
+from mlrun.data import numeric_column, read_csv_table
 from mlrun.errors import DataError, RunError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
@@ -72,36 +72,32 @@ def predict_run(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    spec = read_spec(run_dir)
+    preprocessing = read_preprocessing(run_dir)
     input_path = Path(input_path)
-    inputs = read_inputs(input_path, spec)
-    x = check_shape(inputs.x, spec, inputs.source)
+    inputs = read_inputs(input_path, preprocessing)
+    x = check_shape(inputs.x, preprocessing, inputs.source)
 
+    from mlrun.artifacts import load_run_model
     from mlrun.data import Preprocessing
-    from mlrun.runner import load_run_model, mc_dropout_predict
+    from mlrun.evaluation import predict_scores
 
-    x = Preprocessing.from_dict(spec["scaling"]).apply(x)
+    x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
     model = load_run_model(run_dir)
-    mc_samples = _mc_samples(run_dir)
-    std = None
-    if mc_samples > 1:
-        scores, std = mc_dropout_predict(model, x, mc_samples, batch_size=batch_size)
-    else:
-        scores = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
-    header, rows = prediction_table(scores, spec, std=std)
+    scores, std = predict_scores(model, x, batch_size=batch_size, mc_samples=_mc_samples(run_dir))
+    header, rows = prediction_table(scores, preprocessing, std=std)
     if inputs.names is not None:
         header, rows = ["file", *header], [[name, *row] for name, row in zip(inputs.names, rows)]
     output = Path(output_path) if output_path is not None else run_dir / f"predictions-{input_path.stem}.csv"
     output.parent.mkdir(parents=True, exist_ok=True)
     store.write_csv(output, header, rows)
-    return Prediction(output, len(rows), spec["task"], time.perf_counter() - started, inputs.source)
+    return Prediction(output, len(rows), preprocessing["task"], time.perf_counter() - started, inputs.source)
 
 
-def read_spec(run_dir: Path) -> dict[str, Any]:
-    """Read what the run recorded about its inputs and outputs (``preprocessing.json``)."""
+def read_preprocessing(run_dir: Path) -> dict[str, Any]:
+    """Read what the run recorded about its inputs and outputs (``preprocessing.json``), and whether it cleaned them."""
     path = Path(run_dir) / store.PREPROCESSING_FILE
     try:
-        spec = store.read_json(path)
+        preprocessing = store.read_json(path)
     except FileNotFoundError:
         raise RunError(
             f"error: {run_dir} has no {store.PREPROCESSING_FILE}: it is not a run directory, or the run did not start training"
@@ -116,25 +112,25 @@ def read_spec(run_dir: Path) -> dict[str, Any]:
         dataset = store.read_run_info(Path(run_dir)).get("dataset") or {}
     except RunError:
         dataset = {}
-    spec["cleaned"] = isinstance(dataset, dict) and bool(dataset.get("cleaning"))
-    return spec
+    preprocessing["cleaned"] = isinstance(dataset, dict) and bool(dataset.get("cleaning"))
+    return preprocessing
 
 
 # --------------------------------------------------------------------------- reading inputs
 
 
-def read_inputs(path: Path, spec: dict[str, Any]) -> Inputs:
+def read_inputs(path: Path, preprocessing: dict[str, Any]) -> Inputs:
     """Read raw inputs from an NPZ, CSV, image file or directory of images."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"error: input {path} does not exist")
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return _read_images(path, spec)
+        return _read_images(path, preprocessing)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _read_npz(path)
     if suffix in (".csv", ".txt"):
-        return _read_csv(path, spec)
+        return _read_csv(path, preprocessing)
     raise DataError(
         f"error: input {path}: unsupported file type {suffix!r}; give an .npz or .csv file, or image files ({', '.join(IMAGE_SUFFIXES)})"
     )
@@ -153,59 +149,49 @@ def _read_npz(path: Path) -> Inputs:
     return Inputs(x, f"{path} (array {key!r})")
 
 
-def _read_csv(path: Path, spec: dict[str, Any]) -> Inputs:
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"error: cannot read {path} ({exc})") from None
-    if len(rows) < 2:
-        raise DataError(f"error: {path} needs a header row and at least one row of inputs")
-    header = [h.strip() for h in rows[0]]
-    label = spec.get("label") or "label"
+def _read_csv(path: Path, preprocessing: dict[str, Any]) -> Inputs:
+    """The feature columns of a CSV table (any order; label columns ignored), read and parsed as mlrun.data does."""
+    header, rows, _ = read_csv_table(path, [])
+    label = preprocessing.get("label") or "label"
     labels = {label} if isinstance(label, str) else set(label)
     present = [c for c in header if c not in labels]
-    features = spec.get("features")
+    features = preprocessing.get("features")
     if features:
-        missing = [c for c in features if c not in header]
-        extra = [c for c in present if c not in features]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append(f"missing columns {missing}")
-            if extra:
-                parts.append(f"unexpected columns {extra}")
-            cleaned = (
-                " The run cleaned its training CSV (dataset.cleaning), and predict does not clean: give the cleaned "
-                "columns (one-hot columns, converted numbers, no missing values)."
-                if spec.get("cleaned")
-                else ""
-            )
-            raise DataError(
-                f"error: {path} does not have the columns the model was trained on: {'; '.join(parts)}. "
-                f"It needs the feature columns {features} (any order; a label column {sorted(labels)} is ignored).{cleaned}"
-            )
-        order = [header.index(c) for c in features]
+        _check_columns(path, header, present, features, labels, cleaned=bool(preprocessing.get("cleaned")))
+        columns = list(features)
     else:
-        order = [header.index(c) for c in present]
-    x = np.empty((len(rows) - 1, len(order)), dtype=np.float64)
-    for i, r in enumerate(rows[1:]):
-        if len(r) != len(header):
-            raise DataError(f"error: {path} line {i + 2} has {len(r)} fields but the header has {len(header)}")
-        for j, col in enumerate(order):
-            text = r[col].strip()
-            try:
-                x[i, j] = float(text)
-            except ValueError:
-                what = "is empty" if not text else f"is not a number ({text!r})"
-                raise DataError(
-                    f"error: {path} line {i + 2}, column {header[col]!r} {what}: inputs must be numbers"
-                ) from None
+        columns = present
+    table = np.array(rows, dtype=object)
+    x = np.stack([numeric_column(table[:, header.index(c)], c, path) for c in columns], axis=1)
     return Inputs(x, str(path))
 
 
-def _read_images(path: Path, spec: dict[str, Any]) -> Inputs:
-    shape = tuple(spec["input_shape"])
+def _check_columns(
+    path: Path, header: list[str], present: list[str], features: list[str], labels: set[str], *, cleaned: bool
+) -> None:
+    missing = [c for c in features if c not in header]
+    extra = [c for c in present if c not in features]
+    if not (missing or extra):
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing columns {missing}")
+    if extra:
+        parts.append(f"unexpected columns {extra}")
+    hint = (
+        " The run cleaned its training CSV (dataset.cleaning), and predict does not clean: give the cleaned "
+        "columns (one-hot columns, converted numbers, no missing values)."
+        if cleaned
+        else ""
+    )
+    raise DataError(
+        f"error: {path} does not have the columns the model was trained on: {'; '.join(parts)}. "
+        f"It needs the feature columns {features} (any order; a label column {sorted(labels)} is ignored).{hint}"
+    )
+
+
+def _read_images(path: Path, preprocessing: dict[str, Any]) -> Inputs:
+    shape = tuple(preprocessing["input_shape"])
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
         what = "a directory" if path.is_dir() else "an image"
         raise DataError(
@@ -238,10 +224,10 @@ def _read_images(path: Path, spec: dict[str, Any]) -> Inputs:
 # --------------------------------------------------------------------------- checks and output
 
 
-def check_shape(x: np.ndarray, spec: dict[str, Any], source: str) -> np.ndarray:
+def check_shape(x: np.ndarray, preprocessing: dict[str, Any], source: str) -> np.ndarray:
     """Return ``x`` as a numeric (n, *input_shape) batch, or raise DataError naming expected and received shapes."""
     x = np.asarray(x)
-    expected = tuple(int(d) for d in spec["input_shape"])
+    expected = tuple(int(d) for d in preprocessing["input_shape"])
     if x.dtype.kind not in "biuf":
         raise DataError(f"error: {source}: inputs must be numeric, got dtype {x.dtype}")
     if x.shape == expected:
@@ -251,7 +237,7 @@ def check_shape(x: np.ndarray, spec: dict[str, Any], source: str) -> np.ndarray:
         hint = ""
         if x.ndim >= 2 and int(np.prod(x.shape[1:])) == int(np.prod(expected)):
             hint = f"; the sizes match: reshape with x.reshape(-1, {', '.join(map(str, expected))})"
-        features = spec.get("features")
+        features = preprocessing.get("features")
         if features and len(expected) == 1:
             hint += f"; the features are {features}"
         raise DataError(f"error: {source}: the model takes inputs of shape {want} but got {x.shape}{hint}")
@@ -261,7 +247,7 @@ def check_shape(x: np.ndarray, spec: dict[str, Any], source: str) -> np.ndarray:
 
 
 def prediction_table(
-    scores: np.ndarray, spec: dict[str, Any], *, std: np.ndarray | None = None
+    scores: np.ndarray, preprocessing: dict[str, Any], *, std: np.ndarray | None = None
 ) -> tuple[list[str], list[list[Any]]]:
     """Turn model outputs into the output CSV: predicted labels and class probabilities, or values.
 
@@ -270,20 +256,16 @@ def prediction_table(
     ``y_pred`` (or ``y_pred_<target>``). With ``std`` (Monte Carlo dropout),
     ``std_<class>`` (regression ``y_std``) columns follow, as in a run's predictions.csv.
     """
-    from mlrun.metrics.compute import class_probabilities
+    from mlrun.metrics.compute import class_probabilities, std_columns
 
-    task, classes = spec["task"], [str(c) for c in spec["classes"]]
+    task, classes = preprocessing["task"], [str(c) for c in preprocessing["classes"]]
     scores = np.asarray(scores, dtype=np.float64)
+    rows: list[list[Any]]
     if task == "regression":
         s2 = scores.reshape(len(scores), -1)
         header = ["y_pred"] if s2.shape[1] == 1 else [f"y_pred_{t}" for t in classes]
         rows = [[*map(float, r)] for r in s2]
-        if std is not None:
-            d2 = np.asarray(std).reshape(len(std), -1)
-            header += ["y_std"] if d2.shape[1] == 1 else [f"y_std_{t}" for t in classes]
-            rows = [[*r, *map(float, d)] for r, d in zip(rows, d2)]
-        return header, rows
-    if task == "multilabel":
+    elif task == "multilabel":
         header = [*(f"y_pred_{c}" for c in classes), *(f"p_{c}" for c in classes)]
         rows = [[*map(int, p >= 0.5), *map(float, p)] for p in scores]
     else:
@@ -291,12 +273,8 @@ def prediction_table(
         header = ["y_pred", *(f"p_{c}" for c in classes)]
         rows = [[classes[int(p.argmax())], *map(float, p)] for p in proba]
     if std is not None:
-        d2 = np.asarray(std, dtype=np.float64)
-        d2 = d2[:, None] if d2.ndim == 1 else d2
-        if task == "binary" and d2.shape[1] == 1:
-            d2 = np.hstack([d2, d2])
-        header += [f"std_{c}" for c in classes]
-        rows = [[*r, *map(float, d)] for r, d in zip(rows, d2)]
+        names, columns = std_columns(std, task, classes)
+        header, rows = [*header, *names], [[*r, *map(float, d)] for r, d in zip(rows, columns)]
     return header, rows
 
 

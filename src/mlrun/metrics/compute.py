@@ -112,23 +112,32 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, n_bins:
     return float(ece), (["bin_lower", "bin_upper", "count", "confidence", "accuracy"], rows)
 
 
+def std_columns(std: np.ndarray, task: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """The predictive-std columns of a predictions table: their names and an (n, columns) array.
+
+    Classification: ``std_<class>`` per class (binary: one std for both p and 1 - p);
+    regression: ``y_std`` (``y_std_<target>`` for several targets). A run's predictions.csv
+    and ``mlrun predict``'s output name them the same way.
+    """
+    std = np.asarray(std, dtype=np.float64)
+    if task == "regression":
+        std2 = std.reshape(len(std), -1)
+        return (["y_std"] if std2.shape[1] == 1 else [f"y_std_{t}" for t in classes]), std2
+    std2 = std[:, None] if std.ndim == 1 else std
+    if task == "binary" and std2.shape[1] == 1:
+        std2 = np.hstack([std2, std2])  # p and 1 - p vary alike
+    return [f"std_{c}" for c in classes], std2
+
+
 def _add_std(ev: Evaluation, std: np.ndarray, task: str, classes: list[str]) -> None:
     """Append the Monte Carlo predictive standard deviations to the predictions and metrics."""
     header, rows = ev.predictions
-    if task == "regression":
-        std2 = std.reshape(len(std), -1)
-        names = ["y_std"] if std2.shape[1] == 1 else [f"y_std_{t}" for t in classes]
+    names, std2 = std_columns(std, task, classes)
+    if task in ("regression", "multilabel"):
         ev.metrics["mean_predictive_std"] = float(std2.mean())
     else:
-        std2 = std[:, None] if std.ndim == 1 else std
-        if task == "binary" and std2.shape[1] == 1:
-            std2 = np.hstack([std2, std2])  # p and 1 - p vary alike
-        names = [f"std_{c}" for c in classes]
-        if task == "multilabel":
-            ev.metrics["mean_predictive_std"] = float(std2.mean())
-        else:
-            predicted = [classes.index(str(row[1])) for row in rows]
-            ev.metrics["mean_predictive_std"] = float(std2[np.arange(len(rows)), predicted].mean())
+        predicted = [classes.index(str(row[1])) for row in rows]
+        ev.metrics["mean_predictive_std"] = float(std2[np.arange(len(rows)), predicted].mean())
     ev.predictions = ([*header, *names], [[*row, *map(_num, s)] for row, s in zip(rows, std2)])
 
 

@@ -1,6 +1,7 @@
 """Grid search with k-fold cross-validation: ``mlrun sweep``.
 
-- :mod:`.config`: the ``sweep:`` block and :func:`load_sweep` (every grid point validated up front).
+- :mod:`.files`: the names of the files in a sweep directory (imports nothing).
+- :mod:`.config`: the ``sweep:`` block and :func:`read_sweep_config` (every grid point validated up front).
 - :mod:`.grid`: grid expansion in scikit-learn's ``ParameterGrid`` order.
 - :mod:`.plan`: checks against the data, trial keys, the sweep id.
 - :mod:`.trials`: one trial in a worker; a trial's state on disk.
@@ -8,23 +9,41 @@
 - :mod:`.results`: results.csv / results.json, like ``GridSearchCV.cv_results_``.
 - :mod:`.run`: :func:`run_sweep`, which ties them together and resumes.
 
-Nothing here imports Keras at import time.
+Nothing here imports Keras at import time, and the names below are imported on first use, so
+``import mlrun.sweep.files`` (the report does) loads none of the machinery.
 """
 
-from mlrun.sweep.config import SWEEP_METRICS, CVConfig, Point, SweepBlock, SweepSpec, load_sweep
-from mlrun.sweep.grid import expand_grid, parse_grid_option
-from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep
-from mlrun.sweep.results import RESULTS_CSV, RESULTS_JSON, SweepTable
-from mlrun.sweep.run import SWEEP_FILE, SWEEP_YAML, SweepProgress, SweepResult, run_sweep
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlrun.sweep.config import SWEEP_METRICS, CVConfig, Point, SweepBlock, SweepSpec, read_sweep_config
+    from mlrun.sweep.files import RESULTS_CSV, RESULTS_JSON, SWEEP_FILE, SWEEP_YAML
+    from mlrun.sweep.grid import expand_grid, parse_grid_option
+    from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep
+    from mlrun.sweep.results import SweepTable
+    from mlrun.sweep.run import SweepProgress, SweepResult, run_sweep
+
+_HOMES = {
+    "config": ("SWEEP_METRICS", "CVConfig", "Point", "SweepBlock", "SweepSpec", "read_sweep_config"),
+    "files": ("RESULTS_CSV", "RESULTS_JSON", "SWEEP_FILE", "SWEEP_YAML"),
+    "grid": ("expand_grid", "parse_grid_option"),
+    "plan": ("SweepPlan", "Trial", "plan_sweep"),
+    "results": ("SweepTable",),
+    "run": ("SweepProgress", "SweepResult", "run_sweep"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "CVConfig",
+    "Point",
     "RESULTS_CSV",
     "RESULTS_JSON",
     "SWEEP_FILE",
     "SWEEP_METRICS",
     "SWEEP_YAML",
-    "CVConfig",
-    "Point",
     "SweepBlock",
     "SweepPlan",
     "SweepProgress",
@@ -33,8 +52,15 @@ __all__ = [
     "SweepTable",
     "Trial",
     "expand_grid",
-    "load_sweep",
     "parse_grid_option",
     "plan_sweep",
+    "read_sweep_config",
     "run_sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlrun.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mlrun.sweep.{module}"), name)

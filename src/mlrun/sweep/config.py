@@ -7,7 +7,6 @@ points against the data).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,41 +15,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from mlrun.config import ExperimentConfig, Strict, apply_overrides, read_yaml, validate_config
+from mlrun.config import ExperimentConfig, Strict, apply_overrides, evolve, read_yaml, smoke_config, validate_config
 from mlrun.config.loading import yaml_line
 from mlrun.errors import ConfigError
+from mlrun.metrics.registry import did_you_mean, direction, held_out_metrics
 from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_problems, parse_grid_option
 
-#: The metrics a trial reports on its held-out data, per task (the scalar keys of metrics.json).
-TASK_METRICS = {
-    "binary": ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "average_precision"),
-    "multiclass": (
-        "accuracy",
-        "loss",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "roc_auc",
-        "roc_auc_micro",
-        "average_precision",
-    ),
-    "multilabel": (
-        "accuracy",
-        "hamming_loss",
-        "loss",
-        "precision_macro",
-        "recall_macro",
-        "f1_macro",
-        "roc_auc",
-        "roc_auc_micro",
-        "average_precision",
-    ),
-    "regression": ("loss", "mse", "mae", "rmse", "r2"),
-}
-#: Every metric name ``sweep.metric`` accepts: a trial metric with the ``val_`` prefix.
-SWEEP_METRICS = sorted({f"val_{m}" for names in TASK_METRICS.values() for m in names})
-#: Lower is better for these; higher for every other metric.
-LOWER_IS_BETTER = {"val_loss", "val_mse", "val_mae", "val_rmse", "val_hamming_loss"}
+#: Every metric name ``sweep.metric`` accepts: a metric a trial reports on its held-out data, ``val_`` prefixed.
+SWEEP_METRICS = held_out_metrics()
 
 
 class CVConfig(Strict):
@@ -88,14 +60,13 @@ class SweepBlock(Strict):
             raise ValueError(
                 f"grid points are ranked on held-out data, so the metric is 'val_{metric}', not {metric!r}"
             )
-        hint = difflib.get_close_matches(metric, SWEEP_METRICS, n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        did = did_you_mean(metric, SWEEP_METRICS)
         raise ValueError(f"unknown metric {metric!r}{did}; allowed: {', '.join(SWEEP_METRICS)}")
 
     @model_validator(mode="after")
     def _mode_fits_metric(self) -> SweepBlock:
         if self.metric is not None and self.mode is not None:
-            natural = "min" if self.metric in LOWER_IS_BETTER else "max"
+            natural = direction(self.metric)
             if self.mode != natural:
                 raise ValueError(
                     f"mode: {self.mode!r} would rank the worst {self.metric} first; use mode: {natural!r} (or leave mode out)"
@@ -128,7 +99,7 @@ class SweepSpec:
         return self.source.resolve().parent
 
 
-def load_sweep(
+def read_sweep_config(
     path: Path | str,
     overrides: Sequence[str] = (),
     *,
@@ -149,8 +120,6 @@ def load_sweep(
         ConfigError: the base config, the sweep block or any grid point is invalid;
             the message names the point and every problem.
     """
-    from mlrun.runner import smoke_config
-
     path = Path(path)
     raw, text = read_yaml(path)
     raw = apply_overrides(raw, overrides, source=path)
@@ -167,11 +136,28 @@ def load_sweep(
     if smoke:
         base = smoke_config(base)
         if block.cv is not None and block.cv.n_splits > 2:
-            block = block.model_copy(update={"cv": block.cv.model_copy(update={"n_splits": 2})})
-
-    points: list[Point] = []
-    problems: dict[str, list[int]] = {}  # the problem's lines -> the points that have it
+            block = evolve(block, cv=evolve(block.cv, n_splits=2))
     combos = expand_grid(block.grid)
+    points, problems = _build_points(raw, combos, block, path=path, text=text, grid=grid, smoke=smoke)
+    if problems:
+        _refuse_points(problems, combos, path)
+    _check_distinct(points, path)
+    return SweepSpec(path, base, block, points, smoke)
+
+
+def _build_points(
+    raw: dict[str, Any],
+    combos: list[dict[str, Any]],
+    block: SweepBlock,
+    *,
+    path: Path,
+    text: str,
+    grid: Sequence[str],
+    smoke: bool,
+) -> tuple[list[Point], dict[str, list[int]]]:
+    """Each grid point's validated config, and the problems of the others (their lines -> the points that have them)."""
+    points: list[Point] = []
+    problems: dict[str, list[int]] = {}
     for index, params in enumerate(combos):
         try:
             data = apply_point(raw, params)
@@ -194,25 +180,27 @@ def load_sweep(
             ).append(index)
             continue
         points.append(Point(index, params, cfg))
-    if problems:
-        bad = sum(len(v) for v in problems.values())
-        lines = []
-        for body, indices in problems.items():
-            more = (
-                f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem"
-                if len(indices) > 1
-                else ""
-            )
-            lines.append(
-                f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n"
-                + "\n".join("  " + line for line in body.splitlines())
-            )
-        raise ConfigError(
-            f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n"
-            + "\n".join(lines)
+    return points, problems
+
+
+def _refuse_points(problems: dict[str, list[int]], combos: list[dict[str, Any]], path: Path) -> None:
+    """Raise the ConfigError that lists every problem once, with the first point that has it."""
+    bad = sum(len(v) for v in problems.values())
+    lines = []
+    for problem, indices in problems.items():
+        more = (
+            f" and {len(indices) - 1} more point{'s' if len(indices) > 2 else ''} with the same problem"
+            if len(indices) > 1
+            else ""
         )
-    _check_distinct(points, path)
-    return SweepSpec(path, base, block, points, smoke)
+        lines.append(
+            f"  point {indices[0]} ({describe_point(combos[indices[0]])}){more}:\n"
+            + "\n".join("  " + line for line in problem.splitlines())
+        )
+    raise ConfigError(
+        f"error: {path}: {bad} of {len(combos)} grid points are not valid experiment configs; nothing was trained\n"
+        + "\n".join(lines)
+    )
 
 
 def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: set[str]) -> str:
@@ -269,8 +257,7 @@ def _describe(err: Mapping[str, Any], where: _Where) -> str:
     if kind == "extra_forbidden":
         model = CVConfig if len(loc) == 3 and loc[1] == "cv" else SweepBlock
         allowed = list(model.model_fields)
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
+        msg = "unknown key" + (did_you_mean(str(loc[-1]), allowed) or f"; allowed: {', '.join(allowed)}")
     elif kind == "missing":
         msg = "required key is missing" + (
             ": give the keys and values to sweep, e.g. grid: {optimizer.learning_rate: [0.01, 0.001]}"

@@ -75,9 +75,9 @@ def start_worker_runtime(threads: int) -> None:
     """
     os.environ.update(thread_env(threads))
     if "tensorflow" in sys.modules:
-        from mlrun.backend import _quiet_native_stderr
+        from mlrun.backend import quiet_native_stderr
 
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             sys.modules["tensorflow"].config.list_logical_devices()  # the CUDA probe's noise, muted
 
 

@@ -1,6 +1,25 @@
-"""The names of the files in a sweep directory; light, so the report can read a sweep without the sweep machinery."""
+"""The names of the files and folders in a sweep directory: the one place that decides them.
 
-SWEEP_FILE = "sweep.json"
+Imports nothing, so the report can find and read a sweep without loading the sweep machinery::
+
+    <runs>/<sweep_id>/
+      sweep.yaml          SWEEP_YAML    the base config with the resolved sweep: block
+      sweep.json          SWEEP_FILE    status, progress, backend, versions, best point
+      results.csv         RESULTS_CSV   one row per grid point: mean, std, per-fold scores, rank
+      results.json        RESULTS_JSON  the same, with per-fold metrics, pooled confusion matrices, trials
+      best_config.yaml    BEST_CONFIG   the best point's full config
+      trials/<trial>/     TRIALS_DIR    one run directory per grid point and fold, with
+        trial.json        TRIAL_FILE    what the trial is (point, fold, key), written before it runs
+        traceback.txt     TRACEBACK_FILE  when a trial failed on a bug
+      refit/              REFIT_DIR     the best point retrained on all training data (with ``refit``)
+"""
+
 SWEEP_YAML = "sweep.yaml"
+SWEEP_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
+BEST_CONFIG = "best_config.yaml"
+TRIALS_DIR = "trials"
+TRIAL_FILE = "trial.json"
+TRACEBACK_FILE = "traceback.txt"
+REFIT_DIR = "refit"

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import ExperimentConfig, check_task, config_to_dict
+from mlrun.config import ExperimentConfig, check_task, config_to_dict, evolve
 from mlrun.data import Dataset, Fold, fold_indices, load_dataset
 from mlrun.errors import ConfigError, DataError
+from mlrun.metrics.registry import direction, headline, scored_metrics
+from mlrun.preflight import class_weight_problem
 from mlrun.store import slugify
-from mlrun.sweep.config import LOWER_IS_BETTER, TASK_METRICS, SweepBlock, SweepSpec
+from mlrun.sweep.config import CVConfig, SweepBlock, SweepSpec
+from mlrun.sweep.files import TRIALS_DIR
 from mlrun.sweep.grid import describe_point
-
-TRIALS_DIR = "trials"
-REFIT_DIR = "refit"
 
 #: The metrics results.csv tracks besides the ranking one (which comes first).
 _TRACKED = {
@@ -70,6 +70,18 @@ class SweepPlan:
         return self.sweep_dir / TRIALS_DIR
 
     @property
+    def metric(self) -> str:
+        """The metric that ranks the grid points (resolved for the task)."""
+        assert self.block.metric is not None, "plan_sweep resolves sweep.metric"
+        return self.block.metric
+
+    @property
+    def mode(self) -> str:
+        """``max`` or ``min``: the direction of :attr:`metric`."""
+        assert self.block.mode is not None, "plan_sweep resolves sweep.mode"
+        return self.block.mode
+
+    @property
     def n_splits(self) -> int | None:
         return self.block.cv.n_splits if self.block.cv is not None else None
 
@@ -77,7 +89,7 @@ class SweepPlan:
     def tracked(self) -> list[str]:
         """The metrics results.csv reports per grid point: the ranking metric first."""
         family = "regression" if self.task == "regression" else "classification"
-        return list(dict.fromkeys([self.block.metric, *_TRACKED[family]]))
+        return list(dict.fromkeys([self.metric, *_TRACKED[family]]))
 
     def trial_dir(self, trial: Trial) -> Path:
         return self.trials_dir / trial.name
@@ -92,7 +104,7 @@ def plan_sweep(
     """Load the data once per distinct dataset block and check every grid point against it.
 
     Args:
-        spec: the sweep, as read by :func:`mlrun.sweep.config.load_sweep`.
+        spec: the sweep, as read by :func:`mlrun.sweep.config.read_sweep_config`.
         runs_dir: the sweep's directory is created under it (not here).
         check_models: build every point's model (imports Keras) to catch layers
             that do not fit the data before anything trains.
@@ -102,44 +114,19 @@ def plan_sweep(
         ConfigError: a grid point does not fit the data (task, metric, folds, layers).
         DataError: the data cannot be loaded or split into the folds.
     """
-    from mlrun.runner import class_weight_problem
-
-    cv = spec.block.cv
-    datasets: dict[str, Dataset] = {}
-    point_data: dict[int, Dataset] = {}
-    for p in spec.points:
-        ident = json.dumps([p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task], sort_keys=True)
-        if ident not in datasets:
-            datasets[ident] = load_dataset(
-                p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir
-            )
-        point_data[p.index] = datasets[ident]
-
+    point_data = _load_point_data(spec)
     first = point_data[spec.points[0].index]
     block = _resolve_block(spec.block, first.task)
-    problems: list[str] = []
-    for p in spec.points:
-        data = point_data[p.index]
-        try:
-            check_task(p.config, data.task)
-        except ValueError as exc:
-            problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
-        weights = class_weight_problem(p.config, data)
-        if weights:
-            problems.append(f"  point {p.index} ({describe_point(p.params)}): {weights}")
-        if block.metric.removeprefix("val_") not in TASK_METRICS[data.task]:
-            allowed = ", ".join(f"val_{m}" for m in TASK_METRICS[data.task])
-            problems.append(
-                f"  sweep.metric: {block.metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}"
-            )
+    problems = _fit_problems(spec, block, point_data)
     if problems:
         raise ConfigError(
             f"error: {spec.source}: the sweep does not fit the data; nothing was trained\n"
             + "\n".join(dict.fromkeys(problems))
         )
-    if block.cv is not None:
+    cv = block.cv
+    if cv is not None:
         for data in {id(d): d for d in point_data.values()}.values():
-            _check_folds(block, data, spec)
+            _check_folds(cv, data, spec)
     if check_models:
         _check_models(spec, point_data, model_checker)
 
@@ -152,7 +139,7 @@ def plan_sweep(
     sweep_id = f"{slugify(spec.base.name)}-sweep-{_hash(identity)[:8]}"
     plan = SweepPlan(spec, sweep_id, Path(runs_dir) / sweep_id, block, first.task, first.classes, fingerprints)
     folds = (
-        [Fold(i, cv.n_splits, bool(block.cv.stratified), cv.shuffle) for i in range(cv.n_splits)]
+        [Fold(i, cv.n_splits, bool(cv.stratified), cv.shuffle) for i in range(cv.n_splits)]
         if cv is not None
         else [None]
     )
@@ -160,6 +147,42 @@ def plan_sweep(
         for fold in folds:
             plan.trials.append(Trial(p.index, fold, trial_key(p.config, fold, fingerprints[p.index])))
     return plan
+
+
+def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
+    """Each grid point's data, loaded once per distinct dataset block (and seed and task)."""
+    datasets: dict[str, Dataset] = {}
+    point_data: dict[int, Dataset] = {}
+    for p in spec.points:
+        ident = json.dumps([p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task], sort_keys=True)
+        if ident not in datasets:
+            datasets[ident] = load_dataset(
+                p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir
+            )
+        point_data[p.index] = datasets[ident]
+    return point_data
+
+
+def _fit_problems(spec: SweepSpec, block: SweepBlock, point_data: dict[int, Dataset]) -> list[str]:
+    """A line per grid point whose config does not fit its data (task, class weights), or whose metric is not reported."""
+    metric = block.metric
+    assert metric is not None, "_resolve_block resolves it"
+    problems: list[str] = []
+    for p in spec.points:
+        data = point_data[p.index]
+        try:
+            check_task(p.config, data.task)
+        except ValueError as exc:
+            problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
+        weights = class_weight_problem(p.config, data)
+        if weights:
+            problems.append(f"  point {p.index} ({describe_point(p.params)}): {weights}")
+        if metric.removeprefix("val_") not in scored_metrics(data.task):
+            allowed = ", ".join(f"val_{m}" for m in scored_metrics(data.task))
+            problems.append(
+                f"  sweep.metric: {metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}"
+            )
+    return problems
 
 
 def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -183,8 +206,8 @@ def _hash(data: Any) -> str:
 
 
 def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
-    metric = block.metric or ("val_r2" if task == "regression" else "val_accuracy")
-    natural = "min" if metric in LOWER_IS_BETTER else "max"
+    metric = block.metric or f"val_{headline(task)}"
+    natural = direction(metric)
     if block.mode is not None and block.mode != natural:  # with an explicit metric the schema has said so already
         raise ConfigError(
             f"error: sweep.mode: {block.mode!r} would rank the worst {metric} (the default metric of a {task} task) first; "
@@ -199,16 +222,13 @@ def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
                 f"error: sweep.cv.stratified: true needs class labels, but this is a {task} task; "
                 "use stratified: false (or leave it out)"
             )
-        update["cv"] = block.cv.model_copy(
-            update={"stratified": classify if block.cv.stratified is None else block.cv.stratified}
-        )
-    return block.model_copy(update=update)
+        update["cv"] = evolve(block.cv, stratified=classify if block.cv.stratified is None else block.cv.stratified)
+    return evolve(block, **update)
 
 
-def _check_folds(block: SweepBlock, data: Dataset, spec: SweepSpec) -> None:
+def _check_folds(cv: CVConfig, data: Dataset, spec: SweepSpec) -> None:
     """Split the training set (training plus validation part) into the folds now, so a bad split fails before training."""
     y = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
-    cv = block.cv
     try:
         fold_indices(y, cv.n_splits, stratified=bool(cv.stratified), shuffle=cv.shuffle, seed=spec.base.seed)
     except DataError as exc:
@@ -246,26 +266,20 @@ def _check_models(spec: SweepSpec, point_data: dict[int, Dataset], checker: Mode
 
 def model_problems(checks: list[dict[str, Any]]) -> list[str]:
     """Build the model of each check (plain data, see :func:`_check_models`); return a line per one that does not fit."""
-    from mlrun.backend import import_keras
+    from mlrun.backend import keras_modules
     from mlrun.config import validate_config
 
     if not checks:
         return []
-    keras = import_keras(
-        checks[0]["config"].get("runtime", {}).get("backend")
-    )  # before mlrun.model, which imports Keras
-    from mlrun.model import build_model
-
+    km = keras_modules(checks[0]["config"].get("runtime", {}).get("backend"))
     problems = []
     try:
         for check in checks:
-            cfg = validate_config(check["config"], source=f"point {check['point']}").model_copy(
-                update={"task": check["task"]}
-            )
+            cfg = evolve(validate_config(check["config"], source=f"point {check['point']}"), task=check["task"])
             try:
-                build_model(cfg, tuple(check["input_shape"]), task=check["task"], n_outputs=check["n_outputs"])
+                km.model.build_model(cfg, tuple(check["input_shape"]), task=check["task"], n_outputs=check["n_outputs"])
             except ConfigError as exc:
                 problems.append(f"  point {check['point']} ({check['params']}): {str(exc).removeprefix('error: ')}")
     finally:
-        keras.backend.clear_session()
+        km.keras.backend.clear_session()
     return problems

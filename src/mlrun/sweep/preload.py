@@ -18,18 +18,21 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"  # the fork server serves TensorFlow sweeps only
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mlrun.backend import _quiet_native_stderr
+from mlrun.backend import quiet_native_stderr
 
-with _quiet_native_stderr():
+with quiet_native_stderr():
     import keras  # noqa: F401
     import tensorflow
 
     tensorflow.get_logger().setLevel("ERROR")  # as mlrun.backend.import_keras does: no retracing warnings in sweeps
 
     try:  # only a head start: a worker imports whatever is missing itself
+        import mlrun.artifacts
+        import mlrun.evaluation
         import mlrun.metrics.compute
         import mlrun.model
         import mlrun.runner
-        import mlrun.sweep.trials  # noqa: F401
+        import mlrun.sweep.trials
+        import mlrun.training  # noqa: F401
     except Exception:
         pass

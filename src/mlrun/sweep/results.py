@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 
 from mlrun import store
+from mlrun.sweep.files import BEST_CONFIG, RESULTS_CSV, RESULTS_JSON
 from mlrun.sweep.grid import format_value
 from mlrun.sweep.plan import SweepPlan
 from mlrun.sweep.trials import is_done, read_error, trial_state
-
-RESULTS_CSV = "results.csv"
-RESULTS_JSON = "results.json"
-BEST_CONFIG = "best_config.yaml"
 
 
 @dataclass
@@ -84,7 +81,7 @@ class SweepTable:
 
 def aggregate(plan: SweepPlan) -> SweepTable:
     """Read every trial of the plan from disk and compute each point's scores and rank."""
-    metric, mode = plan.block.metric, plan.block.mode
+    metric, mode = plan.metric, plan.mode
     points = []
     for p in plan.spec.points:
         trials = plan.point_trials(p.index)
@@ -112,7 +109,7 @@ def aggregate(plan: SweepPlan) -> SweepTable:
             result.roc_auc = _summary([None if fm is None else fm.get("roc_auc") for fm in fold_metrics])
         result.confusion_matrix = _pooled_confusion([d for d, fm in zip(dirs, fold_metrics) if fm is not None])
         points.append(result)
-    _rank(points, metric, mode)
+    rank_points(points, metric, mode)
     grid_keys = sorted(plan.spec.block.grid)
     return SweepTable(metric, mode, grid_keys, plan.tracked, plan.n_splits or 1, points)
 
@@ -192,8 +189,11 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
     }
 
 
-def _rank(points: list[PointResult], metric: str, mode: str) -> None:
-    """Rank points with a score for ``metric``: 1 is best, ties share the smallest rank (scipy's 'min')."""
+def rank_points(points: list[PointResult], metric: str, mode: str) -> None:
+    """Set the rank of each point with a score for ``metric``: 1 is best, ties share the smallest rank (scipy's 'min').
+
+    Points without a score (a fold did not complete) keep rank None.
+    """
     from scipy.stats import rankdata
 
     scored = [p for p in points if p.tracked[metric]["mean"] is not None]

@@ -9,28 +9,33 @@ same sweep again resumes it: finished trials are skipped.
 from __future__ import annotations
 
 import contextlib
-import platform
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlrun import __version__, store
-from mlrun.config import ExperimentConfig, config_to_dict
-from mlrun.data import Fold
+from mlrun import store
+from mlrun.artifacts import versions
+from mlrun.config import ExperimentConfig, config_to_dict, evolve
 from mlrun.errors import RunError
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
-from mlrun.sweep.plan import REFIT_DIR, SweepPlan, Trial, plan_sweep, trial_key
-from mlrun.sweep.results import SweepTable, aggregate, best_summary, write_results
-from mlrun.sweep.trials import TRIAL_FILE, commit_files, is_done, mark_failed, prepare_dir, read_error, trial_state
-
-SWEEP_FILE = "sweep.json"
-SWEEP_YAML = "sweep.yaml"
+from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
+from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
+from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
+from mlrun.sweep.trials import (
+    is_done,
+    prepare_dir,
+    read_error,
+    read_key,
+    record_outcome,
+    trial_info,
+    trial_state,
+    trial_task,
+)
 
 
 @dataclass
@@ -84,7 +89,7 @@ def run_sweep(
     """Run every trial of a sweep that has not completed yet, then aggregate and refit.
 
     Args:
-        spec: the sweep, from :func:`mlrun.sweep.load_sweep`.
+        spec: the sweep, from :func:`mlrun.sweep.read_sweep_config`.
         runs_dir: the sweep directory is ``runs_dir/<sweep_id>``.
         workers: trials run at once; default: the CPU cores (local) or the cluster's CPUs (ray).
         backend: ``local`` (worker processes) or ``ray`` (Ray tasks).
@@ -115,34 +120,10 @@ def run_sweep(
         command=list(command if command is not None else sys.argv),
         notify=on_progress or (lambda progress: None),
     )
-    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-    _check_not_running(plan.sweep_dir)
-    store.write_yaml(
-        plan.sweep_dir / SWEEP_YAML, {**config_to_dict(spec.base), "sweep": plan.block.model_dump(mode="json")}
-    )
+    _claim_sweep_dir(plan)
     with run:
         try:
-            run.write_info()
-            stopped = run.run_trials(fail_fast=fail_fast)
-            table = aggregate(plan)
-            refit = None
-            if plan.block.refit and not stopped and table.best is not None:
-                refit = run.refit(table)
-                if refit["status"] != "completed":
-                    run.failures.append((REFIT_DIR, refit.get("error")))
-            write_results(plan, table, refit=refit)
-            status = "completed" if not run.failures and run.counts["pending"] == 0 else "failed"
-            run.info.update(
-                status=status,
-                best=best_summary(table),
-                refit=refit,
-                error=f"{len(run.failures)} failed: {', '.join(n for n, _ in run.failures[:5])}"
-                if run.failures
-                else None,
-            )
-            return SweepResult(
-                plan, table, status, ran=run.ran, skipped=run.skipped, failures=run.failures, refit=refit
-            )
+            return run.execute(fail_fast=fail_fast)
         except KeyboardInterrupt:
             run.info["status"] = "interrupted"
             raise
@@ -182,6 +163,29 @@ class _SweepRun:
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()  # closes the backend if it was opened
 
+    def execute(self, *, fail_fast: bool) -> SweepResult:
+        """Run the missing trials, aggregate them, refit the best point, write the results; say how it went."""
+        plan = self.plan
+        self.write_info()
+        stopped = self.run_trials(fail_fast=fail_fast)
+        table = aggregate(plan)
+        refit = None
+        best = table.best
+        if plan.block.refit and not stopped and best is not None:
+            refit = self.refit(best)
+            if refit["status"] != "completed":
+                self.failures.append((REFIT_DIR, refit.get("error")))
+        write_results(plan, table, refit=refit)
+        status = "completed" if not self.failures and self.counts["pending"] == 0 else "failed"
+        failed = ", ".join(n for n, _ in self.failures[:5])
+        self.info.update(
+            status=status,
+            best=best_summary(table),
+            refit=refit,
+            error=f"{len(self.failures)} failed: {failed}" if self.failures else None,
+        )
+        return SweepResult(plan, table, status, ran=self.ran, skipped=self.skipped, failures=self.failures, refit=refit)
+
     def open(self) -> Any:
         """The backend, opened on first use; it closes with this run."""
         if not self._opened:
@@ -201,9 +205,9 @@ class _SweepRun:
         be = self.open()
         tasks = []
         for t in self.todo:
-            prepare_dir(plan.trial_dir(t), _trial_info(plan, t))
+            prepare_dir(plan.trial_dir(t), trial_info(plan, t))
             tasks.append(
-                _task(
+                trial_task(
                     plan,
                     t.name,
                     t.key,
@@ -215,9 +219,10 @@ class _SweepRun:
                     command=self.command,
                 )
             )
+        assert self.workers is not None, "open() sets it"
         with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
             for task, outcome in finished:
-                ok = _record(Path(task["run_dir"]), task, outcome)
+                ok = record_outcome(Path(task["run_dir"]), task, outcome)
                 self.ran += 1
                 self.counts["pending"] -= 1
                 self.counts["done" if ok else "failed"] += 1
@@ -240,14 +245,13 @@ class _SweepRun:
                     return True
         return False
 
-    def refit(self, table: SweepTable) -> dict[str, Any]:
+    def refit(self, best: PointResult) -> dict[str, Any]:
         """Retrain the best point on all training data and evaluate it on the test set (skipped when already done)."""
         plan = self.plan
-        best = table.best
         cfg = refit_config(plan.spec.points[best.point].config)
         key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
         run_dir = plan.sweep_dir / REFIT_DIR
-        reused = is_done(run_dir) and _read_key(run_dir) == key
+        reused = is_done(run_dir) and read_key(run_dir) == key
         if not reused:
             be = self.open()
             prepare_dir(
@@ -263,13 +267,13 @@ class _SweepRun:
                 },
             )
             threads = cfg.runtime.intra_op_threads or be.threads_per_worker(1)  # the refit runs alone: all the cores
-            task = _task(
+            task = trial_task(
                 plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command
             )
             self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
             with contextlib.closing(be.run([task], workers=1, threads=threads)) as finished:
                 for task, outcome in finished:
-                    _record(run_dir, task, outcome)
+                    record_outcome(run_dir, task, outcome)
                     self.notify(
                         SweepProgress(
                             "refit",
@@ -304,65 +308,6 @@ class _SweepRun:
         store.write_json(self.plan.sweep_dir / SWEEP_FILE, self.info)
 
 
-# --------------------------------------------------------------------------- trials
-
-
-def _task(
-    plan: SweepPlan,
-    name: str,
-    key: str,
-    cfg: ExperimentConfig,
-    fold: Fold | None,
-    run_dir: Path,
-    *,
-    evaluate_on: str,
-    threads: int,
-    command: list[str],
-) -> dict[str, Any]:
-    """The plain-data task a worker runs: the config with this worker's thread counts filled in."""
-    config = config_to_dict(cfg)
-    runtime = config["runtime"]
-    if runtime.get("intra_op_threads") is None:
-        runtime["intra_op_threads"] = threads
-    if runtime.get("inter_op_threads") is None:
-        runtime["inter_op_threads"] = 1
-    return {
-        "name": name,
-        "key": key,
-        "config": config,
-        "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
-        "evaluate_on": evaluate_on,
-        "smoke": plan.spec.smoke,
-        "command": command,
-        "base_dir": str(plan.spec.base_dir),
-        "run_dir": str(run_dir),
-    }
-
-
-def _trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
-    point = plan.spec.points[trial.point]
-    fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
-    return {
-        "kind": "trial",
-        "sweep_id": plan.sweep_id,
-        "key": trial.key,
-        "point": trial.point,
-        "params": point.params,
-        "fold": fold,
-        "dataset_fingerprint": plan.fingerprints[trial.point],
-    }
-
-
-def _record(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any]) -> bool:
-    """Put a finished trial's outcome on disk; return True when it completed."""
-    files = outcome.pop("files", None)
-    if files:
-        commit_files(run_dir, files)
-    if outcome["status"] != "completed":
-        mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
-    return outcome["status"] == "completed" and is_done(run_dir)
-
-
 def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
     """The best point's config for the refit: all training data (no validation split), unless a callback monitors validation data."""
     es = cfg.training.early_stopping
@@ -370,17 +315,18 @@ def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
     monitors = [es.monitor if es else "", getattr(sched, "monitor", "") or ""]
     if any(m.startswith("val_") for m in monitors):
         return cfg  # early stopping / plateau schedule need the validation split
-    return cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"validation_split": 0.0})})
-
-
-def _read_key(run_dir: Path) -> str | None:
-    try:
-        return store.read_json(run_dir / TRIAL_FILE).get("key")
-    except (OSError, ValueError):
-        return None
+    return evolve(cfg, dataset=evolve(cfg.dataset, validation_split=0.0))
 
 
 # --------------------------------------------------------------------------- sweep.json
+
+
+def _claim_sweep_dir(plan: SweepPlan) -> None:
+    """Create the sweep directory (or refuse one a live process is running) and write sweep.yaml."""
+    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    _check_not_running(plan.sweep_dir)
+    block = plan.block.model_dump(mode="json")
+    store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(plan.spec.base), "sweep": block})
 
 
 def _check_not_running(sweep_dir: Path) -> None:
@@ -422,15 +368,6 @@ def _sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: lis
         "trials": {},
         "best": None,
         "refit": None,
-        "versions": _versions(backend),
+        "versions": versions(extra=("ray",) if backend == "ray" else ()),
         "error": None,
     }
-
-
-def _versions(backend: str) -> dict[str, str]:
-    """Library versions, read from package metadata (without importing TensorFlow)."""
-    out = {"python": platform.python_version(), "mlrun": __version__}
-    for dist in ("tensorflow", "keras", "scikit-learn", "numpy", *(("ray",) if backend == "ray" else ())):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out

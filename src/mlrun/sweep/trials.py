@@ -1,4 +1,4 @@
-"""Run one trial in a worker, and read and record a trial's state in its run directory.
+"""Run one trial in a worker; in the driver, build a trial's task and read and record its state on disk.
 
 The worker functions take and return plain data (dicts of strings, numbers and
 lists), so they run the same in a spawned process and in a Ray task. A trial
@@ -15,14 +15,17 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrun import store
+from mlrun.config import config_to_dict
 from mlrun.errors import MlrunError
+from mlrun.sweep.files import TRACEBACK_FILE, TRIAL_FILE
 
-TRIAL_FILE = "trial.json"
-TRACEBACK_FILE = "traceback.txt"
-
+if TYPE_CHECKING:
+    from mlrun.config import ExperimentConfig
+    from mlrun.data import Fold
+    from mlrun.sweep.plan import SweepPlan, Trial
 
 # --------------------------------------------------------------------------- in the worker
 
@@ -98,6 +101,83 @@ def run_trial_packed(task: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- in the driver
+
+
+def trial_task(
+    plan: SweepPlan,
+    name: str,
+    key: str,
+    cfg: ExperimentConfig,
+    fold: Fold | None,
+    run_dir: Path,
+    *,
+    evaluate_on: str,
+    threads: int,
+    command: list[str],
+) -> dict[str, Any]:
+    """The plain-data task a worker runs (see :func:`run_trial`): the config with this worker's thread counts filled in.
+
+    Args:
+        plan: the sweep (its smoke flag and the base directory of relative dataset paths).
+        name: the trial's name, for messages.
+        key: the trial's key, recorded in its outcome.
+        cfg: the trial's config.
+        fold: the cross-validation fold it validates on, or None (the validation split).
+        run_dir: the (existing, empty) run directory it trains into.
+        evaluate_on: ``validation`` for a trial, ``test`` for the refit.
+        threads: the worker's thread count, used where the config leaves it open.
+        command: the command line recorded in run.json.
+    """
+    config = config_to_dict(cfg)
+    runtime = config["runtime"]
+    if runtime.get("intra_op_threads") is None:
+        runtime["intra_op_threads"] = threads
+    if runtime.get("inter_op_threads") is None:
+        runtime["inter_op_threads"] = 1
+    return {
+        "name": name,
+        "key": key,
+        "config": config,
+        "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
+        "evaluate_on": evaluate_on,
+        "smoke": plan.spec.smoke,
+        "command": command,
+        "base_dir": str(plan.spec.base_dir),
+        "run_dir": str(run_dir),
+    }
+
+
+def trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
+    """trial.json: what the trial is (sweep, key, point, params, fold, dataset fingerprint), written before it runs."""
+    point = plan.spec.points[trial.point]
+    fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
+    return {
+        "kind": "trial",
+        "sweep_id": plan.sweep_id,
+        "key": trial.key,
+        "point": trial.point,
+        "params": point.params,
+        "fold": fold,
+        "dataset_fingerprint": plan.fingerprints[trial.point],
+    }
+
+
+def record_outcome(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any]) -> bool:
+    """Put a finished trial's outcome on disk; return True when it completed."""
+    files = outcome.pop("files", None)
+    if files:
+        commit_files(run_dir, files)
+    if outcome["status"] != "completed":
+        mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
+    return outcome["status"] == "completed" and is_done(run_dir)
+
+
+def read_key(run_dir: Path) -> str | None:
+    """The key in a trial's trial.json (None when it cannot be read)."""
+    try:
+        return store.read_json(run_dir / TRIAL_FILE).get("key")
+    except (OSError, ValueError):
+        return None
 
 
 def prepare_dir(run_dir: Path, info: dict[str, Any]) -> None:
