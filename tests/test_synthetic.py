@@ -9,8 +9,8 @@ import pytest
 
 from mlrun.config import DatasetConfig, load_config
 from mlrun.data import load_dataset
+from mlrun.data.synthetic import OUTLIER_SHIFT, gate_data
 from mlrun.errors import ConfigError
-from mlrun.synthetic import OUTLIER_SHIFT, gate_data
 
 GATES = {
     "and": lambda a, b: a and b,

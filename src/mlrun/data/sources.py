@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from mlrun.config import KERAS_DATASETS, SYNTHETIC, DatasetConfig
 from mlrun.data.files import SourceArrays, csv_header, dataset_path, load_clean_csv, load_file
+from mlrun.data.raw import RawData
 from mlrun.errors import DataError
 
 #: Files each keras dataset is read from in the data directory (the names Keras downloads).
@@ -41,24 +41,6 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 _SKLEARN_TABULAR = ("iris", "wine", "breast_cancer", "diabetes")
 
 
-@dataclass
-class RawData:
-    """A source's arrays before splitting, encoding and scaling; ``x_test`` is None when the source has no test set."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    names: list[str] | None
-    """Class, label or target names, when the source has them."""
-    task: str | None
-    """The task the source implies, or None to infer it from the labels."""
-    source: str
-    notes: list[str] = field(default_factory=list)
-    cleaning: dict[str, Any] | None = None
-    """What ``dataset.cleaning`` did to a CSV file."""
-
-
 def read_source(cfg: DatasetConfig, *, seed: int, base_dir: Path | None = None) -> RawData:
     """Read the raw arrays the ``dataset`` block names: synthetic, built-in, or a file.
 
@@ -66,10 +48,9 @@ def read_source(cfg: DatasetConfig, *, seed: int, base_dir: Path | None = None) 
         DataError: the data is missing or unreadable.
     """
     if cfg.name == SYNTHETIC:
-        from mlrun.synthetic import generate
+        from mlrun.data.synthetic import generate
 
-        gen = generate(cfg, seed=seed)
-        return RawData(gen.x, gen.y, gen.x_test, gen.y_test, gen.names, gen.task, gen.source, list(gen.notes))
+        return generate(cfg, seed=seed)
     if cfg.name is not None:
         return RawData(*_load_builtin(cfg.name, cfg))
     path = dataset_path(cfg, base_dir)

@@ -9,12 +9,12 @@ splits, encodes and scales them like any other source.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
 
 from mlrun.config import DatasetConfig
+from mlrun.data.raw import RawData
 
 T = TypeVar("T")
 
@@ -22,21 +22,7 @@ T = TypeVar("T")
 OUTLIER_SHIFT = 10.0
 
 
-@dataclass
-class Generated:
-    """Synthetic arrays: a test set only where the generator fixes one (gates, regression with outliers)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    names: list[str] | None
-    task: str | None
-    source: str
-    notes: list[str] = field(default_factory=list)
-
-
-def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
+def generate(cfg: DatasetConfig, *, seed: int) -> RawData:
     """Generate the synthetic dataset a ``dataset`` block describes.
 
     Args:
@@ -57,7 +43,7 @@ def generate(cfg: DatasetConfig, *, seed: int) -> Generated:
         return _multilabel(cfg, seed)
     x, y, params = _classes(cfg, seed)
     source = f"synthetic {cfg.generator} (n_samples={cfg.n_samples}, {params})"
-    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
+    return RawData(x.astype(np.float32), y.astype(np.int64), None, None, None, None, source)
 
 
 def _classes(cfg: DatasetConfig, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -99,7 +85,7 @@ def _classes(cfg: DatasetConfig, seed: int) -> tuple[np.ndarray, np.ndarray, str
     return x, y, f"n_features={cfg.n_features}, n_classes={cfg.n_classes}, cluster_std={cfg.cluster_std}"
 
 
-def _multilabel(cfg: DatasetConfig, seed: int) -> Generated:
+def _multilabel(cfg: DatasetConfig, seed: int) -> RawData:
     from sklearn.datasets import make_multilabel_classification
 
     x, y = make_multilabel_classification(
@@ -111,7 +97,7 @@ def _multilabel(cfg: DatasetConfig, seed: int) -> Generated:
     )
     names = [f"label_{i}" for i in range(_given(cfg.n_classes))]
     source = f"synthetic multilabel (n_samples={cfg.n_samples}, n_features={cfg.n_features}, n_classes={cfg.n_classes}, n_labels={cfg.n_labels})"
-    return Generated(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
+    return RawData(x.astype(np.float32), y.astype(np.int64), None, None, names, "multilabel", source)
 
 
 def _given(value: T | None) -> T:
@@ -121,7 +107,7 @@ def _given(value: T | None) -> T:
     return value
 
 
-def gate_data(gate: str, *, n_inputs: int = 2, repeat: int = 1, noise: float = 0.0, seed: int = 0) -> Generated:
+def gate_data(gate: str, *, n_inputs: int = 2, repeat: int = 1, noise: float = 0.0, seed: int = 0) -> RawData:
     """The truth table of a logic gate: the training set is ``repeat`` copies (inputs jittered by ``noise``),
     the test set the clean table itself.
 
@@ -145,10 +131,10 @@ def gate_data(gate: str, *, n_inputs: int = 2, repeat: int = 1, noise: float = 0
     more = " ..." if len(table) > 8 else ""
     source = f"synthetic {gate} gate ({n_inputs} inputs, {len(table)}-row truth table x {repeat}{f', noise {noise}' if noise else ''})"
     notes = [f"{gate} truth table: {rows}{more}; the test set is the clean truth table"]
-    return Generated(x.astype(np.float32), y, table.copy(), out.copy(), ["0", "1"], "binary", source, notes)
+    return RawData(x.astype(np.float32), y, table.copy(), out.copy(), ["0", "1"], "binary", source, notes)
 
 
-def _regression(cfg: DatasetConfig, seed: int) -> Generated:
+def _regression(cfg: DatasetConfig, seed: int) -> RawData:
     from sklearn.datasets import make_regression
     from sklearn.model_selection import train_test_split
 
@@ -169,7 +155,7 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
     source += f", outliers={cfg.outliers})" if cfg.outliers else ")"
     notes = [_true_function(np.asarray(coef).reshape(_given(cfg.n_features), -1), _given(cfg.bias))]
     if not cfg.outliers:
-        return Generated(x, y, None, None, names, "regression", source, notes)
+        return RawData(x, y, None, None, names, "regression", source, notes)
     shift = OUTLIER_SHIFT * y.std(axis=0)
     # Outliers go into the training part only: the clean test set measures the fit to the true function.
     if cfg.test_size == 0:
@@ -184,7 +170,7 @@ def _regression(cfg: DatasetConfig, seed: int) -> Generated:
     notes.append(
         f"{n_out} of {len(y)} training targets shifted up by {OUTLIER_SHIFT:g} standard deviations (outliers); the test set is clean"
     )
-    return Generated(x, y, x_test, y_test, names, "regression", source, notes)
+    return RawData(x, y, x_test, y_test, names, "regression", source, notes)
 
 
 def _true_function(coef: np.ndarray, bias: float) -> str:
