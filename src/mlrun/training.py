@@ -150,28 +150,15 @@ def _early_stopping(cfg: ExperimentConfig) -> Any:
     es = cfg.training.early_stopping
     if es is None:
         return None
-    return keras.callbacks.EarlyStopping(
-        monitor=es.monitor,
-        patience=es.patience,
-        min_delta=es.min_delta,
-        mode=es.mode,
-        restore_best_weights=es.restore_best_weights,
-        verbose=0,
-    )
+    # The config's field names are EarlyStopping's keyword arguments.
+    return keras.callbacks.EarlyStopping(**es.model_dump(), verbose=0)
 
 
 def _reduce_on_plateau(cfg: ExperimentConfig) -> Any:
     sched = cfg.optimizer.schedule
     if sched is None or sched.type != "reduce_on_plateau":
         return None
-    return keras.callbacks.ReduceLROnPlateau(
-        monitor=sched.monitor,
-        factor=sched.factor,
-        patience=sched.patience,
-        min_delta=sched.min_delta,
-        min_lr=sched.min_lr,
-        verbose=0,
-    )
+    return keras.callbacks.ReduceLROnPlateau(**sched.model_dump(exclude={"type"}), verbose=0)
 
 
 def _inputs(cfg: ExperimentConfig, data: Dataset) -> dict[str, Any]:

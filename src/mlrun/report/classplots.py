@@ -80,14 +80,7 @@ def roc_curves(curves: Mapping[str, Curve], aucs: Mapping[str, float | None]) ->
 
         _class_curves(ax, curves, classes, auc)
         if "micro" in curves:
-            micro = curves["micro"]
-            ax.plot(
-                *thin(micro.x, micro.y),
-                color="#111827",
-                linestyle="--",
-                linewidth=1.8,
-                label=f"micro average (AUC {trapezoid_area(micro.x, micro.y):.3f})",
-            )
+            _micro_average(ax, curves["micro"], f"AUC {trapezoid_area(curves['micro'].x, curves['micro'].y):.3f}")
         if len(classes) > 1:
             grid = np.unique(np.concatenate([np.asarray(curves[c].x) for c in classes]))
             mean_tpr = np.mean([np.interp(grid, curves[c].x, curves[c].y) for c in classes], axis=0)
@@ -125,14 +118,7 @@ def pr_curves(curves: Mapping[str, Curve], *, positive_rate: float | None = None
     with figure(4.8, 4.3, "precision-recall curves", plots) as (_, ax):
         _class_curves(ax, curves, classes, lambda label: f"AP {average_precision(curves[label]):.3f}")
         if "micro" in curves:
-            micro = curves["micro"]
-            ax.plot(
-                *thin(micro.x, micro.y),
-                color="#111827",
-                linestyle="--",
-                linewidth=1.8,
-                label=f"micro average (AP {average_precision(micro):.3f})",
-            )
+            _micro_average(ax, curves["micro"], f"AP {average_precision(curves['micro']):.3f}")
         if positive_rate is not None:
             ax.axhline(
                 positive_rate, color=BEST_COLOR, linestyle=":", linewidth=1, label=f"chance ({positive_rate:.2f})"
@@ -185,3 +171,8 @@ def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None 
         unit_axes(ax, "confidence (highest class probability)", "accuracy", title)
         ax.legend(loc="upper left")
     return out[0]
+
+
+def _micro_average(ax: Any, micro: Curve, score: str) -> None:
+    """The micro-averaged curve, dashed black, its score in the legend."""
+    ax.plot(*thin(micro.x, micro.y), color="#111827", linestyle="--", linewidth=1.8, label=f"micro average ({score})")
