@@ -62,6 +62,16 @@ def digits_config(**changes) -> dict:
     return cfg
 
 
+def minimal_config(dataset: dict) -> dict:
+    """The smallest config around a ``dataset`` block: for tests of how the block validates."""
+    return {
+        "name": "t",
+        "dataset": dataset,
+        "model": {"architecture": "mlp", "hidden_units": [4]},
+        "loss": "binary_crossentropy",
+    }
+
+
 def mnist_available() -> bool:
     d = os.environ.get("MLRUN_DATA_DIR")
     return bool(d) and (Path(d) / "mnist.npz").is_file()

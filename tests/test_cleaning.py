@@ -11,6 +11,7 @@ from mlrun.config import CleaningConfig, DatasetConfig, load_config
 from mlrun.data import load_dataset
 from mlrun.data.cleaning import clean_table, describe
 from mlrun.errors import ConfigError, DataError
+from tests.conftest import minimal_config
 
 CSV = """id,age,city,income,member,label
 1,34,Paris,"1,200",yes,a
@@ -133,13 +134,5 @@ def test_without_cleaning_the_error_points_at_it(tmp_path: Path) -> None:
     ],
 )
 def test_bad_cleaning_blocks_are_config_errors(write_config, dataset: dict, message: str) -> None:
-    path = write_config(
-        {
-            "name": "t",
-            "dataset": dataset,
-            "model": {"architecture": "mlp", "hidden_units": [4]},
-            "loss": "binary_crossentropy",
-        }
-    )
     with pytest.raises(ConfigError, match=message):
-        load_config(path)
+        load_config(write_config(minimal_config(dataset)))

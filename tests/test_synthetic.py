@@ -11,6 +11,7 @@ from mlrun.config import DatasetConfig, load_config
 from mlrun.data import load_dataset
 from mlrun.data.synthetic import OUTLIER_SHIFT, gate_data
 from mlrun.errors import ConfigError
+from tests.conftest import minimal_config
 
 GATES = {
     "and": lambda a, b: a and b,
@@ -125,13 +126,5 @@ def test_resolved_config_shows_the_generator_defaults_and_nothing_else() -> None
     ],
 )
 def test_bad_synthetic_configs_are_config_errors(write_config, dataset: dict, message: str) -> None:
-    path = write_config(
-        {
-            "name": "t",
-            "dataset": dataset,
-            "model": {"architecture": "mlp", "hidden_units": [4]},
-            "loss": "binary_crossentropy",
-        }
-    )
     with pytest.raises(ConfigError, match=message):
-        load_config(path)
+        load_config(write_config(minimal_config(dataset)))
