@@ -16,7 +16,7 @@ from sklearn import metrics as skm
 from mlrun import store
 from mlrun.cli import app
 from mlrun.config import load_config
-from mlrun.runner import run_experiment
+from mlrun.runner import RunResult, run_experiment
 from tests.conftest import CONFIGS, digits_config, requires_mnist
 
 pytestmark = pytest.mark.slow
@@ -106,23 +106,25 @@ def test_digits_end_to_end_writes_every_file(cli, write_config, runs_dir: Path) 
     assert Preprocessing.from_dict(json.loads((run / "preprocessing.json").read_text())["scaling"]).kind == "divide"
 
 
+def train(write_config, runs_dir: Path, **changes) -> RunResult:
+    """Train the small digits config with ``changes`` to its top-level blocks."""
+    return run_experiment(load_config(write_config(digits_config(**changes))), runs_dir)
+
+
 def store_rows(path: Path) -> list[list[str]]:
     with open(path, newline="") as f:
         return list(csv.reader(f))[1:]
 
 
 def test_binary_breast_cancer_sigmoid(runs_dir: Path, write_config) -> None:
-    cfg = load_config(
-        write_config(
-            digits_config(
-                dataset={"name": "breast_cancer", "scale": "standard"},
-                loss="binary_crossentropy",
-                metrics=["accuracy", "auc"],
-                training={"epochs": 10, "batch_size": 32},
-            )
-        )
+    result = train(
+        write_config,
+        runs_dir,
+        dataset={"name": "breast_cancer", "scale": "standard"},
+        loss="binary_crossentropy",
+        metrics=["accuracy", "auc"],
+        training={"epochs": 10, "batch_size": 32},
     )
-    result = run_experiment(cfg, runs_dir)
     m = result.metrics
     assert m["task"] == "binary" and m["roc_auc"] > 0.95
     header, rows = read_predictions(result.run_dir)
@@ -139,16 +141,13 @@ def test_multilabel_from_npz(tmp_path: Path, runs_dir: Path, write_config) -> No
 
     x, y = make_multilabel_classification(n_samples=300, n_features=10, n_classes=3, random_state=0)
     np.savez(tmp_path / "ml.npz", x=x, y=y)
-    cfg = load_config(
-        write_config(
-            digits_config(
-                dataset={"path": str(tmp_path / "ml.npz"), "scale": "standard"},
-                loss="binary_crossentropy",
-                training={"epochs": 10, "batch_size": 32},
-            )
-        )
+    result = train(
+        write_config,
+        runs_dir,
+        dataset={"path": str(tmp_path / "ml.npz"), "scale": "standard"},
+        loss="binary_crossentropy",
+        training={"epochs": 10, "batch_size": 32},
     )
-    result = run_experiment(cfg, runs_dir)
     assert result.metrics["task"] == "multilabel" and result.metrics["roc_auc"] > 0.7
     header, _ = read_predictions(result.run_dir)
     assert header == ["y_true_0", "y_true_1", "y_true_2", "p_0", "p_1", "p_2"]
@@ -156,19 +155,16 @@ def test_multilabel_from_npz(tmp_path: Path, runs_dir: Path, write_config) -> No
 
 
 def test_regression_diabetes(runs_dir: Path, write_config) -> None:
-    cfg = load_config(
-        write_config(
-            digits_config(
-                dataset={"name": "diabetes", "scale": "standard"},
-                loss="mse",
-                metrics=["mae"],
-                model={"architecture": "mlp", "hidden_units": [16]},
-                optimizer={"name": "adam", "learning_rate": 0.05},
-                training={"epochs": 30, "batch_size": 32},
-            )
-        )
+    result = train(
+        write_config,
+        runs_dir,
+        dataset={"name": "diabetes", "scale": "standard"},
+        loss="mse",
+        metrics=["mae"],
+        model={"architecture": "mlp", "hidden_units": [16]},
+        optimizer={"name": "adam", "learning_rate": 0.05},
+        training={"epochs": 30, "batch_size": 32},
     )
-    result = run_experiment(cfg, runs_dir)
     m = result.metrics
     assert result.headline[0] == "r2" and m["r2"] > 0.2
     _, rows = read_predictions(result.run_dir)
@@ -179,34 +175,31 @@ def test_regression_diabetes(runs_dir: Path, write_config) -> None:
 
 
 def test_cnn_early_stopping_schedule_and_class_weight(runs_dir: Path, write_config) -> None:
-    cfg = load_config(
-        write_config(
-            digits_config(
-                model={
-                    "architecture": "cnn",
-                    "layers": [
-                        {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
-                        {"type": "max_pooling2d"},
-                        {"type": "flatten"},
-                        {"type": "dropout", "rate": 0.2},
-                    ],
-                },
-                optimizer={
-                    "name": "sgd",
-                    "learning_rate": 0.05,
-                    "momentum": 0.9,
-                    "schedule": {"type": "reduce_on_plateau", "patience": 1},
-                },
-                training={
-                    "epochs": 40,
-                    "batch_size": 32,
-                    "class_weight": "balanced",
-                    "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.01},
-                },
-            )
-        )
+    result = train(
+        write_config,
+        runs_dir,
+        model={
+            "architecture": "cnn",
+            "layers": [
+                {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                {"type": "max_pooling2d"},
+                {"type": "flatten"},
+                {"type": "dropout", "rate": 0.2},
+            ],
+        },
+        optimizer={
+            "name": "sgd",
+            "learning_rate": 0.05,
+            "momentum": 0.9,
+            "schedule": {"type": "reduce_on_plateau", "patience": 1},
+        },
+        training={
+            "epochs": 40,
+            "batch_size": 32,
+            "class_weight": "balanced",
+            "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.01},
+        },
     )
-    result = run_experiment(cfg, runs_dir)
     info = store.read_run_info(result.run_dir)
     assert result.metrics["accuracy"] > 0.85
     assert info["epochs_completed"] < 40 and 1 <= info["best_epoch"] <= info["epochs_completed"]
