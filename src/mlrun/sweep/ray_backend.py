@@ -1,0 +1,101 @@
+"""Run trials as Ray tasks on a cluster (``--backend ray``): the same task dicts and outcomes as local workers."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from mlrun.errors import ConfigError, MlrunError
+from mlrun.sweep.executors import Outcome, failed_outcome, thread_env
+
+
+class RayBackend:
+    """Each trial is a Ray task (one CPU, one TensorFlow thread), so a sweep spreads over a Ray cluster.
+
+    Tasks train in a temporary directory on whichever node runs them and return
+    the run directory's files; the driver writes them into the sweep directory.
+    Every node needs mlrun installed (``pip install 'mlrun[ray]'``) and the dataset.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        try:  # checked here, before the sweep writes anything; Ray itself starts in __enter__
+            found = importlib.util.find_spec("ray") is not None
+        except ValueError:  # "ray" in sys.modules without a spec (e.g. set to None to hide it)
+            found = False
+        if not found:
+            raise ConfigError(
+                "error: --backend ray needs Ray, which is not installed: pip install 'mlrun[ray]' (or use --backend local)"
+            )
+        self.address = address
+        self._started = False
+        self._ray: Any = None
+        self._remote: Any = None
+
+    def __enter__(self) -> RayBackend:
+        import ray
+
+        from mlrun.sweep.trials import run_trial_packed
+
+        self._ray = ray
+        if not ray.is_initialized():
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "logging_level": logging.WARNING,
+                "log_to_driver": False,
+            }
+            try:
+                if self.address:
+                    ray.init(address=self.address, **options)
+                else:
+                    ray.init(**options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+                raise MlrunError(
+                    f"error: cannot start or reach {where}: {exc}; check --ray-address (e.g. 127.0.0.1:6379 of `ray start --head`)"
+                ) from None
+            self._started = True
+        self._remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": thread_env(1)})(run_trial_packed)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+    def default_workers(self) -> int:
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    def threads_per_worker(self, workers: int) -> int:
+        return 1  # each task asks Ray for one CPU
+
+    def run(
+        self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int
+    ) -> Iterator[tuple[dict[str, Any], Outcome]]:
+        """Submit ``tasks``, at most ``workers`` in flight; yield each with its outcome as it finishes."""
+        ray = self._ray
+        pending = deque(tasks)
+        running: dict[Any, dict[str, Any]] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    task = pending.popleft()
+                    running[self._remote.remote(task)] = task
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    task = running.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except Exception as exc:  # the task's worker died or Ray lost it
+                        outcome = failed_outcome(
+                            task, f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        )
+                    yield task, outcome
+        finally:
+            for ref in running:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
