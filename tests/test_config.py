@@ -204,6 +204,10 @@ def test_every_problem_is_reported_with_line_and_key(write_config, match: str) -
             },
             r"needs validation data but dataset\.validation_split is 0",
         ),
+        (
+            {"task": "multiclass", "dataset": {"name": "digits", "positive_label": 3}},
+            r"dataset\.positive_label: applies to binary tasks only, but this is a multiclass task",
+        ),
         ({"name": ""}, r"name: String should have at least 1 character"),
         ({"seed": "abc"}, r"seed: must be a valid integer"),
     ],
@@ -326,3 +330,8 @@ def test_the_monitor_is_checked_again_once_the_task_is_known(key: str) -> None:
 
 def test_the_metric_names_are_the_registrys() -> None:
     assert set(typing.get_args(Metric)) == set(registry.EPOCH_METRIC_NAMES)
+
+
+def test_positive_label_given_as_a_number_names_that_class(write_config) -> None:
+    cfg = load_config(write_config(digits_config(dataset={"name": "digits", "positive_label": 1})))
+    assert cfg.dataset.positive_label == "1"

@@ -10,7 +10,7 @@ import pytest
 from mlrun import data as D
 from mlrun.config import DatasetConfig
 from mlrun.data import sources
-from mlrun.errors import DataError
+from mlrun.errors import ConfigError, DataError
 from tests.conftest import requires_mnist
 
 
@@ -178,6 +178,46 @@ def test_task_inference(y: np.ndarray, task: str) -> None:
     assert D.infer_task(y) == task
 
 
+@pytest.mark.parametrize(
+    "y, loss, task",
+    [
+        (np.array([0, 1, 1, 0]), "mse", "binary"),  # a perceptron's 0/1 labels, as before
+        (np.array([0.0, 1.0, 1.0]), "mae", "binary"),
+        (np.arange(12) % 5, "mse", "regression"),  # the loss decides: a score from 0 to 4
+        (np.arange(12.0) % 5 + 1, "mae", "regression"),
+        (np.arange(12) % 5, "sparse_categorical_crossentropy", "multiclass"),
+        (np.array(["a", "b", "c"]), "mse", "multiclass"),  # text is never a target
+        (np.arange(1000), "mse", "regression"),
+        (np.arange(1000), "binary_crossentropy", "regression"),  # as before: check_task then refuses the loss
+        (np.array([[0, 1], [1, 1]]), "mse", "multilabel"),
+    ],
+)
+def test_task_inference_asks_the_loss(y: np.ndarray, loss: str, task: str) -> None:
+    assert D.infer_task(y, loss) == task
+
+
+@pytest.mark.parametrize("n_values", [11, 26, 100])
+def test_whole_number_targets_with_mse_and_many_values_ask_for_a_task(tmp_path: Path, n_values: int) -> None:
+    # The report: 26 whole-number targets and loss: mse trained a 26-way softmax classifier.
+    path = tmp_path / "t.csv"
+    rows = [f"{i * 0.5},{i % n_values}" for i in range(2 * n_values)]
+    path.write_text("a,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(
+        ConfigError, match=rf"the task is ambiguous.* {n_values} distinct whole numbers.*task: regression"
+    ):
+        D.load_dataset(DatasetConfig(path=path), seed=0, loss="mse")
+    assert D.load_dataset(DatasetConfig(path=path), seed=0, loss="mse", task="regression").task == "regression"
+    assert D.load_dataset(DatasetConfig(path=path), seed=0, loss="sparse_categorical_crossentropy").task == "multiclass"
+
+
+def test_whole_number_targets_with_mse_and_few_values_are_regression(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n" + "\n".join(f"{i},{i % 5 + 1}" for i in range(40)) + "\n")
+    ds = D.load_dataset(DatasetConfig(path=path), seed=0, loss="mse")
+    assert ds.task == "regression" and ds.classes == ["target"]
+    assert ds.y_test.dtype == np.float32
+
+
 def test_keras_dataset_offline_without_local_file_says_where_to_put_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,3 +270,59 @@ def test_mnist_from_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ds.input_shape == (28, 28) and ds.classes == [str(i) for i in range(10)]
     assert len(ds.x_train) == 800 and len(ds.x_val) == 200 and len(ds.x_test) == 1000
     assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+
+
+def test_validate_exits_2_on_an_ambiguous_task(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlrun.cli import app
+
+    (tmp_path / "t.csv").write_text("a,label\n" + "\n".join(f"{i},{i % 26}" for i in range(104)) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\ndataset: {path: t.csv}\nmodel: {architecture: linear}\nloss: mse\n")
+    result = CliRunner().invoke(app, ["validate", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "26 distinct whole numbers" in result.output and "set `task: regression`" in result.output
+
+
+def test_test_size_0_marks_the_test_set_as_training_data_but_a_gate_truth_table_is_not() -> None:
+    ds = load(name="iris", test_size=0, validation_split=0)
+    assert ds.test_is_training_data and ds.summary()["test_is_training_data"] is True
+    assert not load(name="iris").test_is_training_data
+    gate = load(name="synthetic", generator="gate", gate="and", repeat=3)
+    assert not gate.test_is_training_data and "test_is_training_data" not in gate.summary()
+
+
+@pytest.mark.parametrize("given, expected", [(None, "benign"), ("malignant", "malignant")])
+def test_positive_label_defaults_to_the_second_class(given: str | None, expected: str) -> None:
+    ds = load(name="breast_cancer", positive_label=given)
+    assert ds.classes == ["malignant", "benign"] and ds.positive_label == expected
+    assert ds.summary()["positive_label"] == expected
+    assert load(name="iris").positive_label is None
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            "dataset: {name: breast_cancer, positive_label: cancer}\nloss: binary_crossentropy\n",
+            r"dataset\.positive_label: 'cancer' is not a class of .*its classes are 'malignant', 'benign'",
+        ),
+        (
+            "dataset: {name: iris, positive_label: setosa}\nloss: sparse_categorical_crossentropy\n",
+            r"dataset\.positive_label: applies to binary tasks only, but this is a multiclass task",
+        ),
+    ],
+)
+def test_validate_refuses_a_positive_label_the_data_does_not_allow(tmp_path: Path, body: str, message: str) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from mlrun.cli import app
+
+    config = tmp_path / "c.yaml"
+    config.write_text("name: t\nmodel: {architecture: linear}\n" + body)
+    result = CliRunner().invoke(app, ["validate", str(config)])
+    assert result.exit_code == 2, result.output
+    assert re.search(message, " ".join(result.output.split())), result.output

@@ -77,3 +77,33 @@ def test_regression() -> None:
     assert ev.metrics["mse"] == pytest.approx(0.1875) and ev.metrics["mae"] == pytest.approx(0.375)
     assert ev.metrics["r2"] == pytest.approx(skm.r2_score(y, p))
     assert ev.confusion is None and ev.predictions[0] == ["y_true", "y_pred"]
+
+
+@pytest.mark.parametrize("positive", [0, 1])
+def test_binary_scores_the_positive_class(positive: int) -> None:
+    # breast_cancer's classes in sorted order: the sigmoid gives P(benign); malignant is the class of interest.
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=300)
+    p1 = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(scale=0.25, size=300), 0.0, 1.0)
+    classes = ["malignant", "benign"]
+    ev = evaluate_predictions(y, p1, task="binary", classes=classes, loss=0.3, positive=positive)
+    m = ev.metrics
+    truth, p_pos = y == positive, (p1 if positive == 1 else 1.0 - p1)
+    pred = (p1 >= 0.5).astype(int) if positive == 1 else (p1 < 0.5).astype(int)
+    assert m["positive_label"] == classes[positive]
+    assert m["average_precision"] == pytest.approx(skm.average_precision_score(truth, p_pos), abs=1e-12)
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(truth, p_pos), abs=1e-12)
+    assert m["precision"] == pytest.approx(skm.precision_score(truth, pred == 1))
+    assert m["recall"] == pytest.approx(skm.recall_score(truth, pred == 1))
+    assert m["f1"] == pytest.approx(skm.f1_score(truth, pred == 1))
+    assert {row[0] for row in ev.roc[1]} == {row[0] for row in ev.pr[1]} == {classes[positive]}
+
+
+def test_positive_label_changes_average_precision_but_not_accuracy() -> None:
+    rng = np.random.default_rng(4)
+    y = (rng.random(400) < 0.2).astype(int)  # imbalanced: AP depends on which class is positive
+    p1 = np.clip(0.2 + 0.5 * y + rng.normal(scale=0.2, size=400), 0.0, 1.0)
+    one, zero = (evaluate_predictions(y, p1, task="binary", classes=["a", "b"], positive=k).metrics for k in (1, 0))
+    assert one["accuracy"] == zero["accuracy"] and one["roc_auc"] == pytest.approx(zero["roc_auc"])
+    assert zero["average_precision"] == pytest.approx(skm.average_precision_score(y == 0, 1.0 - p1))
+    assert zero["average_precision"] != pytest.approx(one["average_precision"])

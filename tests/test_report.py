@@ -568,3 +568,22 @@ assert not heavy, heavy
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (runs["regression"] / "report.html").is_file()
+
+
+@pytest.mark.parametrize("on_training_data", [True, False])
+def test_test_metrics_on_training_data_get_a_warning_notice(
+    cli: CliRunner, runs_dir: Path, on_training_data: bool
+) -> None:
+    path = make_run(runs_dir, "binary", name="fit")
+    metrics = store.read_json(path / store.METRICS_FILE)
+    if on_training_data:
+        metrics.update(test_is_training_data=True, warning="test_size: 0: these test metrics are training metrics")
+    store.write_json(path / store.METRICS_FILE, {**metrics, "positive_label": "malignant"})
+    warnings = [n.text for n in summary.notices(load_run(path)) if n.level == "warning"]
+    assert (summary.TRAINING_DATA_NOTICE in warnings) is on_training_data
+    result = invoke(cli, "report", path.name, "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.output
+    assert ("computed on its training data" in " ".join(result.stdout.split())) is on_training_data
+    page = (path / "report.html").read_text(encoding="utf-8")
+    assert ("computed on its training data" in page) is on_training_data
+    assert "positive_label" not in result.stdout  # a setting, not a metric row

@@ -345,3 +345,21 @@ def test_mnist_configs_smoke(cli, runs_dir: Path, name: str) -> None:
     result = cli.invoke(app, ["train", str(CONFIGS / name), "--smoke", "--quiet"])
     assert result.exit_code == 0, result.output
     assert store.read_run_info(only_run(runs_dir))["dataset"]["input_shape"] == [28, 28]
+
+
+def test_metrics_json_says_when_the_test_set_is_the_training_data_and_which_class_is_positive(runs_dir: Path) -> None:
+    from mlrun.config import validate_config
+
+    base = {"model": {"architecture": "linear"}, "loss": "binary_crossentropy", "training": {"epochs": 1}}
+    fit = run_experiment(
+        validate_config({**base, "name": "fit", "dataset": {"name": "breast_cancer", "test_size": 0}}), runs_dir
+    )
+    held = run_experiment(
+        validate_config({**base, "name": "held", "dataset": {"name": "breast_cancer", "positive_label": "malignant"}}),
+        runs_dir,
+    )
+    fit_m = store.read_json(fit.run_dir / store.METRICS_FILE)
+    held_m = store.read_json(held.run_dir / store.METRICS_FILE)
+    assert fit_m["test_is_training_data"] is True and "training data" in fit_m["warning"]
+    assert fit_m["positive_label"] == "benign" and held_m["positive_label"] == "malignant"
+    assert "test_is_training_data" not in held_m and "warning" not in held_m

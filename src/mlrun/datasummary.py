@@ -28,7 +28,7 @@ MAX_SAMPLES = 120
 
 def load_for_summary(cfg: ExperimentConfig, *, base_dir: Path | None = None) -> Dataset:
     """Load and prepare the config's data as ``mlrun train`` does (same seed, splits, cleaning, scaling)."""
-    return load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, base_dir=base_dir)
+    return load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, loss=cfg.loss, base_dir=base_dir)
 
 
 def summarize_data(data: Dataset, *, name: str | None = None) -> dict[str, Any]:

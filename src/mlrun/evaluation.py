@@ -34,13 +34,30 @@ def evaluate(
     scores, std = predict_scores(model, x, batch_size=max(cfg.training.batch_size, 256), mc_samples=n_samples)
     if std is not None:
         loss = loss_of(cfg.loss, targets, scores)
-        ev = evaluate_predictions(y, scores, task=data.task, classes=data.classes, loss=loss, score_std=std)
+        ev = evaluate_predictions(y, scores, score_std=std, **_scoring(data, loss))
         ev.metrics["mc_samples"] = n_samples
-        return ev
-    # The loss from the predictions, as model.evaluate computes it (mean loss plus the weights' penalties),
-    # without a second pass over the data (and, on jax, a second compilation).
-    loss = loss_of(cfg.loss, targets, scores) + penalties(model)
-    return evaluate_predictions(y, scores, task=data.task, classes=data.classes, loss=float(loss))
+    else:
+        # The loss from the predictions, as model.evaluate computes it (mean loss plus the weights' penalties),
+        # without a second pass over the data (and, on jax, a second compilation).
+        loss = loss_of(cfg.loss, targets, scores) + penalties(model)
+        ev = evaluate_predictions(y, scores, **_scoring(data, float(loss)))
+    if on == "test" and data.test_is_training_data:
+        ev.metrics.update(TRAINING_DATA_WARNING)
+    return ev
+
+
+#: What metrics.json says when its "test" metrics were computed on the training data (``test_size: 0``).
+TRAINING_DATA_WARNING: dict[str, Any] = {
+    "test_is_training_data": True,
+    "warning": "test_size: 0: these test metrics are computed on the training data, not on held-out data; "
+    "they say whether the model fits the data it was trained on, not how it does on new data",
+}
+
+
+def _scoring(data: Dataset, loss: float) -> dict[str, Any]:
+    """The keyword arguments of evaluate_predictions that come from the data: task, classes, positive class."""
+    positive = data.classes.index(data.positive_label) if data.positive_label is not None else 1
+    return {"task": data.task, "classes": data.classes, "loss": loss, "positive": positive}
 
 
 def predict_scores(

@@ -27,9 +27,23 @@ def check_fits_data(cfg: ExperimentConfig, data: Dataset) -> None:
         ) from None
     if cfg.training.class_weight not in (None, "balanced") and data.task == "multilabel":
         raise ConfigError("error: training.class_weight: not supported for multilabel tasks; remove it")
-    problem = class_weight_problem(cfg, data)
-    if problem:
-        raise ConfigError(f"error: {problem}")
+    for problem in (class_weight_problem(cfg, data), positive_label_problem(cfg, data)):
+        if problem:
+            raise ConfigError(f"error: {problem}")
+
+
+def positive_label_problem(cfg: ExperimentConfig, data: Dataset) -> str | None:
+    """Say what is wrong when ``dataset.positive_label`` names no class of a binary task's data (None when nothing is).
+
+    (A positive label for another task is refused by :func:`mlrun.config.check_task`.)
+    """
+    label = cfg.dataset.positive_label
+    if label is None or data.task != "binary" or label in data.classes:
+        return None
+    return (
+        f"dataset.positive_label: {label!r} is not a class of {data.source}; "
+        f"its classes are {_shown(data.classes)}: name one of them"
+    )
 
 
 def class_weight_problem(cfg: ExperimentConfig, data: Dataset) -> str | None:
@@ -40,10 +54,12 @@ def class_weight_problem(cfg: ExperimentConfig, data: Dataset) -> str | None:
     unknown = [label for label in cw if label not in data.classes]
     if not unknown:
         return None
-    shown = ", ".join(repr(c) for c in data.classes[:20]) + (
-        f", ... ({len(data.classes)} in all)" if len(data.classes) > 20 else ""
-    )
     return (
         f"training.class_weight: unknown label{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-        f"the labels of {data.source} are {shown}: give weights for those (a label left out keeps weight 1)"
+        f"the labels of {data.source} are {_shown(data.classes)}: give weights for those (a label left out keeps weight 1)"
     )
+
+
+def _shown(classes: list[str]) -> str:
+    """The first 20 class names, quoted."""
+    return ", ".join(repr(c) for c in classes[:20]) + (f", ... ({len(classes)} in all)" if len(classes) > 20 else "")

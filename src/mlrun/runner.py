@@ -75,7 +75,7 @@ def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None, fold: Fold |
         # The data comes first, so data errors do not wait for TensorFlow to start; a Keras
         # dataset download while loading imports Keras, which must then be on the config's backend.
         os.environ["KERAS_BACKEND"] = cfg.runtime.backend
-    data = load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, base_dir=base_dir, fold=fold)
+    data = load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, loss=cfg.loss, base_dir=base_dir, fold=fold)
     check_fits_data(cfg, data)
     resolved = evolve(cfg, task=data.task, metrics=tracked_metrics(cfg, data.task))
     configure_runtime(cfg.runtime, cfg.seed)  # imports Keras on the config's backend, seeds, sets threads

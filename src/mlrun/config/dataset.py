@@ -97,6 +97,10 @@ class DatasetConfig(Strict):
     """Use at most this many training samples and at most this many test samples."""
     stratify: bool = True
     """Stratify test split and subsampling by class (classification only)."""
+    positive_label: str | None = None
+    """Binary tasks only: the class that ROC AUC, average precision, precision, recall and F1 score
+    as positive (e.g. ``malignant``). Default: the second class in sorted order. It must name one of
+    the data's classes. The model's output is unchanged (a sigmoid gives P(second class))."""
     cleaning: CleaningConfig | None = None
     """CSV only: drop columns and duplicates, convert types, fill or drop missing values,
     one-hot encode categorical columns. Recorded in run.json (``dataset.cleaning``)."""
@@ -201,6 +205,14 @@ class DatasetConfig(Strict):
             raise ValueError(f"must be a number to divide by, or one of 'standard', 'minmax', 'none' (got {value!r})")
         if isinstance(value, (int, float)) and value <= 0:
             raise ValueError(f"must be greater than 0 to divide by (got {value})")
+        return value
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> Any:
+        # Classes are named by text ("0", "1", "malignant"): `positive_label: 0` in YAML means "0".
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
         return value
 
     @field_validator("name")

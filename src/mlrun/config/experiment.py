@@ -98,11 +98,14 @@ def output_head(task: str, loss: str, n_outputs: int) -> tuple[int, str]:
     return n_outputs, "linear"
 
 
-_TASK_LOSSES = {
-    "binary": {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"},
-    "multiclass": {"categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"},
-    "multilabel": {"binary_crossentropy", "mse", "mae"},
-    "regression": {"mse", "mae"},
+#: The losses that fit each task; :func:`mlrun.data.infer_task` asks it too, when no ``task:`` is given.
+TASK_LOSSES: dict[str, frozenset[str]] = {
+    "binary": frozenset(
+        {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"}
+    ),
+    "multiclass": frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"}),
+    "multilabel": frozenset({"binary_crossentropy", "mse", "mae"}),
+    "regression": frozenset({"mse", "mae"}),
 }
 _TASK_HINT = {
     "binary": "binary_crossentropy (one sigmoid unit) or sparse_categorical_crossentropy (two softmax units)",
@@ -150,7 +153,7 @@ def check_task(cfg: ExperimentConfig, task: str | None = None) -> None:
             f"model.architecture: a perceptron is a binary classifier (one unit with output 0 or 1), "
             f"but this is a {task} task: use architecture: mlp (or linear) for {task}, or give binary labels"
         )
-    if cfg.loss not in _TASK_LOSSES[task]:
+    if cfg.loss not in TASK_LOSSES[task]:
         raise ValueError(f"loss: {cfg.loss!r} does not fit a {task} task: use {_TASK_HINT[task]}")
     _, expected = output_head(task, cfg.loss, 3)
     given = getattr(cfg.model, "output_activation", None)
@@ -168,6 +171,11 @@ def check_task(cfg: ExperimentConfig, task: str | None = None) -> None:
             f"metrics: {bad} cannot be tracked per epoch for a {task} task "
             f"(allowed: {sorted(allowed)}); test-set precision, recall and AUC "
             "are always in metrics.json"
+        )
+    if cfg.dataset.positive_label is not None and task != "binary":
+        raise ValueError(
+            f"dataset.positive_label: applies to binary tasks only, but this is a {task} task "
+            "(its metrics average over every class): remove it"
         )
     if task == "regression" and cfg.training.class_weight is not None:
         raise ValueError("training.class_weight: applies to classification only; remove it for regression")

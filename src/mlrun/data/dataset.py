@@ -44,6 +44,11 @@ class Dataset:
     """Names of the input features (CSV columns, sklearn feature names), when the source has them."""
     cleaning: dict[str, Any] | None = None
     """What ``dataset.cleaning`` removed or changed (see :func:`mlrun.data.cleaning.clean_table`)."""
+    positive_label: str | None = None
+    """Binary tasks: the class scored as positive (``dataset.positive_label``, default the second
+    class); :func:`mlrun.preflight.check_fits_data` checks that it is one of ``classes``."""
+    test_is_training_data: bool = False
+    """``test_size: 0``: the test set is a copy of the training data, so test metrics are training metrics."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -84,6 +89,8 @@ class Dataset:
             "n_test": int(len(self.x_test)),
             "fingerprint": self.fingerprint(),
             "notes": self.notes,
+            **({"positive_label": self.positive_label} if self.positive_label is not None else {}),
+            **({"test_is_training_data": True} if self.test_is_training_data else {}),
             **({"cleaning": self.cleaning} if self.cleaning is not None else {}),
         }
 
@@ -93,6 +100,7 @@ def load_dataset(
     *,
     seed: int,
     task: str | None = None,
+    loss: str | None = None,
     base_dir: Path | None = None,
     fold: Fold | None = None,
 ) -> Dataset:
@@ -101,7 +109,9 @@ def load_dataset(
     Args:
         cfg: the ``dataset`` block.
         seed: seeds every split and subsample.
-        task: the config's ``task``, or None to infer it from the labels.
+        task: the config's ``task``, or None to infer it from the labels and ``loss``.
+        loss: the config's ``loss``; with no ``task``, it decides whether whole-number
+            labels are classes or a regression target (see :func:`infer_task`).
         base_dir: relative ``dataset.path`` values are resolved against it
             (default: the current directory).
         fold: hold out this cross-validation fold of the training set (after
@@ -109,6 +119,7 @@ def load_dataset(
             Scaling statistics come from the fold's training part.
 
     Raises:
+        ConfigError: no ``task`` is given and the labels and the loss leave it open.
         DataError: the data is missing, unreadable, or its labels do not fit
             ``task`` (or cannot be split into ``fold.n_splits`` folds).
     """
@@ -117,7 +128,8 @@ def load_dataset(
     check_arrays(raw.x, raw.y, raw.source, "training")
     if raw.x_test is not None and raw.y_test is not None:
         check_arrays(raw.x_test, raw.y_test, raw.source, "test")
-    task = task or raw.task or infer_task(raw.y if raw.y_test is None else concat(raw.y, raw.y_test))
+    labels = raw.y if raw.y_test is None else concat(raw.y, raw.y_test)
+    task = task or raw.task or infer_task(labels, loss, source=raw.source)
     classes, y, y_test = encode_labels(task, raw.y, raw.y_test, raw.names, raw.source)
     stratify = task in ("binary", "multiclass") and cfg.stratify
     x, y, x_test, y_test = _train_and_test(cfg, raw, y, y_test, seed=seed, stratify=stratify)
@@ -141,6 +153,8 @@ def load_dataset(
         notes=raw.notes,
         features=features,
         cleaning=raw.cleaning,
+        positive_label=(cfg.positive_label or classes[1]) if task == "binary" else None,
+        test_is_training_data=(raw.x_test is None or raw.y_test is None) and cfg.test_size == 0,
     )
 
 

@@ -7,9 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.errors import DataError
+from mlrun.config import TASK_LOSSES
+from mlrun.errors import ConfigError, DataError
 
-MAX_CLASSES = 100  # integer labels with more distinct values than this are taken as regression targets
+#: Whole-number labels with more distinct values than this are regression targets, whatever the loss.
+MAX_CLASSES = 100
+#: With a loss that fits both regression and classification (mse, mae), whole-number labels with
+#: 3 to this many distinct values are a regression target; more (up to MAX_CLASSES) are ambiguous.
+MAX_LOSS_DECIDES = 10
 
 
 @dataclass
@@ -63,8 +68,45 @@ def fit_preprocessing(scale: float | str, x: np.ndarray) -> Preprocessing:
     )
 
 
-def infer_task(y: np.ndarray) -> str:
-    """Guess the task from labels: strings or few integers are classes, other numbers regression."""
+def infer_task(y: np.ndarray, loss: str | None = None, *, source: str = "the data") -> str:
+    """Infer the task from the labels and the loss, when the config gives no ``task:``.
+
+    Strings, booleans and 0/1 columns are classes; fractional numbers are regression
+    targets. Whole numbers depend on the loss: a loss that fits classification only
+    (the cross-entropies) makes them classes, as long as there are at most
+    :data:`MAX_CLASSES` distinct values. A loss that also fits regression (mse, mae)
+    keeps exactly two values a binary task (a perceptron's 0/1 labels), makes up to
+    :data:`MAX_LOSS_DECIDES` values (a score, a count) regression, and refuses
+    :data:`MAX_LOSS_DECIDES` + 1 to :data:`MAX_CLASSES` values: integer-coded classes
+    are as likely then, and the two readings train different models.
+
+    >>> infer_task(np.array([0, 1, 1, 0]), "mse"), infer_task(np.array([1, 2, 5, 3]), "mse")
+    ('binary', 'regression')
+    >>> infer_task(np.array([1, 2, 5, 3]), "sparse_categorical_crossentropy")
+    'multiclass'
+
+    Raises:
+        ConfigError: whole-number labels that could be classes or a target, with a loss that fits both.
+    """
+    task = _task_from_labels(y)
+    if task != "multiclass" or loss is None or loss not in TASK_LOSSES["regression"]:
+        return task
+    values = np.unique(np.asarray(y).reshape(-1))
+    if values.dtype.kind not in "iuf":
+        return task  # text classes cannot be a regression target
+    if len(values) <= MAX_LOSS_DECIDES:
+        return "regression"
+    shown = ", ".join(label_name(v) for v in values[:3])
+    raise ConfigError(
+        f"error: {source}: the task is ambiguous: no `task:` is given, the labels are {len(values)} distinct whole "
+        f"numbers ({shown}, ... {label_name(values[-1])}) and loss {loss!r} fits both a numeric target and classes; "
+        f"set `task: regression` for a target, or `task: multiclass` with "
+        "loss: sparse_categorical_crossentropy for classes"
+    )
+
+
+def _task_from_labels(y: np.ndarray) -> str:
+    """Guess the task from labels alone: strings or few integers are classes, other numbers regression."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         if y.dtype.kind in "biuf" and np.isin(y, (0, 1)).all():

@@ -190,7 +190,9 @@ def _load_sklearn(name: str) -> SourceArrays:
     if name == "diabetes":
         return x, bunch.target.astype(np.float32), None, None, ["target"], "regression", "sklearn diabetes"
     names = [str(n) for n in bunch.target_names]
-    return x, bunch.target, None, None, names, None, f"sklearn {name}"
+    # Named classes: the task is known, whatever the loss (iris with a perceptron's mse is still 3 classes).
+    task = "binary" if len(names) == 2 else "multiclass"
+    return x, bunch.target, None, None, names, task, f"sklearn {name}"
 
 
 def _read_idx(path: Path, offset: int) -> np.ndarray:

@@ -47,6 +47,7 @@ def evaluate_predictions(
     classes: list[str],
     loss: float | None = None,
     score_std: np.ndarray | None = None,
+    positive: int = 1,
 ) -> Evaluation:
     """Compute the test-set metrics and tables for one task.
 
@@ -61,13 +62,17 @@ def evaluate_predictions(
             dropout), same shape as ``y_score``: adds ``std_<class>`` columns
             (regression: ``y_std``) to the predictions and ``mean_predictive_std``
             (of the predicted class; regression: of the prediction) to the metrics.
+        positive: binary only: the index in ``classes`` of the positive class, which
+            ``roc_auc``, ``average_precision``, ``precision``, ``recall``, ``f1`` and the
+            curves score (a sigmoid output is P(class 1): class 0 is scored by 1 - p).
     """
     if task == "regression":
         ev = _regression(np.asarray(y_true, dtype=np.float64), np.asarray(y_score, dtype=np.float64), classes, loss)
     elif task == "multilabel":
         ev = _multilabel(np.asarray(y_true).astype(int), np.asarray(y_score, dtype=np.float64), classes, loss)
     else:
-        ev = _single_label(np.asarray(y_true).astype(int), class_probabilities(y_score, task), task, classes, loss)
+        proba = class_probabilities(y_score, task)
+        ev = _single_label(np.asarray(y_true).astype(int), proba, task, classes, loss, positive)
     if score_std is not None:
         _add_std(ev, np.asarray(score_std, dtype=np.float64), task, classes)
     return ev
@@ -144,7 +149,9 @@ def _add_std(ev: Evaluation, std: np.ndarray, task: str, classes: list[str]) -> 
 # --------------------------------------------------------------------------- single-label
 
 
-def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str], loss: float | None) -> Evaluation:
+def _single_label(
+    y: np.ndarray, proba: np.ndarray, task: str, classes: list[str], loss: float | None, positive: int
+) -> Evaluation:
     k = len(classes)
     labels = list(range(k))
     y_pred = proba.argmax(axis=1)
@@ -161,9 +168,8 @@ def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str
         "f1_macro": float(np.mean(f)),
     }
     if task == "binary":
-        m["roc_auc"] = aucs[1]
-        m["average_precision"] = _ap(onehot[:, 1], proba[:, 1])
-        curve_classes = [1]
+        m.update(_positive_class(onehot[:, positive], proba[:, positive], p, r, f, classes, positive))
+        curve_classes = [positive]
     else:
         m["roc_auc"] = _mean(aucs)
         m["roc_auc_micro"] = _auc(onehot.ravel(), proba.ravel())
@@ -190,6 +196,20 @@ def _single_label(y: np.ndarray, proba: np.ndarray, task: str, classes: list[str
     header = ["y_true", "y_pred", *(f"p_{c}" for c in classes)]
     rows = [[classes[t], classes[q], *map(_num, ps)] for t, q, ps in zip(y, y_pred, proba)]
     return Evaluation(m, (header, rows), confusion, roc, pr, calibration)
+
+
+def _positive_class(
+    truth: np.ndarray, score: np.ndarray, p: np.ndarray, r: np.ndarray, f: np.ndarray, classes: list[str], positive: int
+) -> dict[str, Any]:
+    """A binary task's scores of its positive class: which one, its precision, recall, F1, ROC AUC and AP."""
+    return {
+        "positive_label": classes[positive],
+        "precision": float(p[positive]),
+        "recall": float(r[positive]),
+        "f1": float(f[positive]),
+        "roc_auc": _auc(truth, score),
+        "average_precision": _ap(truth, score),
+    }
 
 
 # --------------------------------------------------------------------------- multilabel

@@ -80,10 +80,12 @@ METRICS: dict[str, Metric] = {
         _m("ece", "ECE (calibration error)", False),
         _m("mean_predictive_std", "mean predictive std", None),
         _m("hamming_loss", "hamming loss", False, ("multilabel",)),
-        # Per-epoch Keras metrics; the test set reports their macro versions above.
+        # Per-epoch Keras metrics; the test set reports their macro versions above, and for a binary
+        # task precision, recall and F1 of its positive class (``dataset.positive_label``).
         _m("auc", "auc", True, (), _BINARY_LIKE),
-        _m("precision", "precision", True, (), _BINARY_LIKE),
-        _m("recall", "recall", True, (), _BINARY_LIKE),
+        _m("precision", "precision", True, ("binary",), _BINARY_LIKE),
+        _m("recall", "recall", True, ("binary",), _BINARY_LIKE),
+        _m("f1", "F1", True, ("binary",)),
     )
 }
 

@@ -17,9 +17,16 @@ from mlrun.report.rundata import RunData
 LEARNING_RATE_KEYS = ("learning_rate", "lr")
 
 #: Keys of metrics.json that are not metrics. mc_samples is a setting: the report shows it with the config.
-_NOT_METRICS = {"task", "n_test", "per_class", "mc_samples"}
+_NOT_METRICS = {"task", "n_test", "per_class", "mc_samples", "positive_label", "test_is_training_data", "warning"}
 #: Settings recorded in metrics.json, and how people read them.
 _SETTING_LABELS = {"mc_samples": "MC dropout samples"}
+
+
+#: The notice of a run whose test set is its training data (``test_size: 0``; metrics.json says so).
+TRAINING_DATA_NOTICE = (
+    "The test metrics of this run are computed on its training data (dataset.test_size: 0), not on held-out "
+    "data: they say whether the model fits what it was trained on, not how it does on new data."
+)
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,8 @@ def notices(run: RunData) -> list[Notice]:
             Notice("warning" if status == "completed" else "info", f"Not written{why}: {', '.join(run.missing)}.")
         )
     out += [Notice("warning", problem) for problem in run.problems]
+    if (run.metrics or {}).get("test_is_training_data") is True:
+        out.append(Notice("warning", TRAINING_DATA_NOTICE))
     return out
 
 

@@ -154,10 +154,12 @@ def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
     datasets: dict[str, Dataset] = {}
     point_data: dict[int, Dataset] = {}
     for p in spec.points:
-        ident = json.dumps([p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task], sort_keys=True)
+        ident = json.dumps(
+            [p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task, p.config.loss], sort_keys=True
+        )
         if ident not in datasets:
             datasets[ident] = load_dataset(
-                p.config.dataset, seed=p.config.seed, task=p.config.task, base_dir=spec.base_dir
+                p.config.dataset, seed=p.config.seed, task=p.config.task, loss=p.config.loss, base_dir=spec.base_dir
             )
         point_data[p.index] = datasets[ident]
     return point_data
