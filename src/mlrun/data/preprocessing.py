@@ -12,9 +12,6 @@ from mlrun.errors import ConfigError, DataError
 
 #: Whole-number labels with more distinct values than this are regression targets, whatever the loss.
 MAX_CLASSES = 100
-#: With a loss that fits both regression and classification (mse, mae), whole-number labels with
-#: 3 to this many distinct values are a regression target; more (up to MAX_CLASSES) are ambiguous.
-MAX_LOSS_DECIDES = 10
 
 
 @dataclass
@@ -75,12 +72,11 @@ def infer_task(y: np.ndarray, loss: str | None = None, *, source: str = "the dat
     targets. Whole numbers depend on the loss: a loss that fits classification only
     (the cross-entropies) makes them classes, as long as there are at most
     :data:`MAX_CLASSES` distinct values. A loss that also fits regression (mse, mae)
-    keeps exactly two values a binary task (a perceptron's 0/1 labels), makes up to
-    :data:`MAX_LOSS_DECIDES` values (a score, a count) regression, and refuses
-    :data:`MAX_LOSS_DECIDES` + 1 to :data:`MAX_CLASSES` values: integer-coded classes
-    are as likely then, and the two readings train different models.
+    keeps exactly two values a binary task (a perceptron's 0/1 labels) and refuses
+    3 to :data:`MAX_CLASSES` values: a score and integer-coded classes are equally
+    likely then, and the two readings train different models, so ``task:`` decides.
 
-    >>> infer_task(np.array([0, 1, 1, 0]), "mse"), infer_task(np.array([1, 2, 5, 3]), "mse")
+    >>> infer_task(np.array([0, 1, 1, 0]), "mse"), infer_task(np.array([0.5, 2.0, 5.25]), "mse")
     ('binary', 'regression')
     >>> infer_task(np.array([1, 2, 5, 3]), "sparse_categorical_crossentropy")
     'multiclass'
@@ -94,8 +90,6 @@ def infer_task(y: np.ndarray, loss: str | None = None, *, source: str = "the dat
     values = np.unique(np.asarray(y).reshape(-1))
     if values.dtype.kind not in "iuf":
         return task  # text classes cannot be a regression target
-    if len(values) <= MAX_LOSS_DECIDES:
-        return "regression"
     shown = ", ".join(label_name(v) for v in values[:3])
     raise ConfigError(
         f"error: {source}: the task is ambiguous: no `task:` is given, the labels are {len(values)} distinct whole "
