@@ -11,7 +11,15 @@ from mlrun.config.architectures import CNNConfig, LinearConfig, MLPConfig, Model
 from mlrun.config.base import Strict
 from mlrun.config.changes import SMOKE_LIMIT, evolve, smoke_config
 from mlrun.config.dataset import KERAS_DATASETS, SKLEARN_DATASETS, SYNTHETIC, CleaningConfig, DatasetConfig
-from mlrun.config.experiment import ExperimentConfig, check_monitors, check_task, monitors, output_head, tracked_metrics
+from mlrun.config.experiment import (
+    ExperimentConfig,
+    check_monitors,
+    check_task,
+    monitors,
+    output_head,
+    tracked_metrics,
+    watches_validation,
+)
 from mlrun.config.layers import LAYERS, LayerSpec
 from mlrun.config.loading import (
     apply_overrides,
@@ -55,5 +63,6 @@ __all__ = [
     "smoke_config",
     "tracked_metrics",
     "validate_config",
+    "watches_validation",
     "yaml_line",
 ]
