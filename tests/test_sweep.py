@@ -278,16 +278,17 @@ def test_a_fold_of_the_dataset_replaces_the_validation_split() -> None:
     plain = load_dataset(cfg, seed=3)
     parts = [load_dataset(cfg, seed=3, fold=Fold(k, 3)) for k in range(3)]
     training_set = sorted((r * 16).round().astype(int).tobytes() for r in np.concatenate([plain.x_train, plain.x_val]))
-    held_out = sorted((r * 16).round().astype(int).tobytes() for ds in parts for r in ds.x_val)
-    assert held_out == training_set  # the folds' validation sets partition the training set (the split is ignored)
+    held_out = sorted((r * 16).round().astype(int).tobytes() for ds in parts for r in ds.x_fold)
+    assert held_out == training_set  # the held-out folds partition the training set (the split is ignored)
     for ds in parts:
-        assert len(ds.x_train) + len(ds.x_val) == len(training_set)
+        assert ds.x_val is None  # no callback watches validation data here: no inner split
+        assert len(ds.x_train) + len(ds.x_fold) == len(training_set)
         assert np.array_equal(ds.x_test, plain.x_test)  # the test set is the same, in no fold
-        assert set(np.unique(ds.y_val)) == set(range(10))  # stratified
+        assert set(np.unique(ds.y_fold)) == set(range(10))  # stratified
     standard = [load_dataset(cfg.model_copy(update={"scale": "standard"}), seed=3, fold=Fold(k, 3)) for k in range(3)]
     for ds in standard:  # scaling statistics come from the fold's training part only
         assert np.allclose(ds.x_train.reshape(len(ds.x_train), -1).mean(axis=0), 0, atol=1e-4)
-        assert not np.allclose(ds.x_val.reshape(len(ds.x_val), -1).mean(axis=0), 0, atol=1e-2)
+        assert not np.allclose(ds.x_fold.reshape(len(ds.x_fold), -1).mean(axis=0), 0, atol=1e-2)
 
 
 @pytest.mark.parametrize(
@@ -400,6 +401,7 @@ def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) ->
         "n_splits": 3,
         "stratified": True,
         "shuffle": True,
+        "inner_validation": 0.1,
     }
     assert resolved["sweep"]["mode"] == "max"
 
@@ -428,7 +430,8 @@ def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) ->
         assert [r["fold"] for r in runs] == [{"index": k, "n_splits": 3} for k in range(3)]
         # each fold's metrics are on its held-out part only: the folds' sizes add up to the training set
         n_train = sum(fm["n_test"] for fm in fold_metrics)
-        assert all(r["dataset"]["n_train"] + r["dataset"]["n_val"] == n_train for r in runs)
+        assert all(r["dataset"]["n_train"] + r["dataset"]["n_val"] + r["dataset"]["n_scored"] == n_train for r in runs)
+        assert all(r["dataset"]["n_scored"] == fm["n_test"] for r, fm in zip(runs, fold_metrics))
         cm = np.array(point["confusion_matrix"]["matrix"])
         assert cm.shape == (10, 10) and cm.sum() == n_train  # pooled: every training sample once
         assert point["roc_auc"]["folds"] == [fm["roc_auc"] for fm in fold_metrics]

@@ -27,7 +27,7 @@ def evaluate(
     dropout passes, and their standard deviations are recorded too.
     """
     km = keras_modules()
-    x, y = (data.x_val, data.y_val) if on == "validation" else (data.x_test, data.y_test)
+    x, y = data.scored(on)
     assert x is not None and y is not None, "run_experiment refuses validation evaluation without a validation set"
     targets = km.training.encode_targets(y, data, km.model.uses_one_hot(data.task, cfg.loss))
     n_samples = cfg.evaluation.mc_samples

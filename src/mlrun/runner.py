@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlrun import artifacts, store
-from mlrun.config import ExperimentConfig, evolve, smoke_config, tracked_metrics
+from mlrun.config import ExperimentConfig, evolve, smoke_config, tracked_metrics, watches_validation
 from mlrun.data import Dataset, Fold, load_dataset
 from mlrun.errors import ConfigError
 from mlrun.metrics.registry import headline
@@ -59,11 +59,19 @@ class Prepared:
     strategy: Any = None  # the tf.distribute strategy of runtime.distribution, if any
 
 
-def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None, fold: Fold | None = None) -> Prepared:
+def prepare(
+    cfg: ExperimentConfig,
+    *,
+    base_dir: Path | None = None,
+    fold: Fold | None = None,
+    inner_validation: float | None = None,
+) -> Prepared:
     """Load the data, check the config against it, build and compile the model.
 
-    ``fold`` holds out that cross-validation fold of the training set as the
-    validation set (see :func:`mlrun.data.load_dataset`).
+    ``fold`` holds out that cross-validation fold of the training set, only
+    scored (see :func:`mlrun.data.load_dataset`). When a callback monitors a
+    ``val_*`` quantity, it watches an ``inner_validation`` fraction of the
+    fold's training part instead, so the fold is never seen before it is scored.
 
     Raises:
         ConfigError: the loss, activation or layers do not fit the data's task or shape.
@@ -75,7 +83,15 @@ def prepare(cfg: ExperimentConfig, *, base_dir: Path | None = None, fold: Fold |
         # The data comes first, so data errors do not wait for TensorFlow to start; a Keras
         # dataset download while loading imports Keras, which must then be on the config's backend.
         os.environ["KERAS_BACKEND"] = cfg.runtime.backend
-    data = load_dataset(cfg.dataset, seed=cfg.seed, task=cfg.task, loss=cfg.loss, base_dir=base_dir, fold=fold)
+    inner = inner_validation if fold is not None and watches_validation(cfg) else None
+    if fold is not None and inner is None and watches_validation(cfg):
+        raise ConfigError(
+            "error: a callback monitors validation data but a cross-validation fold is only scored: "
+            "give an inner validation fraction (sweep.cv.inner_validation)"
+        )
+    data = load_dataset(
+        cfg.dataset, seed=cfg.seed, task=cfg.task, loss=cfg.loss, base_dir=base_dir, fold=fold, inner_validation=inner
+    )
     check_fits_data(cfg, data)
     resolved = evolve(cfg, task=data.task, metrics=tracked_metrics(cfg, data.task))
     configure_runtime(cfg.runtime, cfg.seed)  # imports Keras on the config's backend, seeds, sets threads
@@ -99,6 +115,7 @@ def run_experiment(
     base_dir: Path | None = None,
     run_dir: Path | None = None,
     fold: Fold | None = None,
+    inner_validation: float | None = None,
     evaluate_on: Literal["test", "validation"] = "test",
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
@@ -111,11 +128,13 @@ def run_experiment(
         command: the command line recorded in run.json (default ``sys.argv``).
         base_dir: relative dataset paths are resolved against it.
         run_dir: use this (existing, empty) directory instead of creating one.
-        fold: validate on this cross-validation fold of the training set
-            instead of ``dataset.validation_split``; recorded in run.json.
+        fold: hold out this cross-validation fold of the training set instead
+            of ``dataset.validation_split``: it is only scored; recorded in run.json.
+        inner_validation: with a ``fold`` and a callback monitoring ``val_*``,
+            the fraction of the fold's training part those callbacks watch.
         evaluate_on: the data metrics.json and the other evaluation files are
-            computed on: ``test``, or ``validation`` (a sweep's trials, which
-            never touch the test set).
+            computed on: ``test``, or ``validation`` (the held-out fold, else
+            the validation set: a sweep's trials, which never touch the test set).
 
     Returns:
         The run's directory, final status and metrics (on ``evaluate_on``).
@@ -125,8 +144,8 @@ def run_experiment(
         KeyboardInterrupt: after marking the run ``interrupted``.
     """
     started = time.time()
-    prep = prepare(smoke_config(cfg) if smoke else cfg, base_dir=base_dir, fold=fold)
-    if evaluate_on == "validation" and prep.data.x_val is None:
+    prep = prepare(smoke_config(cfg) if smoke else cfg, base_dir=base_dir, fold=fold, inner_validation=inner_validation)
+    if prep.data.scored(evaluate_on)[0] is None:
         raise ConfigError(
             "error: evaluating on validation data needs a validation set: set dataset.validation_split above 0, or use folds"
         )
@@ -213,7 +232,7 @@ def _run_info(
         "versions": artifacts.versions(),
         "platform": artifacts.platform_info(),
         "runtime": runtime_info(cfg.runtime, prep.strategy),
-        "dataset": data.summary(),
+        "dataset": data.summary(evaluate_on=evaluate_on),
         "fold": {"index": fold.index, "n_splits": fold.n_splits} if fold is not None else None,
         "evaluated_on": evaluate_on,
         "params": int(prep.model.count_params()),

@@ -19,6 +19,7 @@ from mlrun.config.experiment import (
     monitors,
     output_head,
     tracked_metrics,
+    watches_validation,
 )
 from mlrun.config.layers import LAYERS, LayerSpec
 from mlrun.config.loading import (
@@ -64,5 +65,6 @@ __all__ = [
     "smoke_config",
     "tracked_metrics",
     "validate_config",
+    "watches_validation",
     "yaml_line",
 ]

@@ -193,6 +193,11 @@ def monitors(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     return out
 
 
+def watches_validation(cfg: ExperimentConfig) -> bool:
+    """True when a callback (early stopping, the reduce_on_plateau schedule) monitors a ``val_*`` quantity."""
+    return any(monitor.startswith("val_") for _, monitor in monitors(cfg))
+
+
 def check_monitors(cfg: ExperimentConfig, task: str | None = None) -> None:
     """Raise ValueError when a ``monitor`` names a quantity the run will not log.
 

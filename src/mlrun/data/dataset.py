@@ -17,7 +17,7 @@ import numpy as np
 from mlrun.config import DatasetConfig
 from mlrun.data.preprocessing import Preprocessing, check_arrays, concat, encode_labels, fit_preprocessing, infer_task
 from mlrun.data.sources import RawData, feature_names, read_source
-from mlrun.data.splits import Fold, fold_indices, split, subsample
+from mlrun.data.splits import Fold, fold_indices, inner_split, split, subsample
 from mlrun.errors import DataError
 
 
@@ -49,6 +49,20 @@ class Dataset:
     class); :func:`mlrun.preflight.check_fits_data` checks that it is one of ``classes``."""
     test_is_training_data: bool = False
     """``test_size: 0``: the test set is a copy of the training data, so test metrics are training metrics."""
+    x_fold: np.ndarray | None = None
+    """The held-out cross-validation fold, when loaded with one: only scored, never fit on or watched by callbacks."""
+    y_fold: np.ndarray | None = None
+    fold_positions: dict[str, np.ndarray] | None = None
+    """With a fold: the positions in the training set (after ``limit``) of the rows fit on (``train``),
+    watched by callbacks (``val``, the inner validation split) and scored (``fold``)."""
+
+    def scored(self, on: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The data a run is evaluated on: ``test``, or ``validation`` (the held-out fold, else the validation set)."""
+        if on == "test":
+            return self.x_test, self.y_test
+        if self.x_fold is not None:
+            return self.x_fold, self.y_fold
+        return self.x_val, self.y_val
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -70,15 +84,22 @@ class Dataset:
         cached = self.__dict__.get("_fingerprint")
         if cached is None:
             h = hashlib.sha256()
-            for arr in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            arrays = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+            for arr in (*arrays, self.x_fold, self.y_fold):
                 if arr is not None:
                     h.update(str(arr.shape).encode())
                     h.update(np.ascontiguousarray(arr).data)  # the buffer itself, no copy
             cached = self.__dict__["_fingerprint"] = h.hexdigest()[:16]
         return cached
 
-    def summary(self) -> dict[str, Any]:
-        """What run.json records about the data."""
+    def summary(self, *, evaluate_on: str = "test") -> dict[str, Any]:
+        """What run.json records about the data.
+
+        ``n_train`` rows are fit on, ``n_val`` are watched by callbacks (validation data) and
+        ``n_scored`` are what the run is evaluated on (``evaluate_on``): with a fold, the held-out
+        fold, and ``n_train + n_val + n_scored`` is the size of the training set.
+        """
+        scored, _ = self.scored(evaluate_on)
         return {
             "source": self.source,
             "task": self.task,
@@ -87,6 +108,7 @@ class Dataset:
             "n_train": int(len(self.x_train)),
             "n_val": int(len(self.x_val)) if self.x_val is not None else 0,
             "n_test": int(len(self.x_test)),
+            "n_scored": int(len(scored)) if scored is not None else 0,
             "fingerprint": self.fingerprint(),
             "notes": self.notes,
             **({"positive_label": self.positive_label} if self.positive_label is not None else {}),
@@ -103,6 +125,7 @@ def load_dataset(
     loss: str | None = None,
     base_dir: Path | None = None,
     fold: Fold | None = None,
+    inner_validation: float | None = None,
 ) -> Dataset:
     """Load, split, encode and scale the dataset a config names.
 
@@ -115,8 +138,11 @@ def load_dataset(
         base_dir: relative ``dataset.path`` values are resolved against it
             (default: the current directory).
         fold: hold out this cross-validation fold of the training set (after
-            ``limit``) as the validation set, instead of ``validation_split``.
-            Scaling statistics come from the fold's training part.
+            ``limit``) as ``x_fold``, only scored, instead of ``validation_split``.
+            Scaling statistics come from the rows fit on.
+        inner_validation: with a ``fold``, split this fraction of the fold's training part
+            off (stratified for classification) as the validation set that callbacks
+            watch; None: no validation set.
 
     Raises:
         ConfigError: no ``task`` is given and the labels and the loss leave it open.
@@ -133,7 +159,14 @@ def load_dataset(
     classes, y, y_test = encode_labels(task, raw.y, raw.y_test, raw.names, raw.source)
     stratify = task in ("binary", "multiclass") and cfg.stratify
     x, y, x_test, y_test = _train_and_test(cfg, raw, y, y_test, seed=seed, stratify=stratify)
-    x, y, x_val, y_val = _hold_out(cfg, x, y, task=task, source=raw.source, fold=fold, seed=seed, notes=raw.notes)
+    parts = _hold_out(cfg, x, y, task=task, source=raw.source, fold=fold, seed=seed, notes=raw.notes)
+    if fold is not None and inner_validation is not None:
+        parts = _inner_split(parts, inner_validation, seed=seed, stratify=stratify)
+        raw.notes.append(
+            f"inner validation split: {inner_validation} of the fold's training part, watched by callbacks; "
+            f"fold {fold.index} only scored"
+        )
+    x, y, x_val, y_val = parts.x, parts.y, parts.x_val, parts.y_val
 
     prep = fit_preprocessing(cfg.scale, x)
     features = (
@@ -155,7 +188,32 @@ def load_dataset(
         cleaning=raw.cleaning,
         positive_label=(cfg.positive_label or classes[1]) if task == "binary" else None,
         test_is_training_data=(raw.x_test is None or raw.y_test is None) and cfg.test_size == 0,
+        x_fold=prep.apply(parts.x_fold) if parts.x_fold is not None else None,
+        y_fold=parts.y_fold,
+        fold_positions=parts.positions,
     )
+
+
+@dataclass
+class _Parts:
+    """The training set split for a run: rows fit on, validation rows, and a held-out fold (with their positions)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    x_fold: np.ndarray | None = None
+    y_fold: np.ndarray | None = None
+    positions: dict[str, np.ndarray] | None = None
+
+
+def _inner_split(parts: _Parts, fraction: float, *, seed: int, stratify: bool) -> _Parts:
+    """Split ``fraction`` of a fold's training part off as the validation data callbacks watch."""
+    assert parts.positions is not None, "_hold_out gives a fold's parts their positions"
+    fit, val = inner_split(parts.y, fraction, seed=seed, stratify=stratify)
+    train = parts.positions["train"]
+    positions = {"train": train[fit], "val": train[val], "fold": parts.positions["fold"]}
+    return _Parts(parts.x[fit], parts.y[fit], parts.x[val], parts.y[val], parts.x_fold, parts.y_fold, positions)
 
 
 def _train_and_test(
@@ -185,7 +243,7 @@ def _hold_out(
     fold: Fold | None,
     seed: int,
     notes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> _Parts:
     """Split the validation set off the training set: a cross-validation ``fold``, else ``validation_split``."""
     classify = task in ("binary", "multiclass")
     if fold is not None:
@@ -196,11 +254,12 @@ def _hold_out(
         train_idx, val_idx = fold_indices(
             y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=seed
         )[fold.index]
-        notes.append(f"validation set: fold {fold.index} of {fold.n_splits} (0-based) of the training set")
-        return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+        notes.append(f"held out: fold {fold.index} of {fold.n_splits} (0-based) of the training set, only scored")
+        positions = {"train": train_idx, "val": np.array([], dtype=int), "fold": val_idx}
+        return _Parts(x[train_idx], y[train_idx], x_fold=x[val_idx], y_fold=y[val_idx], positions=positions)
     if cfg.validation_split > 0:
         x, x_val, y, y_val = split(
             x, y, cfg.validation_split, seed=seed, stratify=classify and cfg.stratify, what="validation"
         )
-        return x, y, x_val, y_val
-    return x, y, None, None
+        return _Parts(x, y, x_val, y_val)
+    return _Parts(x, y)

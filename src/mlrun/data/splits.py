@@ -87,3 +87,24 @@ def subsample(x, y, limit: int, *, seed: int, stratify: bool):
     strat = y if stratify and _can_stratify(y, limit) else None
     xs, _, ys, _ = train_test_split(x, y, train_size=limit, random_state=seed, stratify=strat)
     return xs, ys
+
+
+def inner_split(y: np.ndarray, fraction: float, *, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions ``0..len(y)-1`` into (fit, validation) index arrays: ``fraction`` of them for validation.
+
+    The inner validation split of a cross-validation fold's training part: the data that early
+    stopping and a plateau schedule watch, so the held-out fold is only scored. Stratified by
+    ``y`` when ``stratify`` and every class can be split. Pure index arithmetic, seeded.
+
+    >>> fit, val = inner_split(np.array([0, 1] * 10), 0.2, seed=0, stratify=True)
+    >>> len(fit), len(val), np.bincount(np.array([0, 1] * 10)[val]).tolist()
+    (16, 4, [2, 2])
+
+    Raises:
+        DataError: the fraction leaves no sample on one side.
+    """
+    positions = np.arange(len(y))
+    fit, val = split(
+        positions, np.asarray(y), fraction, seed=seed, stratify=stratify, what="validation (sweep.cv.inner_validation)"
+    )[0:2]
+    return np.sort(fit), np.sort(val)

@@ -34,6 +34,10 @@ class CVConfig(Strict):
     """Keep each class's share in every fold; default true for binary and multiclass tasks, false otherwise."""
     shuffle: bool = True
     """Shuffle before splitting into folds (seeded by the config's seed)."""
+    inner_validation: float = Field(0.1, gt=0, lt=1)
+    """When early stopping or a reduce_on_plateau schedule monitors a ``val_*`` quantity: the fraction
+    of each fold's training part (stratified for classification) they watch, so the held-out fold is
+    only scored. Unused otherwise."""
 
 
 class SweepBlock(Strict):

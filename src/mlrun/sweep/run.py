@@ -19,12 +19,13 @@ from typing import Any
 
 from mlrun import store
 from mlrun.artifacts import versions
-from mlrun.config import ExperimentConfig, config_to_dict, evolve
+from mlrun.config import config_to_dict
 from mlrun.errors import RunError
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
 from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
 from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
+from mlrun.sweep.refit import fold_best_epochs, refit_setup
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
 from mlrun.sweep.trials import (
     is_done,
@@ -246,9 +247,14 @@ class _SweepRun:
         return False
 
     def refit(self, best: PointResult) -> dict[str, Any]:
-        """Retrain the best point on all training data and evaluate it on the test set (skipped when already done)."""
+        """Retrain the best point on all training data and evaluate it on the test set (skipped when already done).
+
+        See :mod:`mlrun.sweep.refit`: no validation split, no callback watching validation data, and
+        with early stopping the median of the best point's best epochs.
+        """
         plan = self.plan
-        cfg = refit_config(plan.spec.points[best.point].config)
+        setup = refit_setup(plan.spec.points[best.point].config, fold_best_epochs(plan, best.point))
+        cfg = setup.cfg
         key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
         run_dir = plan.sweep_dir / REFIT_DIR
         reused = is_done(run_dir) and read_key(run_dir) == key
@@ -298,6 +304,7 @@ class _SweepRun:
             "status": trial_state(run_dir),
             "error": None if metrics else read_error(run_dir),
             "reused": reused,
+            **setup.record(),
             "test_metrics": metrics,
         }
 
@@ -306,16 +313,6 @@ class _SweepRun:
         self.info["updated_at"] = store.now_iso()
         self.info["duration_s"] = round(time.time() - self.started, 3)
         store.write_json(self.plan.sweep_dir / SWEEP_FILE, self.info)
-
-
-def refit_config(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The best point's config for the refit: all training data (no validation split), unless a callback monitors validation data."""
-    es = cfg.training.early_stopping
-    sched = cfg.optimizer.schedule
-    monitors = [es.monitor if es else "", getattr(sched, "monitor", "") or ""]
-    if any(m.startswith("val_") for m in monitors):
-        return cfg  # early stopping / plateau schedule need the validation split
-    return evolve(cfg, dataset=evolve(cfg.dataset, validation_split=0.0))
 
 
 # --------------------------------------------------------------------------- sweep.json

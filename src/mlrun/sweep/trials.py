@@ -59,6 +59,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
             run_dir.parent,
             run_dir=run_dir,
             fold=fold,
+            inner_validation=task.get("inner_validation"),
             evaluate_on=task["evaluate_on"],
             smoke=task["smoke"],
             command=task["command"],
@@ -134,11 +135,13 @@ def trial_task(
         runtime["intra_op_threads"] = threads
     if runtime.get("inter_op_threads") is None:
         runtime["inter_op_threads"] = 1
+    cv = plan.block.cv
     return {
         "name": name,
         "key": key,
         "config": config,
         "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
+        "inner_validation": cv.inner_validation if cv is not None and fold is not None else None,
         "evaluate_on": evaluate_on,
         "smoke": plan.spec.smoke,
         "command": command,
