@@ -180,9 +180,10 @@ def _hold_out(
                 f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)"
             )
         train_idx, val_idx = fold_indices(
-            y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=seed
-        )[fold.index]
-        notes.append(f"validation set: fold {fold.index} of {fold.n_splits} (0-based) of the training set")
+            y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=seed, n_repeats=fold.n_repeats
+        )[fold.position]
+        repeat = f" of repeat {fold.repeat} of {fold.n_repeats}" if fold.n_repeats > 1 else ""
+        notes.append(f"validation set: fold {fold.index} of {fold.n_splits}{repeat} (0-based) of the training set")
         return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     if cfg.validation_split > 0:
         x, x_val, y, y_val = split(
