@@ -402,6 +402,7 @@ def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) ->
         "stratified": True,
         "shuffle": True,
         "inner_validation": 0.1,
+        "n_repeats": 1,
     }
     assert resolved["sweep"]["mode"] == "max"
 
@@ -411,6 +412,10 @@ def test_sweep_writes_every_file_with_correct_mean_std_and_rank(digits_sweep) ->
         "model.hidden_units",
         *(f"{m}_{s}" for m in metrics for s in ("mean", "std", "fold0", "fold1", "fold2")),
         "rank",
+        "p_value",
+        "prob_worse",
+        "prob_equivalent",
+        "prob_better",
     ]
     assert [r["model.hidden_units"] for r in rows] == ["[8]", "[24]"]  # grid order
     results = json.loads((sweep_dir / "results.json").read_text())

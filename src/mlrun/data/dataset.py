@@ -252,9 +252,12 @@ def _hold_out(
                 f"error: {source}: stratified folds need class labels, but this is a {task} task; use unstratified folds (cv.stratified: false)"
             )
         train_idx, val_idx = fold_indices(
-            y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=seed
-        )[fold.index]
-        notes.append(f"held out: fold {fold.index} of {fold.n_splits} (0-based) of the training set, only scored")
+            y, fold.n_splits, stratified=fold.stratified, shuffle=fold.shuffle, seed=seed, n_repeats=fold.n_repeats
+        )[fold.position]
+        repeat = f" of repeat {fold.repeat} of {fold.n_repeats}" if fold.n_repeats > 1 else ""
+        notes.append(
+            f"held out: fold {fold.index} of {fold.n_splits}{repeat} (0-based) of the training set, only scored"
+        )
         positions = {"train": train_idx, "val": np.array([], dtype=int), "fold": val_idx}
         return _Parts(x[train_idx], y[train_idx], x_fold=x[val_idx], y_fold=y[val_idx], positions=positions)
     if cfg.validation_split > 0:

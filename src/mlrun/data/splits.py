@@ -16,7 +16,11 @@ from mlrun.errors import DataError
 
 @dataclass(frozen=True)
 class Fold:
-    """One fold of k-fold cross-validation over the training set: fold ``index`` (0-based) is held out for validation."""
+    """One fold of (repeated) k-fold cross-validation over the training set.
+
+    Fold ``index`` (0-based) of repeat ``repeat`` is held out for validation.
+    With ``n_repeats == 1`` (plain k-fold) ``repeat`` is always 0.
+    """
 
     index: int
     n_splits: int
@@ -24,25 +28,57 @@ class Fold:
     """Keep each class's share in every fold (sklearn's StratifiedKFold); binary and multiclass only."""
     shuffle: bool = True
     """Shuffle before splitting (seeded by the config's seed), as sklearn's ``shuffle=True``."""
+    repeat: int = 0
+    """Which repetition of the k-fold split (0-based), as sklearn's RepeatedKFold."""
+    n_repeats: int = 1
+    """How many times the k-fold split is repeated, each time shuffled differently."""
 
     def __post_init__(self) -> None:
         if self.n_splits < 2:
             raise ValueError(f"n_splits must be at least 2 (got {self.n_splits})")
         if not 0 <= self.index < self.n_splits:
             raise ValueError(f"fold index must be in 0..{self.n_splits - 1} (got {self.index})")
+        if self.n_repeats < 1 or not 0 <= self.repeat < self.n_repeats:
+            raise ValueError(f"repeat must be in 0..{self.n_repeats - 1} (got {self.repeat} of {self.n_repeats})")
+
+    @property
+    def position(self) -> int:
+        """The fold's place among all ``n_splits * n_repeats`` folds, repeat-major: ``repeat * n_splits + index``.
+
+        >>> Fold(1, 5, repeat=2, n_repeats=3).position
+        11
+        """
+        return self.repeat * self.n_splits + self.index
+
+    @property
+    def label(self) -> str:
+        """``f1`` for fold 1 of plain k-fold, ``r2f1`` for fold 1 of repeat 2."""
+        return f"r{self.repeat}f{self.index}" if self.n_repeats > 1 else f"f{self.index}"
+
+    def as_list(self) -> list[bool | int]:
+        """Plain data that :class:`Fold` can be rebuilt from (``Fold(*fold.as_list())``); the repeat only when repeated."""
+        head: list[bool | int] = [self.index, self.n_splits, self.stratified, self.shuffle]
+        return [*head, self.repeat, self.n_repeats] if self.n_repeats > 1 else head
 
 
 def fold_indices(
-    y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int
+    y: np.ndarray, n_splits: int, *, stratified: bool, shuffle: bool, seed: int, n_repeats: int = 1
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Return the (train, validation) index arrays of every fold: sklearn's KFold or StratifiedKFold.
 
     Pure index arithmetic over the labels ``y``; the same arguments give the same folds.
+    With ``n_repeats > 1`` the folds are sklearn's RepeatedKFold / RepeatedStratifiedKFold
+    (``random_state=seed``, always shuffled): ``n_splits * n_repeats`` folds, repeat-major,
+    so fold ``i`` of repeat ``r`` is at position ``r * n_splits + i``.
 
     Raises:
         DataError: there are fewer samples (stratified: members of a class) than folds.
+        ValueError: ``n_repeats > 1`` without ``shuffle`` (every repeat would be the same split).
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+
+    if n_repeats > 1 and not shuffle:
+        raise ValueError("repeated k-fold reshuffles every repeat; n_repeats > 1 needs shuffle=True")
 
     y = np.asarray(y)
     if len(y) < n_splits:
@@ -50,7 +86,10 @@ def fold_indices(
             f"error: {len(y)} training samples cannot be split into {n_splits} folds; use fewer folds (cv.n_splits) or more data"
         )
     kwargs = {"n_splits": n_splits, "shuffle": shuffle, "random_state": seed if shuffle else None}
+    repeated = {"n_splits": n_splits, "n_repeats": n_repeats, "random_state": seed}
     if not stratified:
+        if n_repeats > 1:
+            return list(RepeatedKFold(**repeated).split(np.zeros(len(y))))
         return list(KFold(**kwargs).split(np.zeros(len(y))))
     labels, counts = np.unique(y, return_counts=True)
     if counts.min() < n_splits:
@@ -59,6 +98,8 @@ def fold_indices(
             f"{n_splits} folds, so a stratified split cannot put it in every fold; use fewer folds (cv.n_splits), "
             "more data (dataset.limit), or cv.stratified: false"
         )
+    if n_repeats > 1:
+        return list(RepeatedStratifiedKFold(**repeated).split(np.zeros(len(y)), y))
     return list(StratifiedKFold(**kwargs).split(np.zeros(len(y)), y))
 
 

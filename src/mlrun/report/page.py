@@ -8,7 +8,7 @@ from mlrun import store
 from mlrun.report import classplots, datapage, markup, plots, summary
 from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.rundata import RunData
-from mlrun.report.sweeps import SweepData, sweep_columns
+from mlrun.report.sweeps import TIE_CAPTION, TIE_MARK, SweepData, indistinguishable_from_best, sweep_columns
 from mlrun.report.theme import document, e
 
 # --------------------------------------------------------------------------- one run
@@ -247,11 +247,19 @@ def sweep_page(sweep: SweepData) -> str:
     """Return the HTML page of a sweep: its leaderboard and its description."""
     columns = sweep_columns(sweep)
     notices = "".join(f'<div class="notice warning">{e(p)}</div>' for p in sweep.problems)
+
+    def cell(row: dict[str, str], column: str) -> str:
+        value = row.get(column) or ""
+        marked = column == "rank" and indistinguishable_from_best(row)
+        return e(f"{value} {TIE_MARK}" if marked else value)
+
     board = (
-        markup.table(columns, [[e(row.get(c) or "") for c in columns] for row in sweep.rows])
+        markup.table(columns, [[cell(row, c) for c in columns] for row in sweep.rows])
         if sweep.rows
         else ('<p class="empty">results.csv has no rows yet.</p>')
     )
+    if any(indistinguishable_from_best(r) for r in sweep.rows):
+        board += f'<p class="caption">{e(TIE_CAPTION)}</p>'
     sections = [
         ("leaderboard", "Leaderboard", board),
         ("sweep", "Sweep", markup.pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")),

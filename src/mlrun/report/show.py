@@ -8,10 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from mlrun import store
-from mlrun.errors import ConfigError
+from mlrun.errors import ConfigError, RunNotFound
 from mlrun.report import markup, page, terminal
 from mlrun.report.compare import compare_runs
 from mlrun.report.rundata import REPORT_FILE, load_run
+from mlrun.report.sweepcompare import SweepPoint, compare_sweep_points, sweep_point_ref
 from mlrun.report.sweeps import read_sweep_results
 
 
@@ -55,10 +56,36 @@ def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, ht
     """
     if len(refs) < 2:
         raise ConfigError(f"compare needs at least two runs (got {len(refs)}): `mlrun compare RUN RUN [RUN ...]`")
+    points = [_sweep_point(ref, runs_dir) for ref in refs]
+    if any(p is not None for p in points):
+        _compare_sweep_points(console, refs, points)
+        return None
     runs = [load_run(store.resolve_run(ref, runs_dir), details=False) for ref in refs]
     comparison = compare_runs(runs)
     terminal.print_comparison(console, comparison)
     return markup.write_page(page_path(html), page.comparison_page(comparison)) if html is not None else None
+
+
+def _sweep_point(ref: str, runs_dir: Path) -> SweepPoint | None:
+    """The grid point ``ref`` names (``SWEEP`` or ``SWEEP:N``), or None for a run; a run id wins over a sweep id."""
+    try:
+        if not store.is_sweep_dir(store.resolve_run(ref, runs_dir, sweeps=True)):
+            return None
+    except RunNotFound:
+        pass  # SWEEP:N resolves below, or raises its own message
+    return sweep_point_ref(ref, runs_dir)
+
+
+def _compare_sweep_points(console: Console, refs: Sequence[str], points: Sequence[SweepPoint | None]) -> None:
+    """Test two sweeps' best points (or two named points) against each other on their paired fold scores."""
+    if len(points) != 2 or any(p is None for p in points):
+        raise ConfigError(
+            "compare of sweeps takes exactly two sweep references, SWEEP (its best point) or SWEEP:N "
+            f"(grid point N), and no runs (got {' '.join(refs)})"
+        )
+    a, b = points
+    assert a is not None and b is not None
+    terminal.print_sweep_comparison(console, compare_sweep_points(a, b))
 
 
 def page_path(path: Path) -> Path:

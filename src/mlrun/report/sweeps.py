@@ -13,11 +13,20 @@ from typing import Any
 
 from mlrun import store
 from mlrun.report.rundata import first_line, to_float
-from mlrun.sweep.files import RESULTS_CSV, SWEEP_FILE
+from mlrun.sweep.files import COMPARISON_COLUMNS, RESULTS_CSV, SWEEP_FILE
 
 #: Leaderboards wider than this drop their per-fold columns, then the rightmost ones.
 MAX_SWEEP_COLUMNS = 10
 _FOLD_COLUMN = re.compile(r"^(split|fold)\d+_|_(fold|split)\d+$")
+
+#: Significance level of the leaderboard's mark (see :func:`indistinguishable_from_best`).
+ALPHA = 0.05
+#: The mark beside the rank of a point that cannot be told apart from the best one, and what it means.
+TIE_MARK = "≈"
+TIE_CAPTION = (
+    f"{TIE_MARK}: cannot be told apart from rank 1: p_value >= {ALPHA} in the corrected t-test on paired fold scores"
+    " (results.csv: p_value, prob_worse, prob_equivalent, prob_better)"
+)
 
 
 @dataclass
@@ -56,6 +65,23 @@ def read_sweep_results(path: Path, *, top: int | None = None) -> SweepData:
         rows.sort(key=lambda r: (to_float(r.get("rank")) is None, to_float(r.get("rank")) or 0.0))
     sweep.rows = rows[:top] if top else rows
     return sweep
+
+
+def indistinguishable_from_best(row: dict[str, str]) -> bool:
+    """Return True when a results.csv row cannot be told apart from the rank-1 point.
+
+    The one rule for the leaderboard's mark: the corrected resampled t-test on
+    the paired fold scores does not reject "same mean score" at level
+    :data:`ALPHA` (``p_value >= 0.05``). Rows without a p_value (the best point
+    itself, no cross-validation, an incomplete point) are never marked.
+    """
+    p_value = to_float(row.get("p_value"))
+    return p_value is not None and p_value >= ALPHA
+
+
+def is_comparison_column(column: str) -> bool:
+    """Return True for results.csv's comparison with the best point (``p_value``, ``prob_worse``, ...)."""
+    return column in COMPARISON_COLUMNS
 
 
 def is_fold_column(column: str) -> bool:

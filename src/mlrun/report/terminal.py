@@ -22,7 +22,15 @@ from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.datapage import cleaning_lines
 from mlrun.report.listing import ListedRun
 from mlrun.report.rundata import RunData, to_float
-from mlrun.report.sweeps import SweepData, is_fold_column
+from mlrun.report.sweepcompare import SweepComparison
+from mlrun.report.sweeps import (
+    TIE_CAPTION,
+    TIE_MARK,
+    SweepData,
+    indistinguishable_from_best,
+    is_comparison_column,
+    is_fold_column,
+)
 
 STATUS_STYLES = {
     "completed": "bold green",
@@ -228,6 +236,32 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     console.print(metrics)
 
 
+def print_sweep_comparison(console: Console, comparison: SweepComparison) -> None:
+    """Print two grid points' fold scores and the tests of the first against the second."""
+    a, b = comparison.a, comparison.b
+    points = Table(box=box.SIMPLE_HEAD, title=f"Grid points compared on {a.metric}", title_justify="left")
+    for heading in ("", "point", "params", f"{a.metric} mean", "folds"):
+        points.add_column(heading)
+    for tag, p in (("A", a), ("B", b)):
+        scores = [v for v in p.folds if v is not None]
+        mean = summary.fmt(sum(scores) / len(scores)) if scores else "—"
+        points.add_row(tag, p.label, summary.plain(p.params), mean, str(len(p.folds)))
+    console.print(points)
+    tests = Table(box=box.SIMPLE_HEAD, title="A against B on paired folds", title_justify="left")
+    tests.add_column("statistic")
+    tests.add_column("value", justify="right")
+    tests.add_column("meaning")
+    rows = (
+        ("p_value", comparison.p_value, "corrected resampled t-test, two-sided: A and B score the same on average"),
+        ("prob_worse", comparison.prob_worse, f"P(A is worse than B by more than rope {a.rope})"),
+        ("prob_equivalent", comparison.prob_equivalent, f"P(A and B differ by at most rope {a.rope})"),
+        ("prob_better", comparison.prob_better, f"P(A is better than B by more than rope {a.rope})"),
+    )
+    for name, value, meaning in rows:
+        tests.add_row(name, f"{value:.4g}", Text(meaning, style="dim"))
+    console.print(tests)
+
+
 def _config_cell(value: object) -> Text:
     if value is MISSING:
         return Text("—", style="dim")
@@ -255,7 +289,11 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     """
     columns = sweep.columns
     metrics = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
-    grid = [c for c in columns if c != "rank" and not is_fold_column(c) and not re.search(r"_(mean|std)$", c)]
+    grid = [
+        c
+        for c in columns
+        if c != "rank" and not is_fold_column(c) and not is_comparison_column(c) and not re.search(r"_(mean|std)$", c)
+    ]
     ranked_by = str((sweep.info.get("sweep") or {}).get("metric") or "")
     if ranked_by in metrics:
         metrics.remove(ranked_by)
@@ -271,7 +309,7 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
     def needed(header: str, values: list[str]) -> int:
         return max([len(header), *(len(v) for v in values)]) + 2
 
-    used = needed("rank", [r.get("rank") or "" for r in rows]) + sum(
+    used = needed("rank", [_rank_cell(r) for r in rows]) + sum(
         needed(h, [_short_number(r.get(c)) for r in rows]) for h, c in zip(headers, grid)
     )
     shown = []
@@ -290,14 +328,22 @@ def leaderboard_table(sweep: SweepData, *, top: int, width: int) -> Table:
         table.add_column(Text(metric, style="bold" if metric == ranked_by else ""), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            Text(row.get("rank") or ""),
+            Text(_rank_cell(row)),
             *(Text(_short_number(row.get(c))) for c in grid),
             *(Text(mean_std(row, m)) for m in shown),
         )
+    captions = [TIE_CAPTION] if any(indistinguishable_from_best(r) for r in rows) else []
     if len(shown) < len(metrics):
         left = ", ".join(m for m in metrics if m not in shown)
-        table.caption = f"not shown for lack of width: {left} (see results.csv)"
+        captions.append(f"not shown for lack of width: {left} (see results.csv)")
+    table.caption = "\n".join(captions) or None
     return table
+
+
+def _rank_cell(row: dict[str, str]) -> str:
+    """The rank, with the mark of a point that cannot be told apart from the best one."""
+    rank = row.get("rank") or ""
+    return f"{rank} {TIE_MARK}" if indistinguishable_from_best(row) else rank
 
 
 def _short_number(value: str | None) -> str:

@@ -38,6 +38,19 @@ class CVConfig(Strict):
     """When early stopping or a reduce_on_plateau schedule monitors a ``val_*`` quantity: the fraction
     of each fold's training part (stratified for classification) they watch, so the held-out fold is
     only scored. Unused otherwise."""
+    n_repeats: int = Field(1, ge=1)
+    """Repeat the k-fold split this many times, reshuffled each time (scikit-learn's RepeatedKFold /
+    RepeatedStratifiedKFold, seeded by the config's seed): n_splits * n_repeats trials per grid point,
+    and more paired fold scores for the comparison with the best point (see sweep.rope)."""
+
+    @model_validator(mode="after")
+    def _repeats_shuffle(self) -> CVConfig:
+        if self.n_repeats > 1 and not self.shuffle:
+            raise ValueError(
+                f"n_repeats: {self.n_repeats} needs shuffle: true (every repeat reshuffles the data); "
+                "use shuffle: true, or n_repeats: 1"
+            )
+        return self
 
 
 class SweepBlock(Strict):
@@ -54,6 +67,9 @@ class SweepBlock(Strict):
     """max: higher metric is better; min: lower is better. Default: from the metric."""
     refit: bool = True
     """Retrain the best grid point on all training data and evaluate it on the test set."""
+    rope: float = Field(0.01, ge=0)
+    """Region of practical equivalence, in the metric's units (0.01: one point of accuracy): two grid points whose
+    mean scores differ by at most this much count as equivalent in results.csv's prob_equivalent."""
 
     @field_validator("metric")
     @classmethod

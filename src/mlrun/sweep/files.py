@@ -5,7 +5,7 @@ Imports nothing, so the report can find and read a sweep without loading the swe
     <runs>/<sweep_id>/
       sweep.yaml          SWEEP_YAML    the base config with the resolved sweep: block
       sweep.json          SWEEP_FILE    status, progress, backend, versions, best point
-      results.csv         RESULTS_CSV   one row per grid point: mean, std, per-fold scores, rank
+      results.csv         RESULTS_CSV   one row per grid point: mean, std, per-fold scores, rank, p_value, prob_*
       results.json        RESULTS_JSON  the same, with per-fold metrics, pooled confusion matrices, trials
       best_config.yaml    BEST_CONFIG   the best point's full config
       trials/<trial>/     TRIALS_DIR    one run directory per grid point and fold, with
@@ -23,3 +23,6 @@ TRIALS_DIR = "trials"
 TRIAL_FILE = "trial.json"
 TRACEBACK_FILE = "traceback.txt"
 REFIT_DIR = "refit"
+
+#: The columns results.csv has after ``rank``: each grid point against the rank-1 point (see mlrun.sweep.results).
+COMPARISON_COLUMNS = ("p_value", "prob_worse", "prob_equivalent", "prob_better")

@@ -45,8 +45,8 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """The trial's directory name: point, fold and key, e.g. ``p003-f1-3fa9c2d4e1b0``."""
-        fold = f"-f{self.fold.index}" if self.fold is not None else ""
+        """The trial's directory name: point, fold and key, e.g. ``p003-f1-3fa9c2d4e1b0`` (``p003-r2f1-...`` repeated)."""
+        fold = f"-{self.fold.label}" if self.fold is not None else ""
         return f"p{self.point:03d}{fold}-{self.key}"
 
 
@@ -84,6 +84,16 @@ class SweepPlan:
     @property
     def n_splits(self) -> int | None:
         return self.block.cv.n_splits if self.block.cv is not None else None
+
+    @property
+    def n_repeats(self) -> int | None:
+        return self.block.cv.n_repeats if self.block.cv is not None else None
+
+    @property
+    def n_folds(self) -> int:
+        """Trials per grid point: ``n_splits * n_repeats`` with cross-validation, else 1."""
+        cv = self.block.cv
+        return cv.n_splits * cv.n_repeats if cv is not None else 1
 
     @property
     def tracked(self) -> list[str]:
@@ -133,20 +143,31 @@ def plan_sweep(
     fingerprints = {i: d.fingerprint() for i, d in point_data.items()}
     identity = {
         "base": identity_dict(spec.base),
-        "sweep": block.model_dump(mode="json"),
+        "sweep": block_identity(block),
         "data": sorted(set(fingerprints.values())),
     }
     sweep_id = f"{slugify(spec.base.name)}-sweep-{_hash(identity)[:8]}"
     plan = SweepPlan(spec, sweep_id, Path(runs_dir) / sweep_id, block, first.task, first.classes, fingerprints)
-    folds = (
-        [Fold(i, cv.n_splits, bool(cv.stratified), cv.shuffle) for i in range(cv.n_splits)]
-        if cv is not None
-        else [None]
-    )
+    folds = plan_folds(cv)
     for p in spec.points:
         for fold in folds:
             plan.trials.append(Trial(p.index, fold, trial_key(p.config, fold, fingerprints[p.index])))
     return plan
+
+
+def plan_folds(cv: CVConfig | None) -> list[Fold | None]:
+    """Every fold of the cross-validation, repeat-major (as sklearn's RepeatedKFold), or ``[None]`` without it.
+
+    >>> [f.label for f in plan_folds(CVConfig(n_splits=2, n_repeats=2))]
+    ['r0f0', 'r0f1', 'r1f0', 'r1f1']
+    """
+    if cv is None:
+        return [None]
+    return [
+        Fold(i, cv.n_splits, bool(cv.stratified), cv.shuffle, repeat=r, n_repeats=cv.n_repeats)
+        for r in range(cv.n_repeats)
+        for i in range(cv.n_splits)
+    ]
 
 
 def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
@@ -187,6 +208,18 @@ def _fit_problems(spec: SweepSpec, block: SweepBlock, point_data: dict[int, Data
     return problems
 
 
+def block_identity(block: SweepBlock) -> dict[str, Any]:
+    """The sweep block as it determines the sweep id: what trains, not how it is compared.
+
+    ``rope`` only changes the comparison columns (recomputed on every run), and
+    ``cv.n_repeats: 1`` is left out so sweeps planned before repeats existed keep their id.
+    """
+    data = block.model_dump(mode="json", exclude={"rope"})
+    if data.get("cv") and data["cv"].get("n_repeats") == 1:
+        del data["cv"]["n_repeats"]
+    return data
+
+
 def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The config as it determines results: thread counts (chosen per worker) left out."""
     data = config_to_dict(cfg)
@@ -199,7 +232,7 @@ def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def trial_key(cfg: ExperimentConfig, fold: Fold | None, fingerprint: str, *, kind: str = "trial") -> str:
     """The hash naming a trial: its resolved config, fold and dataset fingerprint (12 hex digits)."""
-    fold_data = [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None
+    fold_data = fold.as_list() if fold is not None else None  # unchanged without repeats: old keys stay valid
     return _hash({"kind": kind, "config": identity_dict(cfg), "fold": fold_data, "data": fingerprint})[:12]
 
 
@@ -232,7 +265,14 @@ def _check_folds(cv: CVConfig, data: Dataset, spec: SweepSpec) -> None:
     """Split the training set (training plus validation part) into the folds now, so a bad split fails before training."""
     y = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
     try:
-        fold_indices(y, cv.n_splits, stratified=bool(cv.stratified), shuffle=cv.shuffle, seed=spec.base.seed)
+        fold_indices(
+            y,
+            cv.n_splits,
+            stratified=bool(cv.stratified),
+            shuffle=cv.shuffle,
+            seed=spec.base.seed,
+            n_repeats=cv.n_repeats,
+        )
     except DataError as exc:
         raise DataError(f"{exc}\n  (sweep.cv.n_splits: {cv.n_splits}, dataset {data.source})") from None
 

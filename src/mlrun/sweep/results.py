@@ -2,6 +2,15 @@
 
 Everything is read back from the trials' run directories, so a resumed sweep
 aggregates exactly what an uninterrupted one would. No Keras here.
+
+Fold columns ``<metric>_fold<k>`` number every fold of the cross-validation,
+repeat-major: with ``n_splits`` k and ``n_repeats`` r, ``k`` runs over
+``0 .. k*r - 1`` and fold ``i`` of repeat ``j`` is ``<metric>_fold<j*k + i>``.
+
+Each point is compared with the rank-1 point on their paired fold scores of
+the ranking metric (:mod:`mlrun.sweep.stats`): ``p_value`` (corrected
+resampled t-test) and ``prob_worse`` / ``prob_equivalent`` / ``prob_better``
+(Bayesian correlated t-test with ``sweep.rope``).
 """
 
 from __future__ import annotations
@@ -14,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from mlrun import store
-from mlrun.sweep.files import BEST_CONFIG, RESULTS_CSV, RESULTS_JSON
+from mlrun.sweep.files import BEST_CONFIG, COMPARISON_COLUMNS, RESULTS_CSV, RESULTS_JSON
 from mlrun.sweep.grid import format_value
 from mlrun.sweep.plan import SweepPlan
+from mlrun.sweep.stats import Comparison, compare_to_best
 from mlrun.sweep.trials import is_done, read_error, trial_state
 
 
@@ -34,6 +44,10 @@ class PointResult:
     confusion_matrix: dict[str, Any] | None = None
     roc_auc: dict[str, Any] | None = None
     rank: int | None = None
+    sizes: dict[str, int] | None = None
+    """``{"n_train", "n_scored"}``: rows one fold's trial trained on and was scored on (mean over the folds)."""
+    comparison: Comparison | None = None
+    """This point against the best one (None for the best itself, without CV, or when incomplete)."""
 
     @property
     def status(self) -> str:
@@ -65,7 +79,7 @@ class SweepTable:
         cols = list(self.grid_keys)
         for m in self.tracked:
             cols += [f"{m}_mean", f"{m}_std", *(f"{m}_fold{k}" for k in range(self.n_folds))]
-        return [*cols, "rank"]
+        return [*cols, "rank", *COMPARISON_COLUMNS]
 
     def rows(self) -> list[list[Any]]:
         """results.csv rows: grid values, then mean, std and each fold per tracked metric, then rank."""
@@ -75,7 +89,9 @@ class SweepTable:
             for m in self.tracked:
                 t = p.tracked[m]
                 row += [_cell(t["mean"]), _cell(t["std"]), *(_cell(v) for v in t["folds"])]
-            out.append([*row, "" if p.rank is None else p.rank])
+            c = p.comparison
+            stats = ["" if c is None else _cell(getattr(c, name)) for name in COMPARISON_COLUMNS]
+            out.append([*row, "" if p.rank is None else p.rank, *stats])
         return out
 
 
@@ -94,7 +110,8 @@ def aggregate(plan: SweepPlan) -> SweepTable:
                 {
                     "name": t.name,
                     "key": t.key,
-                    "fold": None if t.fold is None else t.fold.index,
+                    "fold": None if t.fold is None else t.fold.position,
+                    "repeat": None if t.fold is None else t.fold.repeat,
                     "status": trial_state(d),
                     "error": None if is_done(d) else read_error(d),
                 }
@@ -108,10 +125,42 @@ def aggregate(plan: SweepPlan) -> SweepTable:
         if plan.task != "regression":
             result.roc_auc = _summary([None if fm is None else fm.get("roc_auc") for fm in fold_metrics])
         result.confusion_matrix = _pooled_confusion([d for d, fm in zip(dirs, fold_metrics) if fm is not None])
+        result.sizes = _fold_sizes([d for d, fm in zip(dirs, fold_metrics) if fm is not None])
         points.append(result)
     rank_points(points, metric, mode)
     grid_keys = sorted(plan.spec.block.grid)
-    return SweepTable(metric, mode, grid_keys, plan.tracked, plan.n_splits or 1, points)
+    table = SweepTable(metric, mode, grid_keys, plan.tracked, plan.n_folds, points)
+    compare_with_best(table, rope=plan.block.rope, fingerprints=plan.fingerprints)
+    return table
+
+
+def compare_with_best(table: SweepTable, *, rope: float, fingerprints: dict[int, str] | None = None) -> None:
+    """Set each point's :attr:`PointResult.comparison` against the best point, on the ranking metric's fold scores.
+
+    Left None for the best point itself, without cross-validation (one score per
+    point), for an incomplete point, and for a point whose data differ from the
+    best one's (``fingerprints``: its folds are not the same, so not paired).
+    The fold sizes are the compared point's (``sizes``), the direction the metric's.
+    """
+    best = table.best
+    if best is None or table.n_folds < 2:
+        return
+    fingerprints = fingerprints or {}
+    reference = best.tracked[table.metric]["folds"]
+    for p in table.points:
+        if p is best or p.rank is None or p.sizes is None:
+            continue
+        if fingerprints.get(p.point) != fingerprints.get(best.point):
+            continue
+        compared = compare_to_best(
+            {"best": reference, "point": p.tracked[table.metric]["folds"]},
+            "best",
+            rope=rope,
+            n_train=p.sizes["n_train"],
+            n_test=p.sizes["n_scored"],
+            higher_is_better=table.mode == "max",
+        )
+        p.comparison = compared["point"]
 
 
 def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] | None = None) -> None:
@@ -131,6 +180,11 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
             "grid_keys": table.grid_keys,
             "tracked": table.tracked,
             "n_splits": plan.n_splits,
+            "n_repeats": plan.n_repeats,
+            "n_folds": table.n_folds,
+            "cv": None if plan.block.cv is None else plan.block.cv.model_dump(mode="json"),
+            "seed": plan.spec.base.seed,
+            "rope": plan.block.rope,
             "columns": table.columns,
             "points": [
                 {
@@ -143,6 +197,12 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
                     "confusion_matrix": p.confusion_matrix,
                     "roc_auc": p.roc_auc,
                     "trials": p.trials,
+                    "fingerprint": plan.fingerprints.get(p.point),
+                    **(p.sizes or {"n_train": None, "n_scored": None}),
+                    **{
+                        name: None if p.comparison is None else getattr(p.comparison, name)
+                        for name in COMPARISON_COLUMNS
+                    },
                 }
                 for p in table.points
             ],
@@ -176,6 +236,25 @@ def _scalar_metrics(run_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n_test"} | {
         "n": m.get("n_test")
     }
+
+
+def _fold_sizes(dirs: list[Path]) -> dict[str, int] | None:
+    """Training and scored rows of one fold, from the trials' run.json (rounded mean over the folds).
+
+    ``n_scored`` is the held-out fold; run.json records it as ``dataset.n_scored``,
+    or (older runs) as the validation count ``dataset.n_val``.
+    """
+    n_train, n_scored = [], []
+    for d in dirs:
+        data = store.read_json(d / store.RUN_FILE).get("dataset") or {}
+        scored = data.get("n_scored", data.get("n_val"))
+        if not data.get("n_train") or not scored:
+            return None
+        n_train.append(int(data["n_train"]))
+        n_scored.append(int(scored))
+    if not n_train:
+        return None
+    return {"n_train": round(float(np.mean(n_train))), "n_scored": round(float(np.mean(n_scored)))}
 
 
 def _summary(values: list[float | None]) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def trial_task(
         "name": name,
         "key": key,
         "config": config,
-        "fold": [fold.index, fold.n_splits, fold.stratified, fold.shuffle] if fold is not None else None,
+        "fold": fold.as_list() if fold is not None else None,
         "inner_validation": cv.inner_validation if cv is not None and fold is not None else None,
         "evaluate_on": evaluate_on,
         "smoke": plan.spec.smoke,
@@ -153,7 +153,11 @@ def trial_task(
 def trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
     """trial.json: what the trial is (sweep, key, point, params, fold, dataset fingerprint), written before it runs."""
     point = plan.spec.points[trial.point]
-    fold = None if trial.fold is None else {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
+    fold: dict[str, int] | None = None
+    if trial.fold is not None:
+        fold = {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
+        if trial.fold.n_repeats > 1:
+            fold |= {"repeat": trial.fold.repeat, "n_repeats": trial.fold.n_repeats}
     return {
         "kind": "trial",
         "sweep_id": plan.sweep_id,
