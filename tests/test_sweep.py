@@ -185,6 +185,12 @@ CNN = {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kerne
             [],
             r"point 1 \(loss=binary_crossentropy\): loss: 'binary_crossentropy' does not fit a multiclass task",
         ),
+        (
+            {"dataset": {"name": "breast_cancer", "scale": "standard"}, "loss": "binary_crossentropy"},
+            {"grid": {"dataset.positive_label": ["malignant", "cancer"]}},
+            [],
+            r"point 1 \(dataset\.positive_label=cancer\): dataset\.positive_label: 'cancer' is not a class of sklearn breast_cancer",
+        ),
         ({}, {}, ["--ray-address", "127.0.0.1:6379"], r"--ray-address needs --backend ray"),
     ],
 )

@@ -21,7 +21,7 @@ from mlrun.config import ExperimentConfig, check_task, config_to_dict, evolve
 from mlrun.data import Dataset, Fold, fold_indices, load_dataset
 from mlrun.errors import ConfigError, DataError
 from mlrun.metrics.registry import direction, headline, scored_metrics
-from mlrun.preflight import class_weight_problem
+from mlrun.preflight import class_weight_problem, positive_label_problem
 from mlrun.store import slugify
 from mlrun.sweep.config import CVConfig, SweepBlock, SweepSpec
 from mlrun.sweep.files import TRIALS_DIR
@@ -187,7 +187,7 @@ def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
 
 
 def _fit_problems(spec: SweepSpec, block: SweepBlock, point_data: dict[int, Dataset]) -> list[str]:
-    """A line per grid point whose config does not fit its data (task, class weights), or whose metric is not reported."""
+    """A line per grid point whose config does not fit its data (task, class weights, positive label), or whose metric is not reported."""
     metric = block.metric
     assert metric is not None, "_resolve_block resolves it"
     problems: list[str] = []
@@ -197,9 +197,9 @@ def _fit_problems(spec: SweepSpec, block: SweepBlock, point_data: dict[int, Data
             check_task(p.config, data.task)
         except ValueError as exc:
             problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
-        weights = class_weight_problem(p.config, data)
-        if weights:
-            problems.append(f"  point {p.index} ({describe_point(p.params)}): {weights}")
+        for problem in (class_weight_problem(p.config, data), positive_label_problem(p.config, data)):
+            if problem:
+                problems.append(f"  point {p.index} ({describe_point(p.params)}): {problem}")
         if metric.removeprefix("val_") not in scored_metrics(data.task):
             allowed = ", ".join(f"val_{m}" for m in scored_metrics(data.task))
             problems.append(
