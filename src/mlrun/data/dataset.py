@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from mlrun.data.preprocessing import Preprocessing, check_arrays, concat, encode
 from mlrun.data.sources import RawData, feature_names, read_source
 from mlrun.data.splits import Fold, fold_indices, split, subsample
 from mlrun.errors import DataError
+
+if TYPE_CHECKING:
+    from mlrun.data.cleaner import Cleaner
 
 
 @dataclass
@@ -43,7 +46,9 @@ class Dataset:
     features: list[str] | None = None
     """Names of the input features (CSV columns, sklearn feature names), when the source has them."""
     cleaning: dict[str, Any] | None = None
-    """What ``dataset.cleaning`` removed or changed (see :func:`mlrun.data.cleaning.clean_table`)."""
+    """What ``dataset.cleaning`` removed or changed (see :mod:`mlrun.data.cleaning`)."""
+    cleaner: Cleaner | None = None
+    """``dataset.cleaning`` fitted on the training rows, for ``mlrun predict`` to replay on raw rows."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -106,7 +111,8 @@ def load_dataset(
             (default: the current directory).
         fold: hold out this cross-validation fold of the training set (after
             ``limit``) as the validation set, instead of ``validation_split``.
-            Scaling statistics come from the fold's training part.
+            Scaling statistics, and a CSV's fill values and one-hot categories
+            (``dataset.cleaning``), come from the fold's training part.
 
     Raises:
         DataError: the data is missing, unreadable, or its labels do not fit
@@ -123,10 +129,12 @@ def load_dataset(
     x, y, x_test, y_test = _train_and_test(cfg, raw, y, y_test, seed=seed, stratify=stratify)
     x, y, x_val, y_val = _hold_out(cfg, x, y, task=task, source=raw.source, fold=fold, seed=seed, notes=raw.notes)
 
+    cleaned = raw.table.fit_transform(x, x_val, x_test) if raw.table is not None else None
+    if cleaned is not None:  # a cleaned CSV: until here x, x_val and x_test were its row numbers
+        x, x_val, x_test = cleaned.x, cleaned.x_val, cleaned.x_test
+
     prep = fit_preprocessing(cfg.scale, x)
-    features = (
-        raw.cleaning["features"] if raw.cleaning is not None else feature_names(cfg, x.shape[1:], base_dir=base_dir)
-    )
+    features = cleaned.cleaner.features if cleaned else feature_names(cfg, x.shape[1:], base_dir=base_dir)
     return Dataset(
         x_train=prep.apply(x),
         y_train=y,
@@ -140,7 +148,8 @@ def load_dataset(
         preprocessing=prep,
         notes=raw.notes,
         features=features,
-        cleaning=raw.cleaning,
+        cleaning=cleaned.record if cleaned else None,
+        cleaner=cleaned.cleaner if cleaned else None,
     )
 
 
