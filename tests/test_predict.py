@@ -10,7 +10,7 @@ import pytest
 
 from mlrun import store
 from mlrun.cli import app
-from mlrun.config import validate_config
+from mlrun.config import DatasetConfig, validate_config
 from mlrun.data import load_dataset
 from mlrun.errors import DataError, RunError
 from mlrun.predict import predict_run
@@ -207,3 +207,39 @@ def test_image_inputs_for_a_tabular_run_are_an_error(iris_run, tmp_path: Path) -
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "x.png")
     with pytest.raises(DataError, match=r"takes inputs of shape \(4,\), not images: give an NPZ or CSV file"):
         predict_run(run, tmp_path / "x.png")
+
+
+def test_predict_replays_cleaning_on_raw_csv_rows(tmp_path: Path, runs_dir: Path) -> None:
+    from mlrun.runner import run_experiment
+    from tests.test_cleaner import HEADER, raw_rows
+    from tests.test_cleaner import write as write_rows
+
+    rows = raw_rows(80)
+    cleaning = {"drop_columns": ["id"], "dtypes": {"income": "float"}, "missing": "mean", "one_hot": ["city"]}
+    dataset = {"path": str(write_rows(tmp_path / "customers.csv", rows)), "label": "churned", "scale": "standard"}
+    cfg = validate_config(
+        {
+            "name": "cleaned_predict",
+            "seed": 2,
+            "dataset": {**dataset, "cleaning": cleaning},
+            "model": {"architecture": "mlp", "hidden_units": [8]},
+            "loss": "binary_crossentropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+            "training": {"epochs": 2, "batch_size": 16},
+        }
+    )
+    run = run_experiment(cfg, runs_dir).run_dir
+    # The same splits with `id` kept as an unscaled feature say which CSV rows the test set holds, in order.
+    kept_id = DatasetConfig(**{**dataset, "scale": "none", "cleaning": {**cleaning, "drop_columns": []}})
+    kept = load_dataset(kept_id, seed=2)
+    test = [rows[int(i)] for i in kept.x_test[:, 0]]
+    assert any(not r[1] for r in test)  # a missing age, filled with the training rows' mean
+    path = write_csv(tmp_path / "raw.csv", HEADER[:-1], [r[:-1] for r in test])  # raw rows, no label
+    result = predict_run(run, path, tmp_path / "out.csv")
+    got, expected = read_rows(result.output), read_rows(run / store.PREDICTIONS_FILE)
+    assert result.n == len(expected) == len(test) and "cleaned as the run's training rows" in result.source
+    assert [r["y_pred"] for r in got] == [r["y_pred"] for r in expected]
+    for g, e in zip(got, expected):
+        assert [float(g[c]) for c in ("p_no", "p_yes")] == pytest.approx(
+            [float(e[c]) for c in ("p_no", "p_yes")], abs=1e-6
+        )

@@ -66,6 +66,8 @@ def preprocessing_record(cfg: ExperimentConfig, data: Dataset) -> dict[str, Any]
         "scaling": data.preprocessing.to_dict(),
         "features": data.features,
         "label": cfg.dataset.label,
+        # dataset.cleaning fitted on the training rows: predict replays it on raw CSV rows
+        "cleaning": data.cleaner.to_dict() if data.cleaner is not None else None,
     }
 
 

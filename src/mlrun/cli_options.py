@@ -18,7 +18,8 @@ HELP = {
     "config": "Experiment config (YAML).",
     "run": "A run id, a unique prefix of one, `latest`, or the path of a run (or sweep) directory.",
     "runs": "Two or more runs: ids, unique prefixes, `latest` or run directories.",
-    "inputs": "Inputs: an NPZ file (array x), a CSV file with the training features' columns, "
+    "inputs": "Inputs: an NPZ file (array x), a CSV file with the training features' columns "
+    "(a run with dataset.cleaning: raw rows with its training CSV's columns, cleaned as its training rows were), "
     "or image files (a file or a directory).",
     "set": "Override a config value: --set optimizer.learning_rate=0.01 (value parsed as YAML). Repeatable.",
     "runs_dir": "Runs directory (default: $MLRUN_RUNS_DIR, else ./runs).",

@@ -57,7 +57,9 @@ def predict_run(
         run_dir: a completed run directory (with ``model.keras`` and ``preprocessing.json``).
         input_path: an NPZ file (array ``x``, else ``x_test``, else its first
             array), a CSV file (the training features' columns, in any order; a
-            label column is ignored), an image file, or a directory of image files
+            label column is ignored; for a run with ``dataset.cleaning``, raw rows
+            with the training CSV's columns, cleaned as the training rows were,
+            or the cleaned feature columns), an image file, or a directory of image files
             (image datasets only; same size as the training images).
         output_path: the CSV to write; default ``<run_dir>/predictions-<input stem>.csv``.
         batch_size: inputs per forward pass.
@@ -150,8 +152,19 @@ def _read_npz(path: Path) -> Inputs:
 
 
 def _read_csv(path: Path, preprocessing: dict[str, Any]) -> Inputs:
-    """The feature columns of a CSV table (any order; label columns ignored), read and parsed as mlrun.data does."""
+    """The feature columns of a CSV table (any order; label columns ignored), read and parsed as mlrun.data does.
+
+    For a run that cleaned its training CSV, raw rows (the training CSV's columns) are cleaned
+    as its training rows were; a table of the cleaned feature columns is read as it is.
+    """
     header, rows, _ = read_csv_table(path, [])
+    if preprocessing.get("cleaning"):
+        from mlrun.data.cleaner import Cleaner
+
+        cleaner = Cleaner.from_dict(preprocessing["cleaning"])
+        if set(cleaner.columns) <= set(header) or not set(cleaner.features) <= set(header):
+            x = cleaner.replay(header, rows, source=str(path))
+            return Inputs(x, f"{path} (raw rows, cleaned as the run's training rows)")
     label = preprocessing.get("label") or "label"
     labels = {label} if isinstance(label, str) else set(label)
     present = [c for c in header if c not in labels]
@@ -179,8 +192,9 @@ def _check_columns(
     if extra:
         parts.append(f"unexpected columns {extra}")
     hint = (
-        " The run cleaned its training CSV (dataset.cleaning), and predict does not clean: give the cleaned "
-        "columns (one-hot columns, converted numbers, no missing values)."
+        " The run cleaned its training CSV (dataset.cleaning) but predates preprocessing.json's record of the "
+        "fitted cleaning, so predict cannot clean raw rows for it: give the cleaned columns (one-hot columns, "
+        "converted numbers, no missing values), or train the run again."
         if cleaned
         else ""
     )

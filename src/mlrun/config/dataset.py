@@ -48,7 +48,11 @@ DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?")
 
 
 class CleaningConfig(Strict):
-    """Cleaning steps for a CSV file, applied in this order before the splits; what they did is recorded."""
+    """Cleaning steps for a CSV file, in this order; what they did is recorded.
+
+    The steps that learn nothing run on the whole file before the splits; the fill values and
+    one-hot categories are learned from the training rows only (a fold's training part under
+    cross-validation) and applied to every row."""
 
     drop_columns: list[str] = Field(default_factory=list)
     """Columns to remove (identifiers, leaks, free text)."""
@@ -62,11 +66,11 @@ class CleaningConfig(Strict):
     missing: MissingStrategy | dict[str, MissingStrategy] | None = None
     """What to do with missing feature values: ``drop`` the row, fill with the column's ``mean`` or
     ``median`` (numeric columns; text columns get ``most_frequent``), or ``most_frequent``; or a
-    mapping {column: strategy}. Statistics come from the whole file; rows without a label are
+    mapping {column: strategy}. Fill values come from the training rows; rows without a label are
     always dropped. None: a missing value is an error."""
     one_hot: list[str] | Literal["auto"] = Field(default_factory=list)
-    """Categorical columns to one-hot encode (one 0/1 column per value, named ``column=value``);
-    ``auto``: every feature column that is not numeric."""
+    """Categorical columns to one-hot encode (one 0/1 column per value of the training rows, named
+    ``column=value``; other values encode as all zeros); ``auto``: every feature column that is not numeric."""
 
 
 class DatasetConfig(Strict):

@@ -2,6 +2,8 @@
 
 - :mod:`.sources`: where raw arrays come from (keras, sklearn, synthetic, files); feature names.
 - :mod:`.files`: NPZ and CSV readers (CSV optionally cleaned by :mod:`mlrun.data.cleaning`).
+- :mod:`.cleaning`, :mod:`.cleaner`, :mod:`.cells`: CSV cleaning; the steps that learn (fill values,
+  one-hot categories) are fitted on the training rows once the splits are known.
 - :mod:`.preprocessing`: task inference, label encoding, input checks, scaling.
 - :mod:`.splits`: test and validation splits, subsampling, cross-validation folds.
 - :mod:`.dataset`: :class:`Dataset` and :func:`load_dataset`, which ties them together.

@@ -1,37 +1,86 @@
 """Clean a CSV table before it becomes arrays: the lecture's "preparing the data" step.
 
-:func:`clean_table` applies a ``dataset.cleaning`` block to the rows of a CSV
-file, in a fixed order (drop columns, convert types, drop duplicates, handle
-missing values, one-hot encode) and returns the feature matrix, the labels and
-a record of what every step removed or changed. The record goes into run.json
-(``dataset.cleaning``); :func:`describe` turns it into sentences. Pure Python
-and numpy: no pandas, no Keras.
+Cleaning runs in two stages, so that nothing is learned from the validation and test rows:
+
+1. :func:`prepare_table` runs the steps that learn nothing, on the whole file, in
+   this order: drop columns, convert types, drop duplicates, drop rows without a
+   label and (``missing: drop``) rows with a missing value. It checks every
+   column and decides each one's fill strategy and whether it is one-hot encoded.
+2. The :class:`~mlrun.data.cleaner.Cleaner` it returns learns the fill values and
+   the one-hot categories from the training rows only, once the splits are known
+   (:meth:`CleanTable.fit_transform`), and transforms every row with them.
+
+The record of what each step did goes into run.json (``dataset.cleaning``);
+:func:`describe` turns it into sentences. No pandas, no Keras.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.preprocessing import OneHotEncoder
 
 from mlrun.config import CleaningConfig
-from mlrun.data.cells import (
-    Cell,
-    as_numbers,
-    category_order,
-    cell_key,
-    cell_text,
-    convert,
-    fill_value,
-    is_numeric,
-    label_values,
-    plain_number,
-)
+from mlrun.data.cells import Cell, Table, cell_key, convert_types, fill_value, is_numeric, label_values, numeric_cells
+from mlrun.data.cleaner import FILL_STRATEGIES, Cleaner
 from mlrun.errors import DataError
+
+
+@dataclass
+class Cleaned:
+    """The feature matrices of the training, validation and test rows, and the cleaner fitted on the training rows."""
+
+    x: np.ndarray
+    x_val: np.ndarray | None
+    x_test: np.ndarray
+    cleaner: Cleaner
+    record: dict[str, Any]
+    """What cleaning did (run.json ``dataset.cleaning``), fill values and categories from the training rows."""
+
+
+@dataclass
+class CleanTable:
+    """A CSV table after the cleaning steps that learn nothing, and the (unfitted) cleaner of its features."""
+
+    source: str
+    cols: list[list[Cell]]
+    """The cells of each feature column, in ``cleaner.columns`` order (None: missing)."""
+    lines: list[int]
+    """The file line of each row."""
+    y: np.ndarray
+    record: dict[str, Any]
+    cleaner: Cleaner
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+    def fit_transform(self, train: np.ndarray, val: np.ndarray | None, test: np.ndarray) -> Cleaned:
+        """Fit the cleaner on the ``train`` rows (row numbers), then build the features of every part."""
+        cleaner = self.cleaner.fit(self._cells(train), source=self.source)
+        record = {
+            **self.record,
+            "missing": {c: {**m, **_fill_of(cleaner, c)} for c, m in self.record["missing"].items()},
+            "one_hot": cleaner.categories,
+            "features": cleaner.features,
+            "fitted_on_rows": cleaner.n_fit,
+        }
+        return Cleaned(
+            self.features(cleaner, train),
+            None if val is None else self.features(cleaner, val),
+            self.features(cleaner, test),
+            cleaner,
+            record,
+        )
+
+    def _cells(self, rows: np.ndarray) -> list[list[Cell]]:
+        return [[col[r] for r in rows] for col in self.cols]
+
+    def features(self, cleaner: Cleaner, rows: np.ndarray) -> np.ndarray:
+        """The features of ``rows`` (row numbers) as ``cleaner`` (fitted on the training rows) makes them."""
+        return cleaner.transform(self._cells(rows), [self.lines[r] for r in rows], source=self.source)
 
 
 def clean_table(
@@ -42,7 +91,28 @@ def clean_table(
     *,
     source: str,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Apply the cleaning steps to a CSV table.
+    """Apply every cleaning step to a CSV table, learning fill values and categories from all of its rows.
+
+    For a table that is all training data; :func:`mlrun.data.load_dataset` fits on the training rows instead.
+
+    Returns:
+        ``(x, y, record)``: float32 features, the labels and what cleaning did.
+    """
+    table = prepare_table(header, rows, labels, cfg, source=source)
+    every = np.arange(table.n_rows)
+    cleaned = table.fit_transform(every, None, every[:0])
+    return cleaned.x, table.y, cleaned.record
+
+
+def prepare_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    cfg: CleaningConfig,
+    *,
+    source: str,
+) -> CleanTable:
+    """Run the cleaning steps that learn nothing on a whole CSV table, and check every column.
 
     Args:
         header: column names.
@@ -52,40 +122,44 @@ def clean_table(
         source: the file, for messages.
 
     Returns:
-        ``(x, y, record)``: float32 features, the labels (numbers where every
-        label is a number, else text; a matrix for several label columns) and
-        what cleaning did.
+        The table's converted feature cells, labels (numbers where every label is a number, else
+        text; a matrix for several label columns), the record so far, and the cleaner to fit.
 
     Raises:
-        DataError: a named column does not exist, a value cannot be converted,
-            or missing values remain without a ``missing`` strategy.
+        DataError: a named column does not exist, a value cannot be converted, a feature column
+            is not numeric and not one-hot encoded, or missing values remain without a ``missing`` strategy.
     """
-    t = _Table(source, list(header), [[c.strip() for c in r] for r in rows], list(range(2, len(rows) + 2)))
+    t = Table(source, header, rows, cfg.na_values)
     record: dict[str, Any] = {"rows_before": len(rows), "columns_before": len(header)}
-    na = {v.strip() for v in cfg.na_values}
-    t.cols = [[None if v in na else v for v in col] for col in t.cols]
-
     _drop_columns(t, cfg, labels)
     record["dropped_columns"] = list(cfg.drop_columns)
-    record["converted"] = _convert_types(t, cfg)
+    record["converted"] = convert_types(t, cfg.dtypes)
     if cfg.drop_duplicates:
         record["duplicates_dropped"] = _drop_duplicates(t)
     label_idx = [t.index(name, "label") for name in labels]
     features = [c for c in t.header if c not in labels]
-    record["missing"] = _handle_missing(t, cfg, labels, label_idx, features, record)
-    out_names, out_cols, record["one_hot"] = _encode_features(t, cfg, labels, features)
-    if not out_cols:
+    strategies = _handle_missing(t, cfg, labels, label_idx, features, record)
+    one_hot = _one_hot_columns(t, cfg, labels, features)
+    _check_numbers(t, [c for c in features if c not in one_hot], strategies)
+    if not features:
         raise DataError(f"error: {source}: cleaning left no feature columns besides the label")
     if t.n_rows == 0:
         raise DataError(
             f"error: {source}: cleaning removed every row ({record['rows_before']} before); check dataset.cleaning"
         )
-    x = np.stack(out_cols, axis=1).astype(np.float32)
     ys = [label_values(t.cols[i]) for i in label_idx]
-    y = ys[0] if len(ys) == 1 else np.stack(ys, axis=1)
     record["rows_after"] = t.n_rows
-    record["features"] = out_names
-    return x, y, record
+    cleaner = Cleaner(
+        columns=features,
+        labels=list(labels),
+        dropped=list(cfg.drop_columns),
+        na_values=list(cfg.na_values),
+        dtypes=dict(cfg.dtypes),
+        missing=strategies,
+        encoded=one_hot,
+    )
+    cols = [t.column(name) for name in features]
+    return CleanTable(source, cols, t.lines, ys[0] if len(ys) == 1 else np.stack(ys, axis=1), record, cleaner)
 
 
 def describe(record: dict[str, Any]) -> list[str]:
@@ -102,22 +176,29 @@ def describe(record: dict[str, Any]) -> list[str]:
         out.append(f"dropped {record['duplicates_dropped']} duplicate rows")
     if record.get("rows_dropped_missing_label"):
         out.append(f"dropped {record['rows_dropped_missing_label']} rows without a label")
+    fitted = f" of the {record['fitted_on_rows']} training rows" if record.get("fitted_on_rows") is not None else ""
     for name, m in (record.get("missing") or {}).items():
         if m.get("strategy") == "drop":
             out.append(f"{name}: {m.get('count')} missing values, rows dropped")
         else:
             out.append(
-                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')} ({fill_value(m.get('fill'))})"
+                f"{name}: {m.get('count')} missing values filled with the {m.get('strategy', '').replace('_', ' ')}"
+                f"{fitted} ({fill_value(m.get('fill'))})"
             )
     if record.get("rows_dropped_missing"):
         out.append(f"dropped {record['rows_dropped_missing']} rows with missing values in total")
     for name, cats in (record.get("one_hot") or {}).items():
         shown = ", ".join(cats[:8]) + (f", ... ({len(cats)} in all)" if len(cats) > 8 else "")
-        out.append(f"one-hot encoded {name} into {len(cats)} columns: {shown}")
+        of = f" (the categories of the {record['fitted_on_rows']} training rows)" if fitted else ""
+        out.append(f"one-hot encoded {name} into {len(cats)} columns{of}: {shown}")
     return out
 
 
-def _drop_columns(t: _Table, cfg: CleaningConfig, labels: Sequence[str]) -> None:
+def _fill_of(cleaner: Cleaner, column: str) -> dict[str, Any]:
+    return {"fill": cleaner.fill[column]} if column in cleaner.fill else {}
+
+
+def _drop_columns(t: Table, cfg: CleaningConfig, labels: Sequence[str]) -> None:
     """Step 1: drop ``drop_columns`` (never a label column)."""
     for name in cfg.drop_columns:
         t.index(name, "drop_columns")
@@ -128,31 +209,7 @@ def _drop_columns(t: _Table, cfg: CleaningConfig, labels: Sequence[str]) -> None
     t.keep_columns([c for c in t.header if c not in cfg.drop_columns])
 
 
-def _convert_types(t: _Table, cfg: CleaningConfig) -> dict[str, dict[str, Any]]:
-    """Step 2: convert the ``dtypes`` columns; return, per column, the type and how many values changed."""
-    converted: dict[str, dict[str, Any]] = {}
-    for name, kind in cfg.dtypes.items():
-        i = t.index(name, "dtypes")
-        changed = 0
-        values: list[Cell] = []
-        for value, line in zip(t.cols[i], t.lines):
-            if value is None:
-                values.append(None)
-                continue
-            new = convert(value, kind)
-            if new is None:
-                raise DataError(
-                    f"error: {t.source} line {line}, column {name!r}: cannot convert {value!r} to {kind} (dataset.cleaning.dtypes); "
-                    f"fix the value, or add it to dataset.cleaning.na_values to treat it as missing"
-                )
-            changed += plain_number(value) != new
-            values.append(new)
-        t.cols[i] = values
-        converted[name] = {"to": kind, "changed": int(changed)}
-    return converted
-
-
-def _drop_duplicates(t: _Table) -> int:
+def _drop_duplicates(t: Table) -> int:
     """Step 3: keep the first of identical rows; return how many were dropped."""
     seen: set[tuple[Cell, ...]] = set()
     keep = []
@@ -166,87 +223,42 @@ def _drop_duplicates(t: _Table) -> int:
     return dropped
 
 
-def _encode_features(
-    t: _Table, cfg: CleaningConfig, labels: Sequence[str], features: list[str]
-) -> tuple[list[str], list[np.ndarray], dict[str, list[str]]]:
-    """Step 5: one-hot encode the ``one_hot`` columns (``auto``: the text ones), parse the others as numbers.
+def _check_numbers(t: Table, columns: list[str], strategies: dict[str, str]) -> None:
+    """Step 5, checked on every row: the columns not one-hot encoded are numbers (missing ones to be filled)."""
+    for name in columns:
+        numeric_cells(t.column(name), name, t.lines, t.source, missing_ok=strategies.get(name) in FILL_STRATEGIES)
 
-    Returns:
-        The output feature names, their columns, and the categories of each encoded column.
-    """
-    numeric = {c: is_numeric(t.cols[t.index(c, "")]) for c in features}
+
+def _one_hot_columns(t: Table, cfg: CleaningConfig, labels: Sequence[str], features: list[str]) -> list[str]:
+    """The columns to one-hot encode: ``one_hot``, or (``auto``) the feature columns that are not numeric."""
     if cfg.one_hot == "auto":
-        one_hot = [c for c in features if not numeric[c]]
-    else:
-        one_hot = list(cfg.one_hot)
-        for name in one_hot:
-            t.index(name, "one_hot")
-            if name in labels:
-                raise DataError(
-                    f"error: {t.source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task"
-                )
-    encoded: dict[str, list[str]] = {}
-    out_names: list[str] = []
-    out_cols: list[np.ndarray] = []
-    for name in features:
-        col = t.cols[t.index(name, "")]
-        if name in one_hot:
-            texts = np.array([cell_text(v) for v in col], dtype=object).reshape(-1, 1)
-            categories = sorted(set(texts[:, 0]), key=category_order)
-            encoded[name] = categories
-            onehot = OneHotEncoder(categories=[categories], sparse_output=False, dtype=np.float64).fit_transform(texts)
-            out_names += [f"{name}={cat}" for cat in categories]
-            out_cols += list(onehot.T)
-        else:
-            out_names.append(name)
-            out_cols.append(_numeric(col, name, t))
-    return out_names, out_cols, encoded
-
-
-class _Table:
-    """Columns of cells with the file line of each row, shrinking as rows and columns are dropped."""
-
-    def __init__(self, source: str, header: list[str], rows: list[list[str]], lines: list[int]) -> None:
-        self.source = source
-        self.header = header
-        self.cols: list[list[Cell]] = [list(col) for col in zip(*rows)] if rows else [[] for _ in header]
-        self.lines = lines
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.lines)
-
-    def index(self, name: str, key: str) -> int:
-        if name in self.header:
-            return self.header.index(name)
-        hint = difflib.get_close_matches(name, self.header, n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
-        where = f"dataset.cleaning.{key}: " if key and key != "label" else ""
-        raise DataError(f"error: {self.source}: {where}no column {name!r}{did}; the columns are {self.header}")
-
-    def keep_columns(self, names: list[str]) -> None:
-        idx = [self.header.index(n) for n in names]
-        self.header = names
-        self.cols = [self.cols[i] for i in idx]
-
-    def keep_rows(self, rows: list[int]) -> None:
-        self.cols = [[col[r] for r in rows] for col in self.cols]
-        self.lines = [self.lines[r] for r in rows]
+        return [c for c in features if not is_numeric(t.column(c))]
+    for name in cfg.one_hot:
+        t.index(name, "one_hot")
+        if name in labels:
+            raise DataError(
+                f"error: {t.source}: dataset.cleaning.one_hot: {name!r} is the label column; the labels are encoded from the task"
+            )
+    return list(cfg.one_hot)
 
 
 def _handle_missing(
-    t: _Table,
+    t: Table,
     cfg: CleaningConfig,
     labels: Sequence[str],
     label_idx: list[int],
     features: list[str],
     record: dict[str, Any],
-) -> dict[str, dict[str, Any]]:
-    """Step 4: drop rows without a label, then drop or fill missing feature values by their column's strategy.
+) -> dict[str, str]:
+    """Step 4: drop rows without a label, and rows with a missing value in a ``drop`` column.
+
+    Records, per column with missing values, how many and the strategy (``record["missing"]``).
 
     Returns:
-        Per column with missing values: how many, the strategy, and the fill value.
+        The strategy of each feature column that has one (``mean`` and ``median`` of a text column
+        are ``most_frequent``, as documented); its fill value is learned later, from the training rows.
     """
+    record["missing"] = {}
     no_label = [r for r in range(t.n_rows) if any(t.cols[i][r] is None for i in label_idx)]
     if cfg.missing is None:
         if no_label:
@@ -260,31 +272,26 @@ def _handle_missing(
         t.keep_rows([r for r in range(t.n_rows) if r not in dropped])
     record["rows_dropped_missing_label"] = len(no_label)
     strategies = _missing_strategies(t, cfg.missing, labels, features)
-    counts = {c: sum(v is None for v in t.cols[t.index(c, "")]) for c in features}
+    counts = {c: sum(v is None for v in t.column(c)) for c in features}
     unhandled = [c for c in features if counts[c] and c not in strategies]
     if unhandled:
         raise DataError(
             f"error: {t.source}: columns {unhandled} have missing values but no strategy in dataset.cleaning.missing; "
             f"add them, e.g. missing: {{{unhandled[0]}: most_frequent}}"
         )
-    out: dict[str, dict[str, Any]] = {}
-    drop = {
-        r for c in features if strategies.get(c) == "drop" for r, v in enumerate(t.cols[t.index(c, "")]) if v is None
-    }
-    for c in features:
-        if counts[c] and strategies[c] == "drop":
-            out[c] = {"count": counts[c], "strategy": "drop"}
+    drop = {r for c in features if strategies.get(c) == "drop" for r, v in enumerate(t.column(c)) if v is None}
     if drop:
         t.keep_rows([r for r in range(t.n_rows) if r not in drop])
     record["rows_dropped_missing"] = len(drop)
-    for c in features:
-        if counts[c] and strategies[c] != "drop":
-            out[c] = _fill_missing(t, c, strategies[c])
-    return out
+    for c, strategy in strategies.items():
+        if strategy in ("mean", "median") and not is_numeric(t.column(c)):
+            strategies[c] = "most_frequent"
+    record["missing"] = {c: {"count": counts[c], "strategy": strategies[c]} for c in features if counts[c]}
+    return strategies
 
 
 def _missing_strategies(
-    t: _Table, missing: str | Mapping[str, str], labels: Sequence[str], features: list[str]
+    t: Table, missing: str | Mapping[str, str], labels: Sequence[str], features: list[str]
 ) -> dict[str, str]:
     """The strategy of each feature column: one for all, or those named per column (never a label column)."""
     if isinstance(missing, str):
@@ -296,40 +303,3 @@ def _missing_strategies(
                 f"error: {t.source}: dataset.cleaning.missing: {name!r} is the label column; rows without a label are always dropped"
             )
     return dict(missing)
-
-
-def _fill_missing(t: _Table, column: str, strategy: str) -> dict[str, Any]:
-    """Fill ``column``'s missing values: its mean or median (numbers only), else its most frequent value."""
-    i = t.index(column, "")
-    present = [v for v in t.cols[i] if v is not None]
-    n_missing = sum(v is None for v in t.cols[i])
-    if not present:
-        raise DataError(
-            f"error: {t.source}: column {column!r} has no values at all to fill its missing ones from; drop it (dataset.cleaning.drop_columns)"
-        )
-    numbers = as_numbers(present)
-    if strategy in ("mean", "median") and numbers is not None:
-        fill: Cell = float(np.mean(numbers) if strategy == "mean" else np.median(numbers))
-    else:
-        strategy = "most_frequent"  # also for text columns under mean/median, as documented
-        fill = Counter(cell_key(v) for v in present).most_common(1)[0][0]
-    t.cols[i] = [fill if v is None else v for v in t.cols[i]]
-    return {"count": n_missing, "strategy": strategy, "fill": fill}
-
-
-def _numeric(col: Sequence[Cell], name: str, t: _Table) -> np.ndarray:
-    out = np.empty(len(col), dtype=np.float64)
-    for r, v in enumerate(col):
-        if v is None:
-            raise DataError(
-                f"error: {t.source} line {t.lines[r]}, column {name!r} is missing: "
-                "set dataset.cleaning.missing (drop, mean, median or most_frequent), or drop the column"
-            )
-        number = v if isinstance(v, float) else plain_number(v)
-        if number is None or not np.isfinite(number):
-            raise DataError(
-                f"error: {t.source} line {t.lines[r]}, column {name!r} is not a number ({v!r}): one-hot encode it "
-                f"(dataset.cleaning.one_hot: [{name}]), convert it (dataset.cleaning.dtypes) or drop it (drop_columns)"
-            )
-        out[r] = number
-    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from mlrun.data.preprocessing import Preprocessing, check_arrays, concat, encode
 from mlrun.data.sources import RawData, feature_names, read_source
 from mlrun.data.splits import Fold, fold_indices, inner_split, split, subsample
 from mlrun.errors import DataError
+
+if TYPE_CHECKING:
+    from mlrun.data.cleaner import Cleaner
 
 
 @dataclass
@@ -63,6 +66,9 @@ class Dataset:
         if self.x_fold is not None:
             return self.x_fold, self.y_fold
         return self.x_val, self.y_val
+
+    cleaner: Cleaner | None = None
+    """``dataset.cleaning`` fitted on the training rows, for ``mlrun predict`` to replay on raw rows."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -143,6 +149,8 @@ def load_dataset(
         inner_validation: with a ``fold``, split this fraction of the fold's training part
             off (stratified for classification) as the validation set that callbacks
             watch; None: no validation set.
+            A CSV's fill values and one-hot categories (``dataset.cleaning``) come from
+            the rows fit on too.
 
     Raises:
         ConfigError: no ``task`` is given and the labels and the loss leave it open.
@@ -168,10 +176,15 @@ def load_dataset(
         )
     x, y, x_val, y_val = parts.x, parts.y, parts.x_val, parts.y_val
 
+    table = raw.table
+    cleaned = table.fit_transform(x, x_val, x_test) if table is not None else None
+    if table is not None and cleaned is not None:  # a cleaned CSV: until here the parts were its row numbers
+        x, x_val, x_test = cleaned.x, cleaned.x_val, cleaned.x_test
+        if parts.x_fold is not None:
+            parts.x_fold = table.features(cleaned.cleaner, parts.x_fold)
+
     prep = fit_preprocessing(cfg.scale, x)
-    features = (
-        raw.cleaning["features"] if raw.cleaning is not None else feature_names(cfg, x.shape[1:], base_dir=base_dir)
-    )
+    features = cleaned.cleaner.features if cleaned else feature_names(cfg, x.shape[1:], base_dir=base_dir)
     return Dataset(
         x_train=prep.apply(x),
         y_train=y,
@@ -185,7 +198,8 @@ def load_dataset(
         preprocessing=prep,
         notes=raw.notes,
         features=features,
-        cleaning=raw.cleaning,
+        cleaning=cleaned.record if cleaned else None,
+        cleaner=cleaned.cleaner if cleaned else None,
         positive_label=(cfg.positive_label or classes[1]) if task == "binary" else None,
         test_is_training_data=(raw.x_test is None or raw.y_test is None) and cfg.test_size == 0,
         x_fold=prep.apply(parts.x_fold) if parts.x_fold is not None else None,

@@ -6,12 +6,15 @@ import csv
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlrun.config import CleaningConfig, DatasetConfig
 from mlrun.errors import DataError
+
+if TYPE_CHECKING:
+    from mlrun.data.cleaning import CleanTable
 
 #: What a source gives: ``(x, y, x_test, y_test, names, task, source)``.
 SourceArrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, list[str] | None, str | None, str]
@@ -107,18 +110,16 @@ def read_csv_table(path: Path, label: str | list[str]) -> tuple[list[str], list[
     return header, rows[1:], labels
 
 
-def load_clean_csv(
-    path: Path, label: str | list[str], cleaning: CleaningConfig
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Read a CSV file and apply ``dataset.cleaning`` to it (see :func:`mlrun.data.cleaning.clean_table`)."""
-    from mlrun.data.cleaning import clean_table
+def load_clean_csv(path: Path, label: str | list[str], cleaning: CleaningConfig) -> CleanTable:
+    """Read a CSV file and run the cleaning steps that learn nothing (see :func:`mlrun.data.cleaning.prepare_table`)."""
+    from mlrun.data.cleaning import prepare_table
 
     if not path.exists():
         raise DataError(
             f"error: dataset.path {path} does not exist (a relative path is looked up in the current directory, then beside the config file)"
         )
     header, rows, labels = read_csv_table(path, label)
-    return clean_table(header, rows, labels, cleaning, source=str(path))
+    return prepare_table(header, rows, labels, cleaning, source=str(path))
 
 
 def _load_csv(path: Path, label: str | list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mlrun.data.cleaning import CleanTable
 
 
 @dataclass
@@ -22,5 +25,6 @@ class RawData:
     """The task the source implies, or None to infer it from the labels."""
     source: str
     notes: list[str] = field(default_factory=list)
-    cleaning: dict[str, Any] | None = None
-    """What ``dataset.cleaning`` did to a CSV file."""
+    table: CleanTable | None = None
+    """A cleaned CSV file's table; ``x`` then holds its row numbers, turned into features once the
+    splits are known (:meth:`mlrun.data.cleaning.CleanTable.fit_transform`)."""

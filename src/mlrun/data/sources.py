@@ -55,8 +55,9 @@ def read_source(cfg: DatasetConfig, *, seed: int, base_dir: Path | None = None) 
         return RawData(*_load_builtin(cfg.name, cfg))
     path = dataset_path(cfg, base_dir)
     if cfg.cleaning is not None:
-        x, y, cleaning = load_clean_csv(path, cfg.label, cfg.cleaning)
-        return RawData(x, y, None, None, None, None, str(path), cleaning=cleaning)
+        table = load_clean_csv(path, cfg.label, cfg.cleaning)
+        # x: row numbers into the table, until the splits are known and cleaning is fitted on the training rows
+        return RawData(np.arange(table.n_rows), table.y, None, None, None, None, str(path), table=table)
     return RawData(*load_file(path, cfg.label))
 
 
