@@ -94,8 +94,8 @@ def test_each_fold_fills_from_its_own_training_rows(tmp_path: Path) -> None:
     fills = []
     for index in range(2):
         data = load(path, fold=Fold(index, 2))
-        train, val = ids(data, data.x_train), ids(data, data.x_val)
-        assert not set(train) & set(val)
+        train, held_out = ids(data, data.x_train), ids(data, data.x_fold)
+        assert not set(train) & set(held_out)
         fills.append(data.cleaning["missing"]["age"]["fill"])
         assert fills[-1] == pytest.approx(mean_age(rows, train), rel=1e-12)
         assert data.cleaning["fitted_on_rows"] == len(train)
