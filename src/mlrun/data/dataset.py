@@ -22,6 +22,7 @@ from mlrun.errors import DataError
 
 if TYPE_CHECKING:
     from mlrun.data.cleaner import Cleaner
+    from mlrun.data.cleaning import Cleaned, CleanTable
 
 
 @dataclass
@@ -174,14 +175,8 @@ def load_dataset(
             f"inner validation split: {inner_validation} of the fold's training part, watched by callbacks; "
             f"fold {fold.index} only scored"
         )
+    cleaned, x_test = _clean(raw.table, parts, x_test)
     x, y, x_val, y_val = parts.x, parts.y, parts.x_val, parts.y_val
-
-    table = raw.table
-    cleaned = table.fit_transform(x, x_val, x_test) if table is not None else None
-    if table is not None and cleaned is not None:  # a cleaned CSV: until here the parts were its row numbers
-        x, x_val, x_test = cleaned.x, cleaned.x_val, cleaned.x_test
-        if parts.x_fold is not None:
-            parts.x_fold = table.features(cleaned.cleaner, parts.x_fold)
 
     prep = fit_preprocessing(cfg.scale, x)
     features = cleaned.cleaner.features if cleaned else feature_names(cfg, x.shape[1:], base_dir=base_dir)
@@ -206,6 +201,18 @@ def load_dataset(
         y_fold=parts.y_fold,
         fold_positions=parts.positions,
     )
+
+
+def _clean(table: CleanTable | None, parts: _Parts, x_test: np.ndarray) -> tuple[Cleaned | None, np.ndarray]:
+    """A cleaned CSV's parts are its row numbers until here: fit the cleaning on the rows fit on, then build
+    every part's features (in place in ``parts``); return the fitted cleaning and the test features."""
+    if table is None:
+        return None, x_test
+    cleaned = table.fit_transform(parts.x, parts.x_val, x_test)
+    parts.x, parts.x_val = cleaned.x, cleaned.x_val
+    if parts.x_fold is not None:
+        parts.x_fold = table.features(cleaned.cleaner, parts.x_fold)
+    return cleaned, cleaned.x_test
 
 
 @dataclass
