@@ -556,8 +556,13 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(cli, write_config, ru
         "optimizer.learning_rate",
         *(f"{m}_{s}" for m in ("val_r2", "val_mae", "val_loss") for s in ("mean", "std", "fold0")),
         "rank",
+        "p_value",
+        "prob_worse",
+        "prob_equivalent",
+        "prob_better",
     ]
     assert rows[0]["rank"] == "" and rows[0]["val_r2_mean"] == ""
+    assert all(row[c] == "" for row in rows for c in ("p_value", "prob_worse"))  # one score per point: no test
     assert rows[1]["rank"] == "1" and float(rows[1]["val_r2_std"]) == 0.0
     failed = json.loads((sweep_dir / "results.json").read_text())["points"][0]
     assert failed["status"] == "failed" and failed["trials"][0]["status"] == "diverged"
