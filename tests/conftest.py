@@ -17,7 +17,7 @@ SHARED_DATA = ROOT.parent / "shared" / "datasets"
 # Property tests (tests/test_fuzz.py): `ci` is the default, reproducible and fast; `long` searches much further:
 #   pytest tests/test_fuzz.py --hypothesis-profile=long
 settings.register_profile(
-    "ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    "ci", max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
