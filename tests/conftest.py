@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+# Property tests (tests/test_fuzz.py): `ci` is the default, reproducible and fast; `long` searches much further:
+#   pytest tests/test_fuzz.py --hypothesis-profile=long
+settings.register_profile(
+    "ci", max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 # The offline MNIST copy beside the project (CI sets MLRUN_DATA_DIR to it as well).
 if SHARED_DATA.is_dir():

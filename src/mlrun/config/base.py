@@ -51,6 +51,9 @@ IntOrPair = Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=1)]]
 
 
 class Strict(BaseModel):
-    """Base of every config block: unknown keys are errors, values are re-validated on assignment."""
+    """Base of every config block: unknown keys are errors, values are re-validated on assignment.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    No float field takes NaN or infinity (``.nan``, ``.inf`` in YAML): every number in a config is a finite amount.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)

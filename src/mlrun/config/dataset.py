@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -157,10 +158,11 @@ class DatasetConfig(Strict):
     @classmethod
     def _generator_defaults(cls, data: Any) -> Any:
         # Fill in the chosen generator's defaults, so the resolved config shows every value used.
-        if not isinstance(data, dict) or data.get("name") != SYNTHETIC or data.get("generator") not in GENERATOR_PARAMS:
+        # A wrong type ({}, [..]) is reported by the field's own validation: it is not hashable, so check first.
+        generator = data.get("generator") if isinstance(data, dict) else None
+        if not isinstance(generator, str) or generator not in GENERATOR_PARAMS or data.get("name") != SYNTHETIC:
             return data
         data = dict(data)
-        generator = data["generator"]
         for key, default in GENERATOR_PARAMS[generator].items():
             if data.get(key) is None and default is not None:
                 data[key] = default
@@ -207,6 +209,8 @@ class DatasetConfig(Strict):
             raise ValueError("must be a number to divide by, or one of 'standard', 'minmax', 'none'")
         if isinstance(value, str) and value not in ("standard", "minmax", "none"):
             raise ValueError(f"must be a number to divide by, or one of 'standard', 'minmax', 'none' (got {value!r})")
+        if isinstance(value, (int, float)) and not math.isfinite(value):
+            raise ValueError(f"must be a finite number to divide by (got {value})")
         if isinstance(value, (int, float)) and value <= 0:
             raise ValueError(f"must be greater than 0 to divide by (got {value})")
         return value

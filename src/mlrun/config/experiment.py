@@ -27,7 +27,8 @@ class ExperimentConfig(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     """Shown in listings and used in the run id."""
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
+    """Seeds data splits, weights and shuffling (numpy and scikit-learn take 0 .. 2**32 - 1)."""
     task: Task | None = None
     """binary, multiclass, multilabel or regression; inferred from the labels when omitted."""
     dataset: DatasetConfig

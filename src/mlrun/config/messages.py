@@ -47,10 +47,12 @@ def _looks_internal(part: str) -> bool:
 
 
 def describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, overridden: Sequence[str]) -> str:
-    path = _data_path(err["loc"], raw)
-    key = ".".join(map(str, path)) or "(top level)"
     kind = err["type"]
-    if kind == "extra_forbidden":
+    path = _data_path(err["loc"], raw) if kind != "invalid_key" else _key_path(err, raw)
+    key = ".".join(p if isinstance(p, str) else _yaml_scalar(p) for p in path) or "(top level)"
+    if kind == "invalid_key":
+        msg = "is not a name: keys are text (name:, dataset:, ...); check the indentation and the key before the ':'"
+    elif kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1], raw)
         hint = difflib.get_close_matches(str(path[-1]), allowed, n=1) if allowed else []
         msg = (
@@ -71,7 +73,7 @@ def describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, o
         else:
             expected = err.get("ctx", {}).get("expected", "")
         options = [o.strip().strip("'") for o in str(expected).replace(" or ", ", ").split(",") if o.strip()]
-        hint = difflib.get_close_matches(str(got), options, n=1)
+        hint = difflib.get_close_matches(got, options, n=1) if isinstance(got, str) else []
         msg = (
             f"unknown value {got!r}"
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
@@ -96,10 +98,23 @@ def describe(err: Mapping[str, Any], raw: Mapping[str, Any], text: str | None, o
             and not isinstance(err["input"], (dict, list))
         ):
             msg += f" (got {err['input']!r})"
-    origin = next((f"--set {o}" for o in overridden if key == o or key.startswith(o + ".")), None)
+    origin = next(
+        (f"--set {o}" for o in overridden if key == o or key.startswith(o + ".") or o.startswith(key + ".")), None
+    )
     line = None if origin else yaml_line(text, path)
     where = origin or (f"line {line}" if line else "")
     return f"  {where + '  ' if where else ''}{key}: {msg}"
+
+
+def _key_path(err: Mapping[str, Any], raw: Any) -> list[Any]:
+    """The data path of a key that is not text: pydantic's ``loc`` holds it as text ('None') or as an
+    equal key (True for 1), so the key itself comes from the error's input."""
+    return [*_data_path(err["loc"][:-1], raw), err.get("input")]
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A key as the YAML text that gave it: null, true, 3."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _allowed_keys(parent: Sequence[str | int], raw: Mapping[str, Any]) -> list[str]:

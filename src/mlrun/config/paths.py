@@ -39,6 +39,8 @@ def set_path(data: dict[str, Any], key: str, value: Any, *, what: str = "key") -
             else:
                 node = node[part]
         elif isinstance(node, dict):
+            if isinstance(part, int) and part not in node:
+                part = str(part)  # a mapping's key, not a list index: `--set training.class_weight.1=2.0`
             if last:
                 node[part] = value
             else:
@@ -89,7 +91,20 @@ def child(node: Any, part: str | int) -> Any:
     return None
 
 
-def yaml_line(text: str | None, path: Sequence[str | int]) -> int | None:
+def _same_key(node: yaml.Node, part: Any) -> bool:
+    """True when the YAML key ``node`` is ``part``: the same text, or the same value (null, true, 3) of the same type."""
+    if node.value == str(part):
+        return True
+    if not isinstance(node, yaml.ScalarNode):
+        return False
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.YAMLError:
+        return False
+    return type(value) is type(part) and value == part
+
+
+def yaml_line(text: str | None, path: Sequence[Any]) -> int | None:
     """Return the 1-based YAML line of the deepest existing node on ``path``."""
     if text is None:
         return None
@@ -101,7 +116,7 @@ def yaml_line(text: str | None, path: Sequence[str | int]) -> int | None:
     for part in path:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                if k.value == str(part):
+                if _same_key(k, part):
                     line, node = k.start_mark.line + 1, v
                     break
             else:

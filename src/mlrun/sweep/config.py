@@ -246,7 +246,13 @@ def _load_block(
         )
     data = dict(block_raw)
     if grid:
-        data["grid"] = dict(data.get("grid") or {})
+        given = data.get("grid") or {}
+        if not isinstance(given, Mapping):
+            raise ConfigError(
+                f"error: {path}: sweep.grid: must be a mapping of dotted keys to lists of values, got {given!r}; "
+                "--grid adds keys to it"
+            )
+        data["grid"] = dict(given)
         for option in grid:
             key, values = parse_grid_option(option)
             data["grid"][key] = values

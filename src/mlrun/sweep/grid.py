@@ -168,4 +168,7 @@ def describe_point(params: Mapping[str, Any]) -> str:
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except TypeError:  # keys of mixed types ({1: .., a: ..}) do not sort; the schema refuses them
+        return repr(value)
