@@ -139,13 +139,22 @@ def write_weights(run_dir: Path, model: Any, cfg: ExperimentConfig, data: Datase
 
 
 def save_model(model: Any, path: Path) -> None:
-    """Save the model in Keras' format, through a temporary file renamed into place."""
+    """Save the model in Keras' format, through a temporary file renamed into place.
+
+    Raises:
+        DiskFullError: the disk is full; the temporary file is removed.
+    """
     from mlrun.backend import tensorflow_left_out
 
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    with tensorflow_left_out():
-        model.save(tmp)
-    os.replace(tmp, path)
+    with store.disk_full_as_error(path):
+        try:
+            with tensorflow_left_out():
+                model.save(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def finish(run_dir: Path, info: dict[str, Any], started: float) -> None:

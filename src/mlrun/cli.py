@@ -191,7 +191,10 @@ def runs_cmd(
     from mlrun.report.terminal import runs_table
 
     with cli_errors():
-        listed = select_runs(store.list_runs(_runs_dir(runs_dir)), name=name, statuses=status or [], sort=sort)
+        scan = store.scan_runs(_runs_dir(runs_dir))
+        listed = select_runs(scan.runs, name=name, statuses=status or [], sort=sort)
+    for skipped in scan.skipped:  # on stderr: --json output stays parseable
+        err_console.print(f"skipped {skipped.path}: {skipped.reason}", markup=False, highlight=False)
     if as_json:
         typer.echo(json.dumps([run_record(item.run) for item in listed], indent=2))
         return

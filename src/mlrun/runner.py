@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlrun import artifacts, store
 from mlrun.config import ExperimentConfig, evolve, smoke_config, tracked_metrics, watches_validation
 from mlrun.data import Dataset, Fold, load_dataset
-from mlrun.errors import ConfigError
+from mlrun.errors import ConfigError, MlrunError
 from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
 
@@ -151,11 +151,19 @@ def run_experiment(
         )
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, prep.cfg.name)
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
-    artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
+    try:
+        artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
+    except Exception as exc:
+        _record_end(run_dir, info, started, status="failed", error=exc)
+        raise
     metrics = _fit_and_evaluate(prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on)
     result = headline_metric(metrics)
     info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
-    artifacts.finish(run_dir, info, started)
+    try:
+        artifacts.finish(run_dir, info, started)
+    except MlrunError as exc:  # a full disk at the very end: say so in run.json if it still fits
+        _record_end(run_dir, info, started, status="failed", error=exc)
+        raise
     return RunResult(run_dir, info["status"], metrics, result)
 
 
@@ -195,13 +203,29 @@ def _fit_and_evaluate(
         info["status"] = "completed"
         return evaluation.metrics
     except KeyboardInterrupt:
-        info.update(status="interrupted", epochs_completed=fitted.epochs)
-        artifacts.finish(run_dir, info, started)
+        info.update(epochs_completed=fitted.epochs)
+        _record_end(run_dir, info, started, status="interrupted")
         raise
     except Exception as exc:
-        info.update(status="failed", error=f"{type(exc).__name__}: {exc}", epochs_completed=fitted.epochs)
-        artifacts.finish(run_dir, info, started)
+        info.update(epochs_completed=fitted.epochs)
+        _record_end(run_dir, info, started, status="failed", error=exc)
         raise
+
+
+def _record_end(
+    run_dir: Path, info: dict[str, Any], started: float, *, status: str, error: BaseException | None = None
+) -> None:
+    """Write run.json with the run's final ``status`` (and ``error``), if it can still be written.
+
+    A full disk that stopped the run may stop this write too: then the original
+    error is what the caller raises, not this one.
+    """
+    info["status"] = status
+    if error is not None:
+        text = str(error).removeprefix("error: ")
+        info["error"] = text if isinstance(error, MlrunError) else f"{type(error).__name__}: {text}"
+    with contextlib.suppress(OSError, MlrunError):
+        artifacts.finish(run_dir, info, started)
 
 
 def _run_info(
