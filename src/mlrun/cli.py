@@ -21,6 +21,7 @@ from mlrun import store
 from mlrun.cli_options import (
     Backend,
     BackendOpt,
+    CheckOpt,
     ConfigArg,
     DataHtmlOpt,
     FailFastOpt,
@@ -238,6 +239,27 @@ def predict(run: RunArg, inputs: InputsArg, output: OutputOpt = None, runs_dir: 
         run_dir = store.resolve_run(run, _runs_dir(runs_dir))
         result = predict_run(run_dir, inputs, output)
     _say(f"{result.n} predictions for {result.source}: {result.output}")
+
+
+@app.command()
+def rerun(run: RunArg, check: CheckOpt = False, runs_dir: RunsDirOpt = None, quiet: QuietOpt = False) -> None:
+    """Train RUN again from its config, seed and backend into a new run; --check compares the results."""
+    from mlrun.progress import EpochProgress
+    from mlrun.rerun import check_rerun
+    from mlrun.rerun import rerun as rerun_run
+
+    with cli_errors():
+        original = store.resolve_run(run, _runs_dir(runs_dir))
+        with EpochProgress(err_console, enabled=not quiet) as progress:
+            result = rerun_run(original, _runs_dir(runs_dir), on_epoch=progress.update)
+        checked = check_rerun(original, result.run_dir) if check else None
+    name, value = result.headline
+    shown = "n/a" if value is None else f"{value:.4f}"
+    _say(f"run {result.run_id} (rerun of {original.name}): {result.status}, test {name} {shown}")
+    for line in checked.lines() if checked is not None else []:
+        _say(line)
+    if result.status != "completed" or (checked is not None and checked.verdict == "different"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -117,6 +117,7 @@ def run_experiment(
     fold: Fold | None = None,
     inner_validation: float | None = None,
     evaluate_on: Literal["test", "validation"] = "test",
+    rerun_of: str | None = None,
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
 
@@ -135,6 +136,7 @@ def run_experiment(
         evaluate_on: the data metrics.json and the other evaluation files are
             computed on: ``test``, or ``validation`` (the held-out fold, else
             the validation set: a sweep's trials, which never touch the test set).
+        rerun_of: the id of the run this one repeats (``mlrun rerun``), recorded in run.json.
 
     Returns:
         The run's directory, final status and metrics (on ``evaluate_on``).
@@ -151,6 +153,7 @@ def run_experiment(
         )
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, prep.cfg.name)
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
+    info.update(base_dir=str(Path(base_dir).resolve()) if base_dir is not None else None, rerun_of=rerun_of)
     try:
         artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
     except Exception as exc:

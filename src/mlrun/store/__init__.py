@@ -13,6 +13,7 @@ A run directory is a plain folder a person can read::
       model.keras, summary.txt, preprocessing.json
       calibration.csv       binary and multiclass: reliability bins behind metrics.json's ece
       weights.json          single-layer models (perceptron, linear): learned weights and bias
+      packages.txt          the installed distributions, name==version, as pip freeze prints them
 
 Nothing here imports Keras: listing and reporting runs must stay fast.
 """
@@ -25,6 +26,7 @@ from mlrun.store.files import (
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    PACKAGES_FILE,
     PR_FILE,
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
@@ -76,6 +78,7 @@ __all__ = [
     "HistoryWriter",
     "METRICS_FILE",
     "MODEL_FILE",
+    "PACKAGES_FILE",
     "PREDICTIONS_FILE",
     "PREPROCESSING_FILE",
     "PR_FILE",

@@ -34,6 +34,7 @@ CALIBRATION_FILE = "calibration.csv"
 WEIGHTS_FILE = "weights.json"
 DATA_FILE = "data.json"
 SAMPLES_FILE = "samples.npz"
+PACKAGES_FILE = "packages.txt"
 
 
 def default_runs_dir() -> Path:
