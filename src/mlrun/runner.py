@@ -15,11 +15,12 @@ failed, interrupted or diverged.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -154,20 +155,22 @@ def run_experiment(
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, prep.cfg.name)
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
     info.update(base_dir=str(Path(base_dir).resolve()) if base_dir is not None else None, rerun_of=rerun_of)
-    try:
-        artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
-    except Exception as exc:
-        _record_end(run_dir, info, started, status="failed", error=exc)
-        raise
+    start = functools.partial(artifacts.write_run_start, run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
+    _failing_records(run_dir, info, started, start)
     metrics = _fit_and_evaluate(prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on)
     result = headline_metric(metrics)
     info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
+    _failing_records(run_dir, info, started, functools.partial(artifacts.finish, run_dir, info, started))
+    return RunResult(run_dir, info["status"], metrics, result)
+
+
+def _failing_records(run_dir: Path, info: dict[str, Any], started: float, write: Callable[[], None]) -> None:
+    """Call ``write`` (files of the run); when it fails (a full disk), mark the run failed in run.json if it fits."""
     try:
-        artifacts.finish(run_dir, info, started)
-    except MlrunError as exc:  # a full disk at the very end: say so in run.json if it still fits
+        write()
+    except Exception as exc:
         _record_end(run_dir, info, started, status="failed", error=exc)
         raise
-    return RunResult(run_dir, info["status"], metrics, result)
 
 
 def headline_metric(metrics: Mapping[str, Any]) -> tuple[str, float | None]:
