@@ -1,7 +1,7 @@
 """Everything written into a run directory, and reading a run's model back.
 
 A run directory holds config.yaml, run.json (status and provenance: versions,
-platform, runtime), summary.txt, preprocessing.json, data.json, history.csv (written
+platform, runtime), packages.txt (every installed distribution), summary.txt, preprocessing.json, data.json, history.csv (written
 by :mod:`mlrun.training` as epochs end), the evaluation files (metrics.json,
 predictions.csv, confusion/ROC/PR/calibration tables), weights.json for one-layer
 models, and model.keras. Paths and atomic writes come from :mod:`mlrun.store`.
@@ -10,6 +10,7 @@ models, and model.keras. Paths and atomic writes come from :mod:`mlrun.store`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import time
@@ -43,6 +44,22 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str]:
     return out
 
 
+@functools.cache
+def installed_packages() -> str:
+    """packages.txt: every installed distribution as ``name==version``, one a line, sorted as ``pip freeze`` sorts.
+
+    Read once per process from package metadata (importlib.metadata), which imports nothing.
+    """
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in found:  # the first on sys.path wins, as at import
+            found[name.lower()] = f"{name}=={dist.version}"
+    return "".join(f"{found[key]}\n" for key in sorted(found))
+
+
 def platform_info() -> dict[str, Any]:
     """The machine a run executed on: OS, CPU, and the loaded backend's devices."""
     from mlrun.backend import devices
@@ -72,12 +89,13 @@ def preprocessing_record(cfg: ExperimentConfig, data: Dataset) -> dict[str, Any]
 
 
 def write_run_start(run_dir: Path, info: dict[str, Any], *, cfg: ExperimentConfig, data: Dataset, model: Any) -> None:
-    """Write what is known before training: config.yaml, run.json, summary.txt, preprocessing.json, data files."""
+    """Write what is known before training: config.yaml, run.json, packages.txt, summary.txt, preprocessing.json, data files."""
     from mlrun.backend import keras_modules
     from mlrun.datasummary import write_data_files
 
     store.write_yaml(run_dir / store.CONFIG_FILE, config_to_dict(cfg))
     store.write_json(run_dir / store.RUN_FILE, info)
+    store.write_atomic(run_dir / store.PACKAGES_FILE, installed_packages())
     store.write_atomic(run_dir / store.SUMMARY_FILE, keras_modules().model.summary_text(model))
     store.write_json(run_dir / store.PREPROCESSING_FILE, preprocessing_record(cfg, data))
     write_data_files(run_dir, data, name=cfg.name, seed=cfg.seed)  # data.json, and samples.npz for images
@@ -139,13 +157,22 @@ def write_weights(run_dir: Path, model: Any, cfg: ExperimentConfig, data: Datase
 
 
 def save_model(model: Any, path: Path) -> None:
-    """Save the model in Keras' format, through a temporary file renamed into place."""
+    """Save the model in Keras' format, through a temporary file renamed into place.
+
+    Raises:
+        DiskFullError: the disk is full; the temporary file is removed.
+    """
     from mlrun.backend import tensorflow_left_out
 
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    with tensorflow_left_out():
-        model.save(tmp)
-    os.replace(tmp, path)
+    with store.disk_full_as_error(path):
+        try:
+            with tensorflow_left_out():
+                model.save(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def finish(run_dir: Path, info: dict[str, Any], started: float) -> None:

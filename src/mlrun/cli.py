@@ -21,6 +21,7 @@ from mlrun import store
 from mlrun.cli_options import (
     Backend,
     BackendOpt,
+    CheckOpt,
     ConfigArg,
     DataHtmlOpt,
     FailFastOpt,
@@ -191,7 +192,10 @@ def runs_cmd(
     from mlrun.report.terminal import runs_table
 
     with cli_errors():
-        listed = select_runs(store.list_runs(_runs_dir(runs_dir)), name=name, statuses=status or [], sort=sort)
+        scan = store.scan_runs(_runs_dir(runs_dir))
+        listed = select_runs(scan.runs, name=name, statuses=status or [], sort=sort)
+    for skipped in scan.skipped:  # on stderr: --json output stays parseable
+        err_console.print(f"skipped {skipped.path}: {skipped.reason}", markup=False, highlight=False)
     if as_json:
         typer.echo(json.dumps([run_record(item.run) for item in listed], indent=2))
         return
@@ -235,6 +239,27 @@ def predict(run: RunArg, inputs: InputsArg, output: OutputOpt = None, runs_dir: 
         run_dir = store.resolve_run(run, _runs_dir(runs_dir))
         result = predict_run(run_dir, inputs, output)
     _say(f"{result.n} predictions for {result.source}: {result.output}")
+
+
+@app.command()
+def rerun(run: RunArg, check: CheckOpt = False, runs_dir: RunsDirOpt = None, quiet: QuietOpt = False) -> None:
+    """Train RUN again from its config, seed and backend into a new run; --check compares the results."""
+    from mlrun.progress import EpochProgress
+    from mlrun.rerun import check_rerun
+    from mlrun.rerun import rerun as rerun_run
+
+    with cli_errors():
+        original = store.resolve_run(run, _runs_dir(runs_dir))
+        with EpochProgress(err_console, enabled=not quiet) as progress:
+            result = rerun_run(original, _runs_dir(runs_dir), on_epoch=progress.update)
+        checked = check_rerun(original, result.run_dir) if check else None
+    name, value = result.headline
+    shown = "n/a" if value is None else f"{value:.4f}"
+    _say(f"run {result.run_id} (rerun of {original.name}): {result.status}, test {name} {shown}")
+    for line in checked.lines() if checked is not None else []:
+        _say(line)
+    if result.status != "completed" or (checked is not None and checked.verdict == "different"):
+        raise typer.Exit(1)
 
 
 @app.command()

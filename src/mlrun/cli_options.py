@@ -45,6 +45,8 @@ HELP = {
     "(needs pip install 'mlrun\\[ray]').",
     "ray_address": "Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).",
     "fail_fast": "Stop at the first failed trial (default: record it and go on).",
+    "check": "Compare the new run's history.csv and metrics.json with the original's and print a verdict: "
+    "identical, equal within tolerance (exit 0) or different (exit 1).",
 }
 
 
@@ -95,3 +97,4 @@ WorkersOpt = Annotated[int | None, _option("workers", "--workers", "-w", shown=F
 BackendOpt = Annotated[Backend, _option("backend", "--backend")]
 RayAddressOpt = Annotated[str | None, _option("ray_address", "--ray-address", shown=False)]
 FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
+CheckOpt = Annotated[bool, _option("check", "--check")]

@@ -35,3 +35,9 @@ class RunNotFound(RunError):
     """A run reference resolves to no run, to several, or outside the runs directory."""
 
     exit_code = 2
+
+
+class DiskFullError(RunError):
+    """A file could not be written because the disk (or the user's quota) is full."""
+
+    exit_code = 1

@@ -112,8 +112,8 @@ def read_preprocessing(run_dir: Path) -> dict[str, Any]:
         )
     try:
         dataset = store.read_run_info(Path(run_dir)).get("dataset") or {}
-    except RunError:
-        dataset = {}
+    except RunError as exc:  # its dataset record says how CSV inputs were cleaned: do not guess
+        raise RunError(f"error: {exc}; predict needs the run's record of its dataset: restore it or retrain") from None
     preprocessing["cleaned"] = isinstance(dataset, dict) and bool(dataset.get("cleaning"))
     return preprocessing
 

@@ -15,11 +15,12 @@ failed, interrupted or diverged.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlrun import artifacts, store
 from mlrun.config import ExperimentConfig, evolve, smoke_config, tracked_metrics, watches_validation
 from mlrun.data import Dataset, Fold, load_dataset
-from mlrun.errors import ConfigError
+from mlrun.errors import ConfigError, MlrunError
 from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
 
@@ -117,6 +118,7 @@ def run_experiment(
     fold: Fold | None = None,
     inner_validation: float | None = None,
     evaluate_on: Literal["test", "validation"] = "test",
+    rerun_of: str | None = None,
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
 
@@ -135,6 +137,7 @@ def run_experiment(
         evaluate_on: the data metrics.json and the other evaluation files are
             computed on: ``test``, or ``validation`` (the held-out fold, else
             the validation set: a sweep's trials, which never touch the test set).
+        rerun_of: the id of the run this one repeats (``mlrun rerun``), recorded in run.json.
 
     Returns:
         The run's directory, final status and metrics (on ``evaluate_on``).
@@ -151,12 +154,23 @@ def run_experiment(
         )
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, prep.cfg.name)
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
-    artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
+    info.update(base_dir=str(Path(base_dir).resolve()) if base_dir is not None else None, rerun_of=rerun_of)
+    start = functools.partial(artifacts.write_run_start, run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
+    _failing_records(run_dir, info, started, start)
     metrics = _fit_and_evaluate(prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on)
     result = headline_metric(metrics)
     info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
-    artifacts.finish(run_dir, info, started)
+    _failing_records(run_dir, info, started, functools.partial(artifacts.finish, run_dir, info, started))
     return RunResult(run_dir, info["status"], metrics, result)
+
+
+def _failing_records(run_dir: Path, info: dict[str, Any], started: float, write: Callable[[], None]) -> None:
+    """Call ``write`` (files of the run); when it fails (a full disk), mark the run failed in run.json if it fits."""
+    try:
+        write()
+    except Exception as exc:
+        _record_end(run_dir, info, started, status="failed", error=exc)
+        raise
 
 
 def headline_metric(metrics: Mapping[str, Any]) -> tuple[str, float | None]:
@@ -195,13 +209,29 @@ def _fit_and_evaluate(
         info["status"] = "completed"
         return evaluation.metrics
     except KeyboardInterrupt:
-        info.update(status="interrupted", epochs_completed=fitted.epochs)
-        artifacts.finish(run_dir, info, started)
+        info.update(epochs_completed=fitted.epochs)
+        _record_end(run_dir, info, started, status="interrupted")
         raise
     except Exception as exc:
-        info.update(status="failed", error=f"{type(exc).__name__}: {exc}", epochs_completed=fitted.epochs)
-        artifacts.finish(run_dir, info, started)
+        info.update(epochs_completed=fitted.epochs)
+        _record_end(run_dir, info, started, status="failed", error=exc)
         raise
+
+
+def _record_end(
+    run_dir: Path, info: dict[str, Any], started: float, *, status: str, error: BaseException | None = None
+) -> None:
+    """Write run.json with the run's final ``status`` (and ``error``), if it can still be written.
+
+    A full disk that stopped the run may stop this write too: then the original
+    error is what the caller raises, not this one.
+    """
+    info["status"] = status
+    if error is not None:
+        text = str(error).removeprefix("error: ")
+        info["error"] = text if isinstance(error, MlrunError) else f"{type(error).__name__}: {text}"
+    with contextlib.suppress(OSError, MlrunError):
+        artifacts.finish(run_dir, info, started)
 
 
 def _run_info(

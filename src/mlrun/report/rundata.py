@@ -204,8 +204,7 @@ def load_run(path: Path, *, details: bool = True) -> RunData:
             elif loaded is not None:
                 run.problems.append(f"{store.CONFIG_FILE}: expected a mapping, got {type(loaded).__name__}")
     run.history = _read(run, store.HISTORY_FILE, _read_history) or []
-    metrics = _read(run, store.METRICS_FILE, store.read_json)
-    run.metrics = metrics if isinstance(metrics, dict) else None
+    run.metrics = _checked_metrics(run, _read(run, store.METRICS_FILE, store.read_json))
     run.summary = _read(run, store.SUMMARY_FILE, lambda p: p.read_text(encoding="utf-8"))
     weights = _read(run, store.WEIGHTS_FILE, store.read_json)
     run.weights = weights if isinstance(weights, dict) else None
@@ -239,6 +238,26 @@ def _read(run: RunData, name: str, reader: Callable[[Path], T]) -> T | None:
     except (OSError, ValueError, KeyError, IndexError, TypeError, csv.Error) as exc:
         run.problems.append(f"{name}: could not be read ({first_line(exc)})")
         return None
+
+
+#: metrics.json's entries that are text, not numbers.
+_TEXT_METRICS = frozenset({"task", "positive_label", "warning"})
+
+
+def _checked_metrics(run: RunData, metrics: Any) -> dict[str, Any] | None:
+    """metrics.json's object without the entries that should be numbers and are not; each one a problem."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, dict):
+        run.problems.append(f"{store.METRICS_FILE}: expected a JSON object of metrics, got {type(metrics).__name__}")
+        return None
+    kept: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, str) and key not in _TEXT_METRICS:
+            run.problems.append(f"{store.METRICS_FILE}: {key!r} is not a number ({value!r}); left out")
+        else:
+            kept[key] = value
+    return kept
 
 
 def _missing_files(path: Path, task: str | None) -> list[str]:

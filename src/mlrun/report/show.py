@@ -37,7 +37,7 @@ def show_report(
     """
     if html is not None and not write_html:
         raise ConfigError("give --html PATH or --no-html, not both")
-    path = store.resolve_run(ref, runs_dir, sweeps=True)
+    path = store.resolve_run(ref, runs_dir, sweeps=True, damaged=True)
     if store.is_sweep_dir(path):
         sweep = read_sweep_results(path)
         terminal.print_sweep(console, sweep)
@@ -60,7 +60,7 @@ def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, ht
     if any(p is not None for p in points):
         _compare_sweep_points(console, refs, points)
         return None
-    runs = [load_run(store.resolve_run(ref, runs_dir), details=False) for ref in refs]
+    runs = [load_run(store.resolve_run(ref, runs_dir, damaged=True), details=False) for ref in refs]
     comparison = compare_runs(runs)
     terminal.print_comparison(console, comparison)
     return markup.write_page(page_path(html), page.comparison_page(comparison)) if html is not None else None
@@ -69,7 +69,7 @@ def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, ht
 def _sweep_point(ref: str, runs_dir: Path) -> SweepPoint | None:
     """The grid point ``ref`` names (``SWEEP`` or ``SWEEP:N``), or None for a run; a run id wins over a sweep id."""
     try:
-        if not store.is_sweep_dir(store.resolve_run(ref, runs_dir, sweeps=True)):
+        if not store.is_sweep_dir(store.resolve_run(ref, runs_dir, sweeps=True, damaged=True)):
             return None
     except RunNotFound:
         pass  # SWEEP:N resolves below, or raises its own message

@@ -283,10 +283,11 @@ def notices(run: RunData) -> list[Notice]:
     elif status == "unknown":
         out.append(Notice("error", f"{store.RUN_FILE} could not be read: identity and status are unknown."))
     if run.missing:
-        why = "" if status == "completed" else " (the run did not get that far)"
-        out.append(
-            Notice("warning" if status == "completed" else "info", f"Not written{why}: {', '.join(run.missing)}.")
-        )
+        if status == "completed":
+            lost = f"Missing, though the run completed (deleted or lost since): {', '.join(run.missing)}."
+            out.append(Notice("warning", lost))
+        else:
+            out.append(Notice("info", f"Not written (the run did not get that far): {', '.join(run.missing)}."))
     out += [Notice("warning", problem) for problem in run.problems]
     if (run.metrics or {}).get("test_is_training_data") is True:
         out.append(Notice("warning", TRAINING_DATA_NOTICE))

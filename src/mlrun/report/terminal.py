@@ -214,6 +214,10 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     for i, run in enumerate(comparison.runs, 1):
         legend.add_row(str(i), Text(run.run_id), status_text(run.status), Text(run.task or "—"))
     console.print(legend)
+    for i, run in enumerate(comparison.runs, 1):
+        for notice in summary.notices(run):
+            style = f"bold {_NOTICE_STYLES[notice.level]}"
+            console.print(Text(f"#{i} {notice.level}: ", style=style) + Text(notice.text))
 
     if comparison.config_diff:
         diff = Table(box=box.SIMPLE_HEAD, title="Config differences", title_justify="left")

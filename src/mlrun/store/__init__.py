@@ -13,6 +13,7 @@ A run directory is a plain folder a person can read::
       model.keras, summary.txt, preprocessing.json
       calibration.csv       binary and multiclass: reliability bins behind metrics.json's ece
       weights.json          single-layer models (perceptron, linear): learned weights and bias
+      packages.txt          the installed distributions, name==version, as pip freeze prints them
 
 Nothing here imports Keras: listing and reporting runs must stay fast.
 """
@@ -25,6 +26,7 @@ from mlrun.store.files import (
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    PACKAGES_FILE,
     PR_FILE,
     PREDICTIONS_FILE,
     PREPROCESSING_FILE,
@@ -35,6 +37,8 @@ from mlrun.store.files import (
     WEIGHTS_FILE,
     HistoryWriter,
     default_runs_dir,
+    disk_full_as_error,
+    is_disk_full,
     now_iso,
     read_csv,
     read_json,
@@ -51,6 +55,8 @@ from mlrun.store.refs import (
 from mlrun.store.runs import (
     STATUSES,
     RunInfo,
+    RunScan,
+    SkippedDir,
     create_run_dir,
     effective_status,
     host_info,
@@ -59,6 +65,7 @@ from mlrun.store.runs import (
     pid_alive,
     process_start,
     read_run_info,
+    scan_runs,
     slugify,
 )
 
@@ -71,22 +78,27 @@ __all__ = [
     "HistoryWriter",
     "METRICS_FILE",
     "MODEL_FILE",
+    "PACKAGES_FILE",
     "PREDICTIONS_FILE",
     "PREPROCESSING_FILE",
     "PR_FILE",
     "ROC_FILE",
     "RUN_FILE",
     "RunInfo",
+    "RunScan",
     "SAMPLES_FILE",
     "STATUSES",
     "SUMMARY_FILE",
+    "SkippedDir",
     "WEIGHTS_FILE",
     "create_run_dir",
     "default_runs_dir",
+    "disk_full_as_error",
     "effective_status",
     "glob_escape",
     "host_info",
     "is_sweep_dir",
+    "is_disk_full",
     "iter_runs",
     "list_runs",
     "now_iso",
@@ -96,6 +108,7 @@ __all__ = [
     "read_json",
     "read_run_info",
     "resolve_run",
+    "scan_runs",
     "slugify",
     "write_atomic",
     "write_csv",

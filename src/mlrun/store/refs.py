@@ -6,31 +6,56 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from mlrun.errors import RunNotFound
+from mlrun.errors import RunError, RunNotFound
 from mlrun.store.files import RUN_FILE
 from mlrun.store.runs import iter_runs
 
 
-def resolve_run(ref: str, runs_dir: Path, *, sweeps: bool = False) -> Path:
+def resolve_run(ref: str, runs_dir: Path, *, sweeps: bool = False, damaged: bool = False) -> Path:
     """Resolve a run reference to a run directory: the one place that decides what RUN means.
 
     ``ref`` is a run id, a unique prefix of one, ``latest`` (the newest run),
     or a path to a run directory. With ``sweeps``, a reference no run matches
     may name a sweep directory instead (see :func:`is_sweep_dir`): by path, or
     by its id or a unique prefix, directly in ``runs_dir`` or one level down.
+    With ``damaged``, a directory of ``runs_dir`` that has lost its run.json is
+    returned too (a report shows what is left); else it is an error.
 
     Raises:
         RunNotFound: nothing matches, several runs match, or ``ref`` points
             outside ``runs_dir`` without being a real run directory.
+        RunError: ``ref`` names a directory of ``runs_dir`` without run.json (unless ``damaged``).
     """
     runs_dir = Path(runs_dir)
     try:
         return _resolve_run_dir(ref, runs_dir)
     except RunNotFound:
         sweep = _resolve_sweep_dir(ref, runs_dir) if sweeps else None
-        if sweep is None:
+        if sweep is not None:
+            return sweep
+        lost = _damaged_run_dir(ref, runs_dir)
+        if lost is None:
             raise
-        return sweep
+        if damaged:
+            return lost
+        raise RunError(
+            f"{lost}: no {RUN_FILE}: not a run directory, or its {RUN_FILE} was lost "
+            "(the run's other files are still there; `mlrun runs` lists the readable runs)"
+        ) from None
+
+
+def _damaged_run_dir(ref: str, runs_dir: Path) -> Path | None:
+    """The directory of ``runs_dir`` that ``ref`` names (by path, id or unique prefix) when it has no run.json."""
+    if not runs_dir.is_dir():
+        return None
+    if _is_path_ref(ref):
+        target = Path(ref).resolve()
+        return target if target.is_dir() and target.parent == runs_dir.resolve() else None
+    if ref == "latest":
+        return None
+    found = [p for p in runs_dir.glob(f"{glob_escape(ref)}*") if p.is_dir() and not p.name.startswith(".")]
+    exact = [p for p in found if p.name == ref]
+    return exact[0] if exact else (found[0] if len(found) == 1 else None)
 
 
 def is_sweep_dir(path: Path) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun.errors import RunError
-from mlrun.store.files import RUN_FILE, read_json
+from mlrun.store.files import RUN_FILE, disk_full_as_error, read_json
 
 #: Statuses written to run.json. ``crashed`` is never written: it is how a
 #: ``running`` run whose process is gone is shown (see :func:`effective_status`).
@@ -38,13 +38,15 @@ def create_run_dir(runs_dir: Path, name: str, *, prefix: str = "") -> Path:
     exists, so processes starting in the same second still get distinct ids.
     """
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    with disk_full_as_error(runs_dir):
+        runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
         run_id = f"{prefix}{stamp}-{slugify(name)}-{secrets.token_hex(2)}"
         path = runs_dir / run_id
         try:
-            path.mkdir()
+            with disk_full_as_error(path):
+                path.mkdir()
         except FileExistsError:
             continue
         return path
@@ -151,28 +153,85 @@ class RunInfo:
 
 
 def read_run_info(path: Path) -> dict[str, Any]:
-    """Read a run's run.json; raise :class:`RunError` if it is missing or unreadable."""
-    try:
-        return read_json(Path(path) / RUN_FILE)
-    except FileNotFoundError:
-        raise RunError(f"{path} is not a run directory (no {RUN_FILE})") from None
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {Path(path) / RUN_FILE}: {exc}") from None
+    """Read a run's run.json; raise :class:`RunError` if it is missing, unreadable or not a JSON object."""
+    found = _read_info(Path(path))
+    if isinstance(found, str):
+        raise RunError(f"{path}: {found}")
+    return found
+
+
+@dataclass(frozen=True)
+class SkippedDir:
+    """A directory in the runs directory that is not listed as a run, and why (``reason`` names the file)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunScan:
+    """What :func:`scan_runs` found: the readable runs, and the directories it skipped."""
+
+    runs: list[RunInfo]
+    skipped: list[SkippedDir]
+
+
+def scan_runs(runs_dir: Path) -> RunScan:
+    """Read every run directly under ``runs_dir``, oldest id first, and say which directories are not runs.
+
+    A directory whose run.json is missing, damaged or not a JSON object is
+    skipped with the reason; sweep directories (they have their own listing)
+    and hidden directories are left out silently.
+    """
+    from mlrun.sweep.files import SWEEP_FILE  # lazy: mlrun.sweep imports this module
+
+    runs: list[RunInfo] = []
+    skipped: list[SkippedDir] = []
+    for path in _run_dirs(Path(runs_dir)):
+        found = _read_info(path)
+        if isinstance(found, dict):
+            runs.append(RunInfo(path, found))
+        elif not (path / SWEEP_FILE).is_file():
+            skipped.append(SkippedDir(path, found))
+    return RunScan(runs, skipped)
 
 
 def iter_runs(runs_dir: Path) -> Iterator[RunInfo]:
     """Yield every readable run directly under ``runs_dir``, oldest id first."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return
-    for path in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:
-            info = read_json(path / RUN_FILE)
-        except (OSError, ValueError):
-            continue  # not a run, or being created right now
-        yield RunInfo(path, info)
+    for path in _run_dirs(Path(runs_dir)):
+        found = _read_info(path)
+        if isinstance(found, dict):  # else not a run, damaged, or being created right now
+            yield RunInfo(path, found)
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     """Return every readable run directly under ``runs_dir``, oldest id first."""
     return list(iter_runs(runs_dir))
+
+
+def _run_dirs(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _read_info(path: Path) -> dict[str, Any] | str:
+    """A run directory's run.json as a dict, or what is wrong with it (naming the file)."""
+    file = path / RUN_FILE
+    try:
+        info = read_json(file)
+    except FileNotFoundError:
+        return f"no {RUN_FILE}: not a run directory, or its {RUN_FILE} was lost"
+    except UnicodeDecodeError:
+        return f"{RUN_FILE} is not UTF-8 text: the file is damaged"
+    except ValueError as exc:
+        return f"{RUN_FILE} is not valid JSON ({exc}): the file is damaged or was cut short"
+    except OSError as exc:
+        return f"{RUN_FILE} could not be read ({exc.strerror or exc})"
+    if not isinstance(info, dict):
+        return f"{RUN_FILE} holds a JSON {_json_kind(info)}, not an object: the file is damaged"
+    return info
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
