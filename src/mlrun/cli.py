@@ -23,6 +23,8 @@ from mlrun.cli_options import (
     BackendOpt,
     ConfigArg,
     DataHtmlOpt,
+    ExportFormatOpt,
+    ExportOutputOpt,
     FailFastOpt,
     FoldsOpt,
     GridOpt,
@@ -235,6 +237,23 @@ def predict(run: RunArg, inputs: InputsArg, output: OutputOpt = None, runs_dir: 
         run_dir = store.resolve_run(run, _runs_dir(runs_dir))
         result = predict_run(run_dir, inputs, output)
     _say(f"{result.n} predictions for {result.source}: {result.output}")
+
+
+@app.command()
+def export(run: RunArg, fmt: ExportFormatOpt, output: ExportOutputOpt = None, runs_dir: RunsDirOpt = None) -> None:
+    """Export RUN's model as ONNX, SavedModel or LiteRT, taking raw inputs (its scaling inside); verify it."""
+    from mlrun.export import TOLERANCE, export_run
+
+    with cli_errors():
+        run_dir = store.resolve_run(run, _runs_dir(runs_dir))
+        result = export_run(run_dir, fmt.value, output)
+    for note in result.notes:
+        _say(f"note: {note}")
+    _say(
+        f"{result.format}: {result.output} (sidecar {result.sidecar.name}); verified with {result.runtime} on "
+        f"{result.n} test inputs: largest absolute difference from {result.against} {result.max_abs_diff:.2g} "
+        f"(tolerance {TOLERANCE:g})"
+    )
 
 
 @app.command()

@@ -45,6 +45,9 @@ HELP = {
     "(needs pip install 'mlrun\\[ray]').",
     "ray_address": "Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).",
     "fail_fast": "Stop at the first failed trial (default: record it and go on).",
+    "export_format": "onnx, saved_model or litert (onnx needs pip install 'mlrun\\[export]').",
+    "export_output": "File to write (a directory for saved_model; default: export/model.onnx, export/saved_model "
+    "or export/model.tflite in the run directory). The sidecar JSON goes beside it as <name>.json.",
 }
 
 
@@ -66,6 +69,12 @@ def version_callback(value: bool) -> None:
 class Backend(str, Enum):
     local = "local"
     ray = "ray"
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    saved_model = "saved_model"
+    litert = "litert"
 
 
 ConfigArg = Annotated[Path, _argument("config")]
@@ -95,3 +104,5 @@ WorkersOpt = Annotated[int | None, _option("workers", "--workers", "-w", shown=F
 BackendOpt = Annotated[Backend, _option("backend", "--backend")]
 RayAddressOpt = Annotated[str | None, _option("ray_address", "--ray-address", shown=False)]
 FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
+ExportFormatOpt = Annotated[ExportFormat, _option("export_format", "--format", "-f", shown=False)]
+ExportOutputOpt = Annotated[Path | None, _option("export_output", "--output", "-o", shown=False)]
