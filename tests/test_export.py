@@ -148,6 +148,39 @@ def test_mc_dropout_run_exports_its_deterministic_model(cli, trained) -> None:
 
 
 @pytest.mark.slow
+def test_cleaned_csv_run_exports_the_numeric_model_and_lists_the_cleaning(cli, write_config, tmp_path: Path) -> None:
+    from tests.test_cleaner import raw_rows, write
+
+    data = write(tmp_path / "churn.csv", raw_rows(80))
+    config = write_config(
+        {
+            "name": "churn",
+            "seed": 1,
+            "dataset": {
+                "path": str(data),
+                "label": "churned",
+                "scale": "standard",
+                "validation_split": 0.2,
+                "cleaning": {"dtypes": {"income": "float"}, "missing": "mean", "one_hot": ["city"]},
+            },
+            "model": {"architecture": "mlp", "hidden_units": [4]},
+            "loss": "binary_crossentropy",
+            "training": {"epochs": 1, "batch_size": 16},
+        }
+    )
+    runs = tmp_path / "runs"
+    assert cli.invoke(app, ["train", str(config), "--runs-dir", str(runs), "-q"]).exit_code == 0
+    result = cli.invoke(app, ["export", "latest", "--format", "saved_model", "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert "this run cleaned its CSV" in result.output and "one-hot encode city" in result.output
+    run_dir = next(runs.iterdir())
+    sidecar = json.loads((run_dir / "export" / "saved_model.json").read_text())
+    recorded = json.loads((run_dir / store.PREPROCESSING_FILE).read_text())["cleaning"]
+    assert sidecar["features"] == recorded["features"] and {"city=Berlin", "city=Rome"} <= set(sidecar["features"])
+    assert sidecar["cleaning"]["one_hot"] == {"city": ["Berlin", "Paris", "Rome"]}
+
+
+@pytest.mark.slow
 def test_a_layer_the_converter_refuses_is_named(cli, trained, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlrun.backend import import_keras
 
