@@ -24,6 +24,8 @@ from mlrun.cli_options import (
     CheckOpt,
     ConfigArg,
     DataHtmlOpt,
+    ExportFormatOpt,
+    ExportOutputOpt,
     FailFastOpt,
     FoldsOpt,
     GridOpt,
@@ -260,6 +262,23 @@ def rerun(run: RunArg, check: CheckOpt = False, runs_dir: RunsDirOpt = None, qui
         _say(line)
     if result.status != "completed" or (checked is not None and checked.verdict == "different"):
         raise typer.Exit(1)
+
+
+@app.command()
+def export(run: RunArg, fmt: ExportFormatOpt, output: ExportOutputOpt = None, runs_dir: RunsDirOpt = None) -> None:
+    """Export RUN's model as ONNX, SavedModel or LiteRT, taking raw inputs (its scaling inside); verify it."""
+    from mlrun.export import TOLERANCE, export_run
+
+    with cli_errors():
+        run_dir = store.resolve_run(run, _runs_dir(runs_dir))
+        result = export_run(run_dir, fmt.value, output)
+    for note in result.notes:
+        _say(f"note: {note}")
+    _say(
+        f"{result.format}: {result.output} (sidecar {result.sidecar.name}); verified with {result.runtime} on "
+        f"{result.n} test inputs: largest absolute difference from {result.against} {result.max_abs_diff:.2g} "
+        f"(tolerance {TOLERANCE:g})"
+    )
 
 
 @app.command()

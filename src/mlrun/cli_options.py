@@ -47,6 +47,9 @@ HELP = {
     "fail_fast": "Stop at the first failed trial (default: record it and go on).",
     "check": "Compare the new run's history.csv and metrics.json with the original's and print a verdict: "
     "identical, equal within tolerance (exit 0) or different (exit 1).",
+    "export_format": "onnx, saved_model or litert (onnx needs pip install 'mlrun\\[export]').",
+    "export_output": "File to write (a directory for saved_model; default: export/model.onnx, export/saved_model "
+    "or export/model.tflite in the run directory). The sidecar JSON goes beside it as <name>.json.",
 }
 
 
@@ -68,6 +71,12 @@ def version_callback(value: bool) -> None:
 class Backend(str, Enum):
     local = "local"
     ray = "ray"
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    saved_model = "saved_model"
+    litert = "litert"
 
 
 ConfigArg = Annotated[Path, _argument("config")]
@@ -98,3 +107,5 @@ BackendOpt = Annotated[Backend, _option("backend", "--backend")]
 RayAddressOpt = Annotated[str | None, _option("ray_address", "--ray-address", shown=False)]
 FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
 CheckOpt = Annotated[bool, _option("check", "--check")]
+ExportFormatOpt = Annotated[ExportFormat, _option("export_format", "--format", "-f", shown=False)]
+ExportOutputOpt = Annotated[Path | None, _option("export_output", "--output", "-o", shown=False)]

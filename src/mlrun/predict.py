@@ -77,15 +77,7 @@ def predict_run(
     preprocessing = read_preprocessing(run_dir)
     input_path = Path(input_path)
     inputs = read_inputs(input_path, preprocessing)
-    x = check_shape(inputs.x, preprocessing, inputs.source)
-
-    from mlrun.artifacts import load_run_model
-    from mlrun.data import Preprocessing
-    from mlrun.evaluation import predict_scores
-
-    x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
-    model = load_run_model(run_dir)
-    scores, std = predict_scores(model, x, batch_size=batch_size, mc_samples=_mc_samples(run_dir))
+    scores, std = score_inputs(run_dir, inputs.x, preprocessing, source=inputs.source, batch_size=batch_size)
     header, rows = prediction_table(scores, preprocessing, std=std)
     if inputs.names is not None:
         header, rows = ["file", *header], [[name, *row] for name, row in zip(inputs.names, rows)]
@@ -116,6 +108,41 @@ def read_preprocessing(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"error: {exc}; predict needs the run's record of its dataset: restore it or retrain") from None
     preprocessing["cleaned"] = isinstance(dataset, dict) and bool(dataset.get("cleaning"))
     return preprocessing
+
+
+def score_inputs(
+    run_dir: Path,
+    x: np.ndarray,
+    preprocessing: dict[str, Any],
+    *,
+    source: str = "the inputs",
+    batch_size: int = 256,
+    model: Any = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Check raw inputs against the run, scale them as the run did and predict them with its model.
+
+    Args:
+        run_dir: the run directory.
+        x: raw inputs, ``(n, *input_shape)`` (or one sample without the batch axis).
+        preprocessing: the run's :func:`read_preprocessing` record.
+        source: what ``x`` is, for error messages.
+        batch_size: inputs per forward pass.
+        model: the run's model, already loaded (default: load ``model.keras``).
+
+    Returns:
+        The model's outputs and, for a run with Monte Carlo dropout, their standard deviations (else None).
+
+    Raises:
+        DataError: ``x`` is not numeric, has the wrong shape, or holds NaN or infinite values.
+    """
+    x = check_shape(x, preprocessing, source)
+    from mlrun.artifacts import load_run_model
+    from mlrun.data import Preprocessing
+    from mlrun.evaluation import predict_scores
+
+    x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
+    model = model if model is not None else load_run_model(run_dir)
+    return predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir))
 
 
 # --------------------------------------------------------------------------- reading inputs
@@ -292,7 +319,7 @@ def prediction_table(
     return header, rows
 
 
-def _mc_samples(run_dir: Path) -> int:
+def mc_samples(run_dir: Path) -> int:
     """The run's evaluation.mc_samples (1 when absent)."""
     import yaml
 

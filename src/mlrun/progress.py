@@ -7,6 +7,7 @@ error raised before any progress prints nothing but its message.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -97,3 +98,15 @@ class TrialProgress(StageBars):
             notes.append(f"{event.trial}: {event.status}")
         shown = "; ".join(n for n in notes if n)
         self.show(event.stage, completed=event.finished, total=event.total, description=shown)
+
+
+def notebook_console() -> Console:
+    """The console the notebook API draws its bars on: Jupyter's own display where rich can drive it.
+
+    rich animates a bar in Jupyter through ipywidgets; without them it would draw nothing, so there
+    the bar is written as plain text once it finishes.
+    """
+    console = Console()
+    if console.is_jupyter and importlib.util.find_spec("ipywidgets") is None:
+        return Console(force_jupyter=False, force_terminal=False, width=120)
+    return console
