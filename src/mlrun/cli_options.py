@@ -30,7 +30,8 @@ HELP = {
     "no_html": "Print the terminal report only.",
     "version": "Show the version and exit.",
     "train_smoke": "Run the whole pipeline on at most 200 samples for 1 epoch (a quick check); marks the run as smoke.",
-    "sweep_smoke": "Every trial on at most 200 samples for 1 epoch, at most 2 folds (a quick check).",
+    "sweep_smoke": "Every trial on at most 200 samples for 1 epoch, at most 2 folds and, for random or TPE search, "
+    "at most 4 configurations (a quick check).",
     "schema_only": "Check the config file only (keys, values, consistency): no data, no model, no TensorFlow; fast.",
     "name": "Only runs whose name or id contains this (or matches this glob: 'mnist_*').",
     "status": "Only runs with this status: completed, running, failed, interrupted, diverged or crashed. Repeatable.",
@@ -45,6 +46,10 @@ HELP = {
     "(needs pip install 'mlrun\\[ray]').",
     "ray_address": "Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).",
     "fail_fast": "Stop at the first failed trial (default: record it and go on).",
+    "search": "grid, random or tpe (sets sweep.search); random and tpe sample sweep.space.",
+    "n_trials": "Random or TPE search: configurations to try in all (sets sweep.n_trials); "
+    "rerunning with a larger number extends the study.",
+    "pruner": "Random or TPE search: none, median, successive_halving or hyperband (sets sweep.pruner).",
 }
 
 
@@ -61,6 +66,19 @@ def version_callback(value: bool) -> None:
     if value:
         console.print(f"mlrun {__version__}")
         raise typer.Exit()
+
+
+class Search(str, Enum):
+    grid = "grid"
+    random = "random"
+    tpe = "tpe"
+
+
+class Pruner(str, Enum):
+    none = "none"
+    median = "median"
+    successive_halving = "successive_halving"
+    hyperband = "hyperband"
 
 
 class Backend(str, Enum):
@@ -95,3 +113,6 @@ WorkersOpt = Annotated[int | None, _option("workers", "--workers", "-w", shown=F
 BackendOpt = Annotated[Backend, _option("backend", "--backend")]
 RayAddressOpt = Annotated[str | None, _option("ray_address", "--ray-address", shown=False)]
 FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
+SearchOpt = Annotated[Search | None, _option("search", "--search", shown=False)]
+NTrialsOpt = Annotated[int | None, _option("n_trials", "--n-trials", shown=False, min=1)]
+PrunerOpt = Annotated[Pruner | None, _option("pruner", "--pruner", shown=False)]

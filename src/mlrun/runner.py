@@ -32,7 +32,7 @@ from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
 
 if TYPE_CHECKING:
-    from mlrun.training import EpochCallback
+    from mlrun.training import EpochCallback, StopHook
 
 
 @dataclass
@@ -117,6 +117,7 @@ def run_experiment(
     fold: Fold | None = None,
     inner_validation: float | None = None,
     evaluate_on: Literal["test", "validation"] = "test",
+    should_stop: StopHook | None = None,
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
 
@@ -135,6 +136,8 @@ def run_experiment(
         evaluate_on: the data metrics.json and the other evaluation files are
             computed on: ``test``, or ``validation`` (the held-out fold, else
             the validation set: a sweep's trials, which never touch the test set).
+        should_stop: asked after every epoch (a sweep's pruner, see :func:`mlrun.training.fit`);
+            when it stops the fit, run.json records ``pruned_at_epoch`` and the run is evaluated as it stands.
 
     Returns:
         The run's directory, final status and metrics (on ``evaluate_on``).
@@ -152,7 +155,9 @@ def run_experiment(
     run_dir = Path(run_dir) if run_dir is not None else store.create_run_dir(runs_dir, prep.cfg.name)
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
     artifacts.write_run_start(run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
-    metrics = _fit_and_evaluate(prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on)
+    metrics = _fit_and_evaluate(
+        prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on, should_stop=should_stop
+    )
     result = headline_metric(metrics)
     info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
     artifacts.finish(run_dir, info, started)
@@ -173,6 +178,7 @@ def _fit_and_evaluate(
     started: float,
     on_epoch: EpochCallback | None,
     evaluate_on: Literal["test", "validation"],
+    should_stop: StopHook | None = None,
 ) -> dict[str, Any]:
     """Fit, evaluate and write the results; record how it ended in ``info``. Return the metrics ({} if none).
 
@@ -185,8 +191,12 @@ def _fit_and_evaluate(
     fitted = training.FitResult()
     info["epoch_seconds"] = fitted.epoch_seconds  # filled in as epochs finish; written with run.json
     try:
-        training.fit(prep.model, prep.cfg, prep.data, run_dir=run_dir, result=fitted, on_epoch=on_epoch)
+        training.fit(
+            prep.model, prep.cfg, prep.data, run_dir=run_dir, result=fitted, on_epoch=on_epoch, should_stop=should_stop
+        )
         info.update(epochs_completed=fitted.epochs, best_epoch=fitted.best_epoch)
+        if fitted.stopped_at is not None:
+            info["pruned_at_epoch"] = fitted.stopped_at
         if fitted.diverged:
             info.update(status="diverged", error=fitted.divergence_error())
             return {}
