@@ -50,6 +50,8 @@ class PointResult:
     """This point against the best one (None for the best itself, without CV, or when incomplete)."""
     state: str | None = None
     """A search's configuration: completed, pruned, failed or running (its Optuna trial's state); None in a grid."""
+    error: str | None = None
+    """A search's failed configuration: why (not a valid config, or its failed fold's error)."""
 
     @property
     def status(self) -> str:
@@ -212,6 +214,7 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
                     "confusion_matrix": p.confusion_matrix,
                     "roc_auc": p.roc_auc,
                     "trials": p.trials,
+                    **({"error": p.error} if p.state is not None else {}),
                     "fingerprint": plan.fingerprints.get(p.point),
                     **(p.sizes or {"n_train": None, "n_scored": None}),
                     **{

@@ -162,6 +162,7 @@ class SearchRun(SweepRun):
                 )
                 if not ok and fail_fast:
                     return True
+        self.counts["pending"] = 0  # the rest of the pruned and failed configurations' folds never run
         return False
 
     def feed(self) -> dict[str, Any] | None:

@@ -81,6 +81,9 @@ def aggregate_search(plan: SweepPlan, trials: list[Any], space: Mapping[str, Dim
         folds = plan.point_trials(index) if index is not None else []
         result = point_result(plan, t.number if index is None else index, params, folds, partial=True)
         result.state = state
+        result.error = t.user_attrs.get("error")
+        for summary in result.tracked.values():  # a configuration that never trained: empty fold columns
+            summary["folds"] += [None] * (plan.n_folds - len(summary["folds"]))
         if state != "completed":
             result.sizes = None  # not compared with the best
         points.append(result)
