@@ -103,6 +103,8 @@ class SearchRun(SweepRun):
         self.study: Any = None
         self.queue: deque[dict[str, Any]] = deque()
         self.running: dict[str, _Configuration] = {}
+        self.waiting: dict[str, list[_Configuration]] = {}
+        """Configurations whose next fold another configuration (the same config, sampled twice) is training."""
         self.asked = 0
         self.stop = False
 
@@ -209,6 +211,9 @@ class SearchRun(SweepRun):
         while c.position < len(c.folds):
             t = c.folds[c.position]
             run_dir = plan.trial_dir(t)
+            if t.name in self.running:  # the same fold of the same config: wait for it, then read it back
+                self.waiting.setdefault(t.name, []).append(c)
+                return
             if not is_done(run_dir):
                 prepare_dir(run_dir, trial_info(plan, t))
                 self.running[t.name] = c
@@ -259,6 +264,16 @@ class SearchRun(SweepRun):
         c = self.running.pop(task["name"])
         run_dir = Path(task["run_dir"])
         ok = record_outcome(run_dir, task, outcome)
+        self.finish_configuration(c, task, outcome, ok=ok)
+        for other in self.waiting.pop(task["name"], []):
+            self.advance(other)  # read back if it completed, else trained again for this configuration
+        return ok or trial_state(run_dir) == "pruned"
+
+    def finish_configuration(
+        self, c: _Configuration, task: dict[str, Any], outcome: dict[str, Any], *, ok: bool
+    ) -> None:
+        """Move a configuration on after one of its folds finished: its next fold, or tell the study."""
+        run_dir = Path(task["run_dir"])
         self.ran += 1
         self.counts["pending"] -= 1
         state = trial_state(run_dir)
@@ -275,7 +290,6 @@ class SearchRun(SweepRun):
             self.counts["pending"] -= len(c.folds) - c.position - 1
             self.failures.append((task["name"], outcome.get("error")))
             self.tell(c.trial, "failed", error=outcome.get("error"))
-        return ok or state == "pruned"
 
     def tell(self, trial: Any, state: str, *, value: float | None = None, error: str | None = None) -> None:
         from optuna.trial import TrialState

@@ -59,14 +59,23 @@ def make_pruner(name: str, max_resource: int) -> Any:
 
 
 def open_study(sweep_dir: Path, name: str, *, search: str, pruner: str, seed: int, mode: str, max_resource: int) -> Any:
-    """Create the study in ``sweep_dir/study.db``, or open it to continue."""
+    """Create the study in ``sweep_dir/study.db``, or open it to continue.
+
+    The sampler is seeded by ``seed`` plus the number of trials the study already has: a fresh study
+    is reproducible, and a continued one draws new values instead of replaying the first run's.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url(sweep_dir))
+    try:
+        done = len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:
+        done = 0
     return optuna.create_study(
         study_name=name,
-        storage=storage_url(sweep_dir),
-        sampler=make_sampler(search, seed),
+        storage=storage,
+        sampler=make_sampler(search, seed + done),
         pruner=make_pruner(pruner, max_resource),
         direction="maximize" if mode == "max" else "minimize",
         load_if_exists=True,
