@@ -34,7 +34,9 @@ from mlrun.cli_options import (
     JsonOpt,
     NameOpt,
     NoHtmlOpt,
+    NTrialsOpt,
     OutputOpt,
+    PrunerOpt,
     QuietOpt,
     RayAddressOpt,
     ReportHtmlOpt,
@@ -42,6 +44,7 @@ from mlrun.cli_options import (
     RunsArg,
     RunsDirOpt,
     SchemaOnlyOpt,
+    SearchOpt,
     SetOpt,
     SortOpt,
     StatusOpt,
@@ -294,14 +297,26 @@ def sweep(
     runs_dir: RunsDirOpt = None,
     smoke: SweepSmokeOpt = False,
     quiet: QuietOpt = False,
+    search: SearchOpt = None,
+    n_trials: NTrialsOpt = None,
+    pruner: PrunerOpt = None,
 ) -> None:
-    """Grid search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
+    """Grid, random or TPE search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
     from mlrun.progress import TrialProgress
     from mlrun.sweep import read_sweep_config as load_sweep
     from mlrun.sweep import run_sweep
 
     with cli_errors():
-        spec = load_sweep(config, overrides or [], grid=grid or [], folds=folds, smoke=smoke)
+        spec = load_sweep(
+            config,
+            overrides or [],
+            grid=grid or [],
+            folds=folds,
+            smoke=smoke,
+            search=search.value if search else None,
+            n_trials=n_trials,
+            pruner=pruner.value if pruner else None,
+        )
         with TrialProgress(err_console, enabled=not quiet) as progress:
             result = run_sweep(
                 spec,

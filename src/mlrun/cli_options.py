@@ -30,7 +30,8 @@ HELP = {
     "no_html": "Print the terminal report only.",
     "version": "Show the version and exit.",
     "train_smoke": "Run the whole pipeline on at most 200 samples for 1 epoch (a quick check); marks the run as smoke.",
-    "sweep_smoke": "Every trial on at most 200 samples for 1 epoch, at most 2 folds (a quick check).",
+    "sweep_smoke": "Every trial on at most 200 samples for 1 epoch, at most 2 folds and, for random or TPE search, "
+    "at most 4 configurations (a quick check).",
     "schema_only": "Check the config file only (keys, values, consistency): no data, no model, no TensorFlow; fast.",
     "name": "Only runs whose name or id contains this (or matches this glob: 'mnist_*').",
     "status": "Only runs with this status: completed, running, failed, interrupted, diverged or crashed. Repeatable.",
@@ -50,6 +51,10 @@ HELP = {
     "export_format": "onnx, saved_model or litert (onnx needs pip install 'mlrun\\[export]').",
     "export_output": "File to write (a directory for saved_model; default: export/model.onnx, export/saved_model "
     "or export/model.tflite in the run directory). The sidecar JSON goes beside it as <name>.json.",
+    "search": "grid, random or tpe (sets sweep.search); random and tpe sample sweep.space.",
+    "n_trials": "Random or TPE search: configurations to try in all (sets sweep.n_trials); "
+    "rerunning with a larger number extends the study.",
+    "pruner": "Random or TPE search: none, median, successive_halving or hyperband (sets sweep.pruner).",
 }
 
 
@@ -66,6 +71,19 @@ def version_callback(value: bool) -> None:
     if value:
         console.print(f"mlrun {__version__}")
         raise typer.Exit()
+
+
+class Search(str, Enum):
+    grid = "grid"
+    random = "random"
+    tpe = "tpe"
+
+
+class Pruner(str, Enum):
+    none = "none"
+    median = "median"
+    successive_halving = "successive_halving"
+    hyperband = "hyperband"
 
 
 class Backend(str, Enum):
@@ -109,3 +127,6 @@ FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
 CheckOpt = Annotated[bool, _option("check", "--check")]
 ExportFormatOpt = Annotated[ExportFormat, _option("export_format", "--format", "-f", shown=False)]
 ExportOutputOpt = Annotated[Path | None, _option("export_output", "--output", "-o", shown=False)]
+SearchOpt = Annotated[Search | None, _option("search", "--search", shown=False)]
+NTrialsOpt = Annotated[int | None, _option("n_trials", "--n-trials", shown=False, min=1)]
+PrunerOpt = Annotated[Pruner | None, _option("pruner", "--pruner", shown=False)]

@@ -33,7 +33,7 @@ from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
 
 if TYPE_CHECKING:
-    from mlrun.training import EpochCallback
+    from mlrun.training import EpochCallback, StopHook
 
 
 @dataclass
@@ -119,6 +119,7 @@ def run_experiment(
     inner_validation: float | None = None,
     evaluate_on: Literal["test", "validation"] = "test",
     rerun_of: str | None = None,
+    should_stop: StopHook | None = None,
 ) -> RunResult:
     """Train one model from ``cfg`` and record it in a new run directory under ``runs_dir``.
 
@@ -138,6 +139,8 @@ def run_experiment(
             computed on: ``test``, or ``validation`` (the held-out fold, else
             the validation set: a sweep's trials, which never touch the test set).
         rerun_of: the id of the run this one repeats (``mlrun rerun``), recorded in run.json.
+        should_stop: asked after every epoch (a sweep's pruner, see :func:`mlrun.training.fit`);
+            when it stops the fit, run.json records ``pruned_at_epoch`` and the run is evaluated as it stands.
 
     Returns:
         The run's directory, final status and metrics (on ``evaluate_on``).
@@ -157,7 +160,9 @@ def run_experiment(
     info.update(base_dir=str(Path(base_dir).resolve()) if base_dir is not None else None, rerun_of=rerun_of)
     start = functools.partial(artifacts.write_run_start, run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
     _failing_records(run_dir, info, started, start)
-    metrics = _fit_and_evaluate(prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on)
+    metrics = _fit_and_evaluate(
+        prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on, should_stop=should_stop
+    )
     result = headline_metric(metrics)
     info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
     _failing_records(run_dir, info, started, functools.partial(artifacts.finish, run_dir, info, started))
@@ -187,6 +192,7 @@ def _fit_and_evaluate(
     started: float,
     on_epoch: EpochCallback | None,
     evaluate_on: Literal["test", "validation"],
+    should_stop: StopHook | None = None,
 ) -> dict[str, Any]:
     """Fit, evaluate and write the results; record how it ended in ``info``. Return the metrics ({} if none).
 
@@ -199,8 +205,12 @@ def _fit_and_evaluate(
     fitted = training.FitResult()
     info["epoch_seconds"] = fitted.epoch_seconds  # filled in as epochs finish; written with run.json
     try:
-        training.fit(prep.model, prep.cfg, prep.data, run_dir=run_dir, result=fitted, on_epoch=on_epoch)
+        training.fit(
+            prep.model, prep.cfg, prep.data, run_dir=run_dir, result=fitted, on_epoch=on_epoch, should_stop=should_stop
+        )
         info.update(epochs_completed=fitted.epochs, best_epoch=fitted.best_epoch)
+        if fitted.stopped_at is not None:
+            info["pruned_at_epoch"] = fitted.stopped_at
         if fitted.diverged:
             info.update(status="diverged", error=fitted.divergence_error())
             return {}

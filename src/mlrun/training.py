@@ -31,6 +31,8 @@ keras = import_keras()
 
 EpochCallback = Callable[[int, int, Mapping[str, float]], None]
 """Called after each epoch with (epoch (1-based), total epochs, logs)."""
+StopHook = Callable[[int, Mapping[str, float]], bool]
+"""Asked after each epoch with (epoch (1-based), logs); True stops the fit (a sweep's pruner)."""
 
 
 @dataclass
@@ -44,6 +46,8 @@ class FitResult:
     best_epoch: int | None = None
     diverged: str | None = None
     """``NaN`` or ``infinite`` when the loss stopped being a finite number, else None."""
+    stopped_at: int | None = None
+    """The epoch (1-based) after which a ``should_stop`` hook stopped the fit (a pruned sweep trial), else None."""
 
     def divergence_error(self) -> str:
         """run.json's ``error`` for a diverged run."""
@@ -88,6 +92,23 @@ class HistoryLogger(Callback):
             self.on_epoch(epoch + 1, self.total, row)
 
 
+class StopWhenAsked(Callback):
+    """After each epoch, ask ``should_stop(epoch, logs)``; when it answers True, stop the fit and record the epoch.
+
+    A sweep's pruner gives the hook (see :mod:`mlrun.sweep.study`); the fit then ends as Keras'
+    ``EarlyStopping`` ends one, by ``model.stop_training``, and the run is evaluated as it stands.
+    """
+
+    def __init__(self, should_stop: StopHook, result: FitResult) -> None:
+        super().__init__()
+        self.should_stop, self.result = should_stop, result
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.should_stop(epoch + 1, {k: float(v) for k, v in (logs or {}).items()}):
+            self.result.stopped_at = epoch + 1
+            self.model.stop_training = True
+
+
 def fit(
     model: Any,
     cfg: ExperimentConfig,
@@ -96,18 +117,25 @@ def fit(
     run_dir: Path,
     result: FitResult,
     on_epoch: EpochCallback | None,
+    should_stop: StopHook | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data`` for ``training.epochs``, writing history.csv into ``run_dir`` as epochs end.
 
     ``result`` is filled in as epochs finish, so an interrupted fit still says how far it got.
+    ``should_stop`` is asked after every epoch (see :class:`StopWhenAsked`); it reads ``val_*`` values
+    from the logs, so a cross-validation fold without an inner validation split is then Keras'
+    validation data: scored after each epoch, still never fit on.
     """
     early = _early_stopping(cfg)
     callbacks = [c for c in (early, _reduce_on_plateau(cfg)) if c is not None]
     callbacks.append(keras.callbacks.TerminateOnNaN())
+    if should_stop is not None:
+        callbacks.append(StopWhenAsked(should_stop, result))
     # Last: it records what the others changed (the learning rate), and the logs of a diverged epoch.
     callbacks.append(HistoryLogger(run_dir / store.HISTORY_FILE, result, total=cfg.training.epochs, on_epoch=on_epoch))
+    inputs = _inputs(cfg, data, watch_fold=should_stop is not None)
     with _quiet_keras():
-        model.fit(**_inputs(cfg, data), epochs=cfg.training.epochs, callbacks=callbacks, verbose=0)
+        model.fit(**inputs, epochs=cfg.training.epochs, callbacks=callbacks, verbose=0)
     last_loss = result.history[-1].get("loss") if result.history else None
     if last_loss is not None and not math.isfinite(last_loss):  # TerminateOnNaN stopped the fit
         result.diverged = "NaN" if math.isnan(last_loss) else "infinite"
@@ -161,14 +189,19 @@ def _reduce_on_plateau(cfg: ExperimentConfig) -> Any:
     return keras.callbacks.ReduceLROnPlateau(**sched.model_dump(exclude={"type"}), verbose=0)
 
 
-def _inputs(cfg: ExperimentConfig, data: Dataset) -> dict[str, Any]:
-    """``model.fit``'s data arguments: arrays, or tf.data pipelines with ``runtime.input_pipeline: tf_data``."""
+def _inputs(cfg: ExperimentConfig, data: Dataset, *, watch_fold: bool = False) -> dict[str, Any]:
+    """``model.fit``'s data arguments: arrays, or tf.data pipelines with ``runtime.input_pipeline: tf_data``.
+
+    ``watch_fold``: without a validation split, a held-out fold is the validation data (logged, never fit on).
+    """
     t = cfg.training
     one_hot = uses_one_hot(data.task, cfg.loss)
     x, y = data.x_train, encode_targets(data.y_train, data, one_hot)
     validation = None
     if data.x_val is not None and data.y_val is not None:
         validation = (data.x_val, encode_targets(data.y_val, data, one_hot))
+    elif watch_fold and data.x_fold is not None and data.y_fold is not None:
+        validation = (data.x_fold, encode_targets(data.y_fold, data, one_hot))
     weights = class_weights(cfg, data)
     if cfg.runtime.input_pipeline != "tf_data":
         arrays = {"x": x, "y": y, "batch_size": t.batch_size, "shuffle": t.shuffle}

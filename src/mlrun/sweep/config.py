@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,10 @@ from mlrun.config.loading import yaml_line
 from mlrun.errors import ConfigError
 from mlrun.metrics.registry import did_you_mean, direction, held_out_metrics
 from mlrun.sweep.grid import apply_point, describe_point, expand_grid, grid_problems, parse_grid_option
+from mlrun.sweep.space import RANGE_KEYS, space_problems
 
+#: ``--smoke`` tries at most this many configurations of a random or TPE search.
+SMOKE_TRIALS = 4
 #: Every metric name ``sweep.metric`` accepts: a metric a trial reports on its held-out data, ``val_`` prefixed.
 SWEEP_METRICS = held_out_metrics()
 
@@ -54,10 +57,21 @@ class CVConfig(Strict):
 
 
 class SweepBlock(Strict):
-    """A grid search, optionally cross-validated: the ``sweep:`` block of a config."""
+    """A grid, random or TPE search, optionally cross-validated: the ``sweep:`` block of a config."""
 
-    grid: dict[str, Any] = Field(min_length=1)
-    """Dotted config keys (list items by index: model.layers.0.filters) mapped to lists of values."""
+    search: Literal["grid", "random", "tpe"] = "grid"
+    """grid: every combination of sweep.grid; random or tpe: n_trials configurations sampled from sweep.space
+    by Optuna's RandomSampler or TPESampler (seeded by the config's seed)."""
+    grid: dict[str, Any] | None = None
+    """Grid search: dotted config keys (list items by index: model.layers.0.filters) mapped to lists of values."""
+    space: dict[str, Any] | None = None
+    """Random and TPE search: dotted config keys mapped to a range {low, high, log, step} (integers when low,
+    high and step are integers) or a list of choices (a categorical choice; whole blocks too)."""
+    n_trials: int | None = Field(None, ge=1)
+    """Random and TPE search: how many configurations to try in all (a rerun with a larger number extends the study)."""
+    pruner: Literal["none", "median", "successive_halving", "hyperband"] = "none"
+    """Random and TPE search: stop unpromising configurations early (Optuna's MedianPruner,
+    SuccessiveHalvingPruner, HyperbandPruner) on the metric's running value after each epoch."""
     cv: CVConfig | None = None
     """Cross-validate each grid point; without it each point trains once and is scored on dataset.validation_split."""
     metric: str | None = None
@@ -82,6 +96,40 @@ class SweepBlock(Strict):
             )
         did = did_you_mean(metric, SWEEP_METRICS)
         raise ValueError(f"unknown metric {metric!r}{did}; allowed: {', '.join(SWEEP_METRICS)}")
+
+    @model_validator(mode="after")
+    def _search_keys(self) -> SweepBlock:
+        if self.search == "grid":
+            if self.space is not None:
+                raise ValueError(
+                    "space: is for search: random or tpe; a grid search takes grid: (lists of values), "
+                    "or set search: tpe (or random) to sample from the space"
+                )
+            if self.grid is None:
+                raise ValueError(
+                    "grid: required key is missing: give the keys and values to sweep, e.g. grid: {optimizer.learning_rate: [0.01, 0.001]}"
+                )
+            if self.pruner != "none":
+                raise ValueError(
+                    f"pruner: {self.pruner!r} needs search: random or tpe (a grid search trains every point in full)"
+                )
+            return self
+        if self.grid is not None:
+            raise ValueError(
+                f"grid: is for search: grid; with search: {self.search}, write the values under space: instead "
+                "(a list is a categorical choice: space: {optimizer.learning_rate: [0.01, 0.001]}, "
+                "a range is {low: 1.0e-4, high: 0.1, log: true})"
+            )
+        if self.space is None:
+            raise ValueError(
+                f"space: required key is missing: search: {self.search} samples from it, e.g. "
+                "space: {optimizer.learning_rate: {low: 1.0e-4, high: 0.1, log: true}}"
+            )
+        if self.n_trials is None:
+            raise ValueError(
+                f"n_trials: required key is missing: search: {self.search} tries n_trials configurations, e.g. n_trials: 40"
+            )
+        return self
 
     @model_validator(mode="after")
     def _mode_fits_metric(self) -> SweepBlock:
@@ -112,11 +160,36 @@ class SweepSpec:
     block: SweepBlock
     points: list[Point]
     smoke: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+    """The config mapping without its sweep: block (overrides applied): what a sampled point changes."""
+    text: str = ""
+    """The YAML text, for the lines of error messages."""
 
     @property
     def base_dir(self) -> Path:
         """Relative dataset paths are resolved against the config file's directory (as ``mlrun train`` does)."""
         return self.source.resolve().parent
+
+    @property
+    def is_search(self) -> bool:
+        """True for a random or TPE search (points are sampled as it runs), False for a grid."""
+        return self.block.search != "grid"
+
+    def point(self, index: int) -> Point:
+        """The point with this index (grid order, or the Optuna trial number that first sampled it)."""
+        return next(p for p in self.points if p.index == index)
+
+    def sampled_point(self, index: int, params: dict[str, Any]) -> tuple[Point | None, str | None]:
+        """A sampled point's validated config, or None and why it is not a valid config (the same checks as a grid point's)."""
+        try:
+            points, problems = _build_points(
+                self.raw, [params], self.block, path=self.source, text="", grid=(), smoke=self.smoke
+            )
+        except ConfigError as exc:  # a key that does not fit the config's structure
+            return None, str(exc).removeprefix("error: ")
+        if problems:
+            return None, "\n".join(p.strip() for p in next(iter(problems)).splitlines())
+        return Point(index, params, points[0].config), None
 
 
 def read_sweep_config(
@@ -126,6 +199,9 @@ def read_sweep_config(
     grid: Sequence[str] = (),
     folds: int | None = None,
     smoke: bool = False,
+    search: str | None = None,
+    n_trials: int | None = None,
+    pruner: str | None = None,
 ) -> SweepSpec:
     """Read a sweep config and build and validate every grid point's config.
 
@@ -134,7 +210,9 @@ def read_sweep_config(
         overrides: ``--set KEY=VALUE`` overrides of the base config.
         grid: ``--grid KEY=V1,V2`` options; each adds a key to the grid or replaces its values.
         folds: ``--folds K``: cross-validate with K folds (replaces ``sweep.cv.n_splits``).
-        smoke: every point on a tiny subset for 1 epoch, with at most 2 folds.
+        smoke: every point on a tiny subset for 1 epoch, with at most 2 folds (and at most
+            :data:`SMOKE_TRIALS` configurations of a random or TPE search).
+        search, n_trials, pruner: ``--search``, ``--n-trials``, ``--pruner``: replace ``sweep.search``, ...
 
     Raises:
         ConfigError: the base config, the sweep block or any grid point is invalid;
@@ -151,12 +229,21 @@ def read_sweep_config(
             "or give the grid on the command line: --grid optimizer.learning_rate=0.01,0.001"
         )
     set_keys = [o.split("=", 1)[0].strip() for o in overrides]
-    block = _load_block(block_raw or {}, grid, folds, path, text, [k for k in set_keys if k.startswith("sweep.")])
+    options = {k: v for k, v in (("search", search), ("n_trials", n_trials), ("pruner", pruner)) if v is not None}
+    if options and isinstance(block_raw, Mapping):
+        block_raw = {**block_raw, **options}
+    sweep_keys = [k for k in set_keys if k.startswith("sweep.")] + [f"sweep.{k}" for k in options]
+    block = _load_block(block_raw or {}, grid, folds, path, text, sweep_keys)
     base = validate_config(raw, source=path, text=text, overridden=set_keys)
     if smoke:
         base = smoke_config(base)
         if block.cv is not None and block.cv.n_splits > 2:
             block = evolve(block, cv=evolve(block.cv, n_splits=2))
+        if block.n_trials is not None and block.n_trials > SMOKE_TRIALS:
+            block = evolve(block, n_trials=SMOKE_TRIALS)
+    if block.search != "grid":
+        return SweepSpec(path, base, block, [], smoke, raw=raw, text=text)
+    assert block.grid is not None, "SweepBlock requires a grid for search: grid"
     combos = expand_grid(block.grid)
     points, problems = _build_points(raw, combos, block, path=path, text=text, grid=grid, smoke=smoke)
     if problems:
@@ -187,7 +274,8 @@ def _build_points(
             cfg = validate_config(data, source=path)
         except ConfigError as exc:
             from_options = {o.split("=", 1)[0].strip() for o in grid}
-            body = [_grid_origin(line, block.grid, text, from_options) for line in str(exc).splitlines()[1:]]
+            swept = block.grid if block.grid is not None else block.space or {}
+            body = [_grid_origin(line, swept, text, from_options, block.search) for line in str(exc).splitlines()[1:]]
             problems.setdefault("\n".join(body), []).append(index)
             continue
         if smoke:
@@ -223,7 +311,7 @@ def _refuse_points(problems: dict[str, list[int]], combos: list[dict[str, Any]],
     )
 
 
-def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: set[str]) -> str:
+def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: set[str], search: str = "grid") -> str:
     """Point a grid point's problem at the grid key that caused it: ``  line N (sweep.grid.KEY)  KEY: ...``."""
     found = re.match(r"^  ([A-Za-z_][\w.]*): ", line)
     if not found:
@@ -232,9 +320,10 @@ def _grid_origin(line: str, grid: Mapping[str, Any], text: str, from_options: se
     source = next((k for k in grid if key == k or key.startswith(k + ".") or k.startswith(key + ".")), None)
     if source is None:
         return line
-    number = yaml_line(text, ["sweep", "grid", source])
+    name = "grid" if search == "grid" else "space"
+    number = yaml_line(text, ["sweep", name, source])
     where = f"line {number}" if number and source not in from_options else "--grid"
-    return f"  {where} (sweep.grid.{source})  {line.strip()}"
+    return f"  {where} (sweep.{name}.{source})  {line.strip()}"
 
 
 def _load_block(
@@ -270,11 +359,32 @@ def _load_block(
     except ValidationError as exc:
         lines = [_describe(err, where) for err in exc.errors(include_url=False)]
         raise ConfigError(f"error: {path}: the sweep: block is not valid\n" + "\n".join(dict.fromkeys(lines))) from None
-    problems = grid_problems(block.grid)
+    name = "grid" if block.search == "grid" else "space"
+    problems = grid_problems(block.grid or {}) if block.search == "grid" else space_problems(block.space)
     if problems:
-        lines = [where.line(["sweep", "grid", *([key] if key else [])], msg) for key, msg in problems]
+        lines = [where.line(_problem_loc(name, key, msg), _problem_msg(msg)) for key, msg in problems]
         raise ConfigError(f"error: {path}: the sweep: block is not valid\n" + "\n".join(lines))
     return block
+
+
+def _problem_loc(name: str, key: str, msg: str) -> list[str]:
+    """Where a grid or space problem is: ``sweep.space.KEY.low`` for a range's own key (``low: ...``)."""
+    loc = ["sweep", name, *([key] if key else [])]
+    inner = _range_key(msg)
+    return [*loc, inner.group(1)] if key and inner else loc
+
+
+def _problem_msg(msg: str) -> str:
+    inner = _range_key(msg)
+    return inner.group(2) if inner else msg
+
+
+def _range_key(msg: str) -> re.Match[str] | None:
+    """``low: must be a number`` or ``lo: unknown key in a range``: a problem of one key inside a range."""
+    inner = re.match(r"^(\w+): (.*)$", msg, re.S)
+    if inner and (inner.group(1) in RANGE_KEYS or inner.group(2).startswith("unknown key in a range")):
+        return inner
+    return None
 
 
 def _describe(err: Mapping[str, Any], where: _Where) -> str:
@@ -298,8 +408,9 @@ def _describe(err: Mapping[str, Any], where: _Where) -> str:
             and not isinstance(err["input"], (dict, list))
         ):
             msg += f" (got {err['input']!r})"
-    if kind == "value_error" and err["loc"] == () and msg.startswith("mode:"):
-        loc, msg = ["sweep", "mode"], msg.removeprefix("mode: ")
+    head = re.match(r"^(\w+): (.*)$", msg, re.S)
+    if kind == "value_error" and err["loc"] == () and head and head.group(1) in SweepBlock.model_fields:
+        loc, msg = ["sweep", head.group(1)], head.group(2)
     return where.line(loc, msg)
 
 

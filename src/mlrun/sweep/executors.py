@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from mlrun.sweep.ray_backend import RayBackend
 
 Outcome = dict[str, Any]
+TaskFeed = Callable[[], dict[str, Any] | None]
+"""Called whenever a worker is free: the next task, or None when there is none now (a search: until a trial finishes)."""
+Tasks = Sequence[dict[str, Any]] | TaskFeed
 
 #: A local worker process runs at most this many trials, then a fresh one takes over (bounds any leak).
 MAX_TRIALS_PER_WORKER = 20
@@ -50,6 +53,14 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def task_feed(tasks: Tasks) -> TaskFeed:
+    """A feed over a fixed list of tasks (a grid), or the feed itself (a search submits tasks as trials finish)."""
+    if callable(tasks):
+        return tasks
+    pending = deque(tasks)
+    return lambda: pending.popleft() if pending else None
 
 
 def failed_outcome(task: dict[str, Any], error: str) -> Outcome:
@@ -225,22 +236,26 @@ class LocalBackend:
 
         return check
 
-    def run(
-        self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int
-    ) -> Iterator[tuple[dict[str, Any], Outcome]]:
-        """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes."""
-        ctx = worker_context(_task_backend(tasks))
-        pending = deque(tasks)
+    def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+        """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes.
+
+        ``tasks`` is a list, or a feed asked for the next task whenever a worker is free (see :data:`TaskFeed`);
+        the run ends when nothing runs and the feed has nothing.
+        """
+        feed = task_feed(tasks)
+        ctx: Any = None
         idle: list[_Worker] = []
         busy: dict[Connection, tuple[_Worker, dict[str, Any]]] = {}
         try:
-            while pending or busy:
-                while pending and len(busy) < workers:
+            while True:
+                while len(busy) < workers and (task := feed()) is not None:
+                    ctx = ctx or worker_context(_task_backend([task]))
                     worker = idle.pop() if idle else self._start(ctx, threads)
-                    task = pending.popleft()
                     worker.conn.send(task)
                     worker.trials += 1
                     busy[worker.conn] = (worker, task)
+                if not busy:
+                    return
                 ready = set(wait([*busy, *(w.process.sentinel for w, _ in busy.values())]))
                 for conn, (worker, task) in list(busy.items()):
                     if conn not in ready and worker.process.sentinel not in ready:

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import ExperimentConfig, check_task, config_to_dict, evolve
+from mlrun.config import ExperimentConfig, check_task, config_to_dict, evolve, tracked_metrics
 from mlrun.data import Dataset, Fold, fold_indices, load_dataset
 from mlrun.errors import ConfigError, DataError
 from mlrun.metrics.registry import direction, headline, scored_metrics
 from mlrun.preflight import class_weight_problem, positive_label_problem
 from mlrun.store import slugify
-from mlrun.sweep.config import CVConfig, SweepBlock, SweepSpec
+from mlrun.sweep.config import CVConfig, Point, SweepBlock, SweepSpec
 from mlrun.sweep.files import TRIALS_DIR
 from mlrun.sweep.grid import describe_point
 
@@ -124,9 +124,9 @@ def plan_sweep(
         ConfigError: a grid point does not fit the data (task, metric, folds, layers).
         DataError: the data cannot be loaded or split into the folds.
     """
-    point_data = _load_point_data(spec)
+    point_data = load_point_data(spec)
     first = point_data[spec.points[0].index]
-    block = _resolve_block(spec.block, first.task)
+    block = resolve_block(spec.block, first.task)
     problems = _fit_problems(spec, block, point_data)
     if problems:
         raise ConfigError(
@@ -136,7 +136,7 @@ def plan_sweep(
     cv = block.cv
     if cv is not None:
         for data in {id(d): d for d in point_data.values()}.values():
-            _check_folds(cv, data, spec)
+            check_folds(cv, data, spec)
     if check_models:
         _check_models(spec, point_data, model_checker)
 
@@ -146,7 +146,7 @@ def plan_sweep(
         "sweep": block_identity(block),
         "data": sorted(set(fingerprints.values())),
     }
-    sweep_id = f"{slugify(spec.base.name)}-sweep-{_hash(identity)[:8]}"
+    sweep_id = f"{slugify(spec.base.name)}-sweep-{sweep_hash(identity)[:8]}"
     plan = SweepPlan(spec, sweep_id, Path(runs_dir) / sweep_id, block, first.task, first.classes, fingerprints)
     folds = plan_folds(cv)
     for p in spec.points:
@@ -170,11 +170,16 @@ def plan_folds(cv: CVConfig | None) -> list[Fold | None]:
     ]
 
 
-def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
-    """Each grid point's data, loaded once per distinct dataset block (and seed and task)."""
-    datasets: dict[str, Dataset] = {}
+def load_point_data(
+    spec: SweepSpec, points: list[Point] | None = None, *, cache: dict[str, Dataset] | None = None
+) -> dict[int, Dataset]:
+    """Each point's data (default: every grid point), loaded once per distinct dataset block (and seed and task).
+
+    ``cache`` keeps the datasets loaded so far across calls (a search loads its sampled points' data as they come).
+    """
+    datasets: dict[str, Dataset] = {} if cache is None else cache
     point_data: dict[int, Dataset] = {}
-    for p in spec.points:
+    for p in spec.points if points is None else points:
         ident = json.dumps(
             [p.config.dataset.model_dump(mode="json"), p.config.seed, p.config.task, p.config.loss], sort_keys=True
         )
@@ -188,23 +193,34 @@ def _load_point_data(spec: SweepSpec) -> dict[int, Dataset]:
 
 def _fit_problems(spec: SweepSpec, block: SweepBlock, point_data: dict[int, Dataset]) -> list[str]:
     """A line per grid point whose config does not fit its data (task, class weights, positive label), or whose metric is not reported."""
-    metric = block.metric
-    assert metric is not None, "_resolve_block resolves it"
     problems: list[str] = []
     for p in spec.points:
-        data = point_data[p.index]
-        try:
-            check_task(p.config, data.task)
-        except ValueError as exc:
-            problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
-        for problem in (class_weight_problem(p.config, data), positive_label_problem(p.config, data)):
-            if problem:
-                problems.append(f"  point {p.index} ({describe_point(p.params)}): {problem}")
-        if metric.removeprefix("val_") not in scored_metrics(data.task):
-            allowed = ", ".join(f"val_{m}" for m in scored_metrics(data.task))
-            problems.append(
-                f"  sweep.metric: {metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}"
-            )
+        problems += point_problems(p, block, point_data[p.index])
+    return problems
+
+
+def point_problems(p: Point, block: SweepBlock, data: Dataset) -> list[str]:
+    """A line per way a point's config does not fit its data (task, class weights, positive label, metric)."""
+    metric = block.metric
+    assert metric is not None, "resolve_block resolves it"
+    problems: list[str] = []
+    try:
+        check_task(p.config, data.task)
+    except ValueError as exc:
+        problems.append(f"  point {p.index} ({describe_point(p.params)}): {exc}")
+    for problem in (class_weight_problem(p.config, data), positive_label_problem(p.config, data)):
+        if problem:
+            problems.append(f"  point {p.index} ({describe_point(p.params)}): {problem}")
+    if metric.removeprefix("val_") not in scored_metrics(data.task):
+        allowed = ", ".join(f"val_{m}" for m in scored_metrics(data.task))
+        problems.append(
+            f"  sweep.metric: {metric!r} is not reported for a {data.task} task ({data.source}); use one of {allowed}"
+        )
+    if block.pruner != "none" and metric.removeprefix("val_") not in ("loss", *tracked_metrics(p.config, data.task)):
+        problems.append(
+            f"  sweep.pruner: {block.pruner!r} reads {metric} after every epoch, but Keras logs only val_loss and "
+            f"the config's metrics {tracked_metrics(p.config, data.task)}: add {metric.removeprefix('val_')} to metrics, or use pruner: none"
+        )
     return problems
 
 
@@ -212,11 +228,18 @@ def block_identity(block: SweepBlock) -> dict[str, Any]:
     """The sweep block as it determines the sweep id: what trains, not how it is compared.
 
     ``rope`` only changes the comparison columns (recomputed on every run), and
-    ``cv.n_repeats: 1`` is left out so sweeps planned before repeats existed keep their id.
+    ``cv.n_repeats: 1`` is left out so sweeps planned before repeats existed keep their id;
+    ``n_trials`` is left out so that a rerun with more trials continues the same study.
     """
     data = block.model_dump(mode="json", exclude={"rope"})
     if data.get("cv") and data["cv"].get("n_repeats") == 1:
         del data["cv"]["n_repeats"]
+    if block.search == "grid":  # grid sweeps planned before random and TPE search existed keep their id
+        for key in ("search", "space", "n_trials", "pruner"):
+            data.pop(key, None)
+    else:  # a larger n_trials extends the same study
+        data.pop("n_trials", None)
+        data.pop("grid", None)
     return data
 
 
@@ -233,14 +256,14 @@ def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
 def trial_key(cfg: ExperimentConfig, fold: Fold | None, fingerprint: str, *, kind: str = "trial") -> str:
     """The hash naming a trial: its resolved config, fold and dataset fingerprint (12 hex digits)."""
     fold_data = fold.as_list() if fold is not None else None  # unchanged without repeats: old keys stay valid
-    return _hash({"kind": kind, "config": identity_dict(cfg), "fold": fold_data, "data": fingerprint})[:12]
+    return sweep_hash({"kind": kind, "config": identity_dict(cfg), "fold": fold_data, "data": fingerprint})[:12]
 
 
-def _hash(data: Any) -> str:
+def sweep_hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
+def resolve_block(block: SweepBlock, task: str) -> SweepBlock:
     metric = block.metric or f"val_{headline(task)}"
     natural = direction(metric)
     if block.mode is not None and block.mode != natural:  # with an explicit metric the schema has said so already
@@ -261,7 +284,7 @@ def _resolve_block(block: SweepBlock, task: str) -> SweepBlock:
     return evolve(block, **update)
 
 
-def _check_folds(cv: CVConfig, data: Dataset, spec: SweepSpec) -> None:
+def check_folds(cv: CVConfig, data: Dataset, spec: SweepSpec) -> None:
     """Split the training set (training plus validation part) into the folds now, so a bad split fails before training."""
     y = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
     try:
@@ -287,23 +310,25 @@ def _check_models(spec: SweepSpec, point_data: dict[int, Dataset], checker: Mode
     runs it in a process forked from its fork server, so this process never
     imports TensorFlow); by default it runs here.
     """
-    checks = [
-        {
-            "point": p.index,
-            "params": describe_point(p.params),
-            "config": p.config.model_dump(mode="json"),
-            "input_shape": list(point_data[p.index].input_shape),
-            "task": point_data[p.index].task,
-            "n_outputs": point_data[p.index].n_outputs,
-        }
-        for p in spec.points
-    ]
+    checks = [model_check(p, point_data[p.index]) for p in spec.points]
     problems = (checker or model_problems)(checks)
     if problems:
         raise ConfigError(
             f"error: {spec.source}: {len(problems)} of {len(spec.points)} grid points build models that do not fit the data; "
             "nothing was trained\n" + "\n".join(problems)
         )
+
+
+def model_check(p: Point, data: Dataset) -> dict[str, Any]:
+    """What :func:`model_problems` needs to build one point's model, as plain data."""
+    return {
+        "point": p.index,
+        "params": describe_point(p.params),
+        "config": p.config.model_dump(mode="json"),
+        "input_shape": list(data.input_shape),
+        "task": data.task,
+        "n_outputs": data.n_outputs,
+    }
 
 
 def model_problems(checks: list[dict[str, Any]]) -> list[str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from mlrun.errors import ConfigError, MlrunError
-from mlrun.sweep.executors import Outcome, failed_outcome, thread_env
+from mlrun.sweep.executors import Outcome, Tasks, failed_outcome, task_feed, thread_env
 
 
 class RayBackend:
@@ -73,18 +72,18 @@ class RayBackend:
     def threads_per_worker(self, workers: int) -> int:
         return 1  # each task asks Ray for one CPU
 
-    def run(
-        self, tasks: Sequence[dict[str, Any]], *, workers: int, threads: int
-    ) -> Iterator[tuple[dict[str, Any], Outcome]]:
-        """Submit ``tasks``, at most ``workers`` in flight; yield each with its outcome as it finishes."""
+    def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
+        """Submit ``tasks`` (a list or a feed, see :data:`mlrun.sweep.executors.TaskFeed`), at most ``workers``
+        in flight; yield each with its outcome as it finishes."""
         ray = self._ray
-        pending = deque(tasks)
+        feed = task_feed(tasks)
         running: dict[Any, dict[str, Any]] = {}
         try:
-            while pending or running:
-                while pending and len(running) < workers:
-                    task = pending.popleft()
+            while True:
+                while len(running) < workers and (task := feed()) is not None:
                     running[self._remote.remote(task)] = task
+                if not running:
+                    return
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     task = running.pop(ref)

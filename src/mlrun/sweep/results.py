@@ -25,7 +25,7 @@ import numpy as np
 from mlrun import store
 from mlrun.sweep.files import BEST_CONFIG, COMPARISON_COLUMNS, RESULTS_CSV, RESULTS_JSON
 from mlrun.sweep.grid import format_value
-from mlrun.sweep.plan import SweepPlan
+from mlrun.sweep.plan import SweepPlan, Trial
 from mlrun.sweep.stats import Comparison, compare_to_best
 from mlrun.sweep.trials import is_done, read_error, trial_state
 
@@ -48,10 +48,16 @@ class PointResult:
     """``{"n_train", "n_scored"}``: rows one fold's trial trained on and was scored on (mean over the folds)."""
     comparison: Comparison | None = None
     """This point against the best one (None for the best itself, without CV, or when incomplete)."""
+    state: str | None = None
+    """A search's configuration: completed, pruned, failed or running (its Optuna trial's state); None in a grid."""
+    error: str | None = None
+    """A search's failed configuration: why (not a valid config, or its failed fold's error)."""
 
     @property
     def status(self) -> str:
         """completed (every fold), failed (some fold failed) or pending (some fold never finished)."""
+        if self.state is not None:
+            return self.state
         states = [t["status"] for t in self.trials]
         if all(s == "completed" for s in states):
             return "completed"
@@ -97,41 +103,52 @@ class SweepTable:
 
 def aggregate(plan: SweepPlan) -> SweepTable:
     """Read every trial of the plan from disk and compute each point's scores and rank."""
-    metric, mode = plan.metric, plan.mode
-    points = []
-    for p in plan.spec.points:
-        trials = plan.point_trials(p.index)
-        dirs = [plan.trial_dir(t) for t in trials]
-        fold_metrics = [_scalar_metrics(d) if is_done(d) else None for d in dirs]
-        result = PointResult(
-            point=p.index,
-            params=dict(p.params),
-            trials=[
-                {
-                    "name": t.name,
-                    "key": t.key,
-                    "fold": None if t.fold is None else t.fold.position,
-                    "repeat": None if t.fold is None else t.fold.repeat,
-                    "status": trial_state(d),
-                    "error": None if is_done(d) else read_error(d),
-                }
-                for t, d in zip(trials, dirs)
-            ],
-            fold_metrics=fold_metrics,
-        )
-        for m in plan.tracked:
-            values = [None if fm is None else fm.get(m.removeprefix("val_")) for fm in fold_metrics]
-            result.tracked[m] = _summary(values)
-        if plan.task != "regression":
-            result.roc_auc = _summary([None if fm is None else fm.get("roc_auc") for fm in fold_metrics])
-        result.confusion_matrix = _pooled_confusion([d for d, fm in zip(dirs, fold_metrics) if fm is not None])
-        result.sizes = _fold_sizes([d for d, fm in zip(dirs, fold_metrics) if fm is not None])
-        points.append(result)
-    rank_points(points, metric, mode)
-    grid_keys = sorted(plan.spec.block.grid)
-    table = SweepTable(metric, mode, grid_keys, plan.tracked, plan.n_folds, points)
+    points = [point_result(plan, p.index, p.params, plan.point_trials(p.index)) for p in plan.spec.points]
+    rank_points(points, plan.metric, plan.mode)
+    grid_keys = sorted(plan.spec.block.grid or {})
+    table = SweepTable(plan.metric, plan.mode, grid_keys, plan.tracked, plan.n_folds, points)
     compare_with_best(table, rope=plan.block.rope, fingerprints=plan.fingerprints)
     return table
+
+
+def point_result(
+    plan: SweepPlan, point: int, params: dict[str, Any], trials: list[Trial], *, partial: bool = False
+) -> PointResult:
+    """One point's trials read back from disk: per-fold metrics, their mean and std, pooled diagnostics.
+
+    ``partial``: also read the folds a pruner stopped (a pruned search configuration's partial scores),
+    and average the folds that have a score.
+    """
+    dirs = [plan.trial_dir(t) for t in trials]
+    scored = [
+        is_done(d) or (partial and trial_state(d) == "pruned" and (d / store.METRICS_FILE).is_file()) for d in dirs
+    ]
+    fold_metrics = [scalar_metrics(d) if ok else None for d, ok in zip(dirs, scored)]
+    result = PointResult(
+        point=point,
+        params=dict(params),
+        trials=[
+            {
+                "name": t.name,
+                "key": t.key,
+                "fold": None if t.fold is None else t.fold.position,
+                "repeat": None if t.fold is None else t.fold.repeat,
+                "status": trial_state(d),
+                "error": None if is_done(d) else read_error(d),
+            }
+            for t, d in zip(trials, dirs)
+        ],
+        fold_metrics=fold_metrics,
+    )
+    summarize = partial_summary if partial else _summary
+    for m in plan.tracked:
+        result.tracked[m] = summarize([None if fm is None else fm.get(m.removeprefix("val_")) for fm in fold_metrics])
+    if plan.task != "regression":
+        result.roc_auc = summarize([None if fm is None else fm.get("roc_auc") for fm in fold_metrics])
+    done = [d for d, fm in zip(dirs, fold_metrics) if fm is not None]
+    result.confusion_matrix = _pooled_confusion(done)
+    result.sizes = _fold_sizes(done)
+    return result
 
 
 def compare_with_best(table: SweepTable, *, rope: float, fingerprints: dict[int, str] | None = None) -> None:
@@ -170,7 +187,7 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
     store.write_csv(plan.sweep_dir / RESULTS_CSV, table.columns, table.rows())
     best = table.best
     if best is not None:
-        store.write_yaml(plan.sweep_dir / BEST_CONFIG, config_to_dict(plan.spec.points[best.point].config))
+        store.write_yaml(plan.sweep_dir / BEST_CONFIG, config_to_dict(plan.spec.point(best.point).config))
     store.write_json(
         plan.sweep_dir / RESULTS_JSON,
         {
@@ -197,6 +214,7 @@ def write_results(plan: SweepPlan, table: SweepTable, *, refit: dict[str, Any] |
                     "confusion_matrix": p.confusion_matrix,
                     "roc_auc": p.roc_auc,
                     "trials": p.trials,
+                    **({"error": p.error} if p.state is not None else {}),
                     "fingerprint": plan.fingerprints.get(p.point),
                     **(p.sizes or {"n_train": None, "n_scored": None}),
                     **{
@@ -231,7 +249,7 @@ def best_summary(table: SweepTable) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _scalar_metrics(run_dir: Path) -> dict[str, Any]:
+def scalar_metrics(run_dir: Path) -> dict[str, Any]:
     m = store.read_json(run_dir / store.METRICS_FILE)
     return {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n_test"} | {
         "n": m.get("n_test")
@@ -255,6 +273,16 @@ def _fold_sizes(dirs: list[Path]) -> dict[str, int] | None:
     if not n_train:
         return None
     return {"n_train": round(float(np.mean(n_train))), "n_scored": round(float(np.mean(n_scored)))}
+
+
+def partial_summary(values: list[float | None]) -> dict[str, Any]:
+    """Mean and standard deviation of the folds that have a value (a pruned configuration's partial scores)."""
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    return {
+        "mean": float(np.mean(present)) if present else None,
+        "std": float(np.std(present)) if present else None,
+        "folds": [None if v is None else float(v) for v in values],
+    }
 
 
 def _summary(values: list[float | None]) -> dict[str, Any]:

@@ -113,14 +113,21 @@ def run_sweep(
         # the grid's models are then built in a process forked from it, so this one never imports TensorFlow.
         LocalBackend.warm_up(spec.base.runtime.backend)
         checker = LocalBackend.model_checker(spec.base.runtime.backend)
-    plan = plan_sweep(spec, runs_dir, model_checker=checker)
-    run = _SweepRun(
-        plan,
-        make_backend(backend, ray_address=ray_address),
-        workers=workers,
-        command=list(command if command is not None else sys.argv),
-        notify=on_progress or (lambda progress: None),
-    )
+    options: dict[str, Any] = {
+        "workers": workers,
+        "command": list(command if command is not None else sys.argv),
+        "notify": on_progress or (lambda progress: None),
+    }
+    executor = make_backend(backend, ray_address=ray_address)
+    run: SweepRun
+    if spec.is_search:
+        from mlrun.sweep.search import SearchRun, plan_search
+
+        plan = plan_search(spec, runs_dir)
+        run = SearchRun(plan, executor, model_checker=checker, **options)
+    else:
+        plan = plan_sweep(spec, runs_dir, model_checker=checker)
+        run = SweepRun(plan, executor, **options)
     _claim_sweep_dir(plan)
     with run:
         try:
@@ -136,7 +143,7 @@ def run_sweep(
             run.write_info()
 
 
-class _SweepRun:
+class SweepRun:
     """One invocation of a sweep: runs the missing trials and the refit, keeps sweep.json up to date.
 
     The backend is opened (for Ray: a local instance started or a cluster
@@ -158,7 +165,7 @@ class _SweepRun:
         self.started = time.time()
         self.info = _sweep_info(plan, backend.name, workers, command)
 
-    def __enter__(self) -> _SweepRun:
+    def __enter__(self) -> SweepRun:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -169,7 +176,7 @@ class _SweepRun:
         plan = self.plan
         self.write_info()
         stopped = self.run_trials(fail_fast=fail_fast)
-        table = aggregate(plan)
+        table = self.aggregate()
         refit = None
         best = table.best
         if plan.block.refit and not stopped and best is not None:
@@ -186,6 +193,10 @@ class _SweepRun:
             error=f"{len(self.failures)} failed: {failed}" if self.failures else None,
         )
         return SweepResult(plan, table, status, ran=self.ran, skipped=self.skipped, failures=self.failures, refit=refit)
+
+    def aggregate(self) -> SweepTable:
+        """Read every trial back from disk into the results table."""
+        return aggregate(self.plan)
 
     def open(self) -> Any:
         """The backend, opened on first use; it closes with this run."""
@@ -212,7 +223,7 @@ class _SweepRun:
                     plan,
                     t.name,
                     t.key,
-                    plan.spec.points[t.point].config,
+                    plan.spec.point(t.point).config,
                     t.fold,
                     plan.trial_dir(t),
                     evaluate_on="validation",
@@ -253,7 +264,7 @@ class _SweepRun:
         with early stopping the median of the best point's best epochs.
         """
         plan = self.plan
-        setup = refit_setup(plan.spec.points[best.point].config, fold_best_epochs(plan, best.point))
+        setup = refit_setup(plan.spec.point(best.point).config, fold_best_epochs(plan, best.point))
         cfg = setup.cfg
         key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
         run_dir = plan.sweep_dir / REFIT_DIR

@@ -38,6 +38,10 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     ``interrupted``. The Keras session is cleared first (which also collects
     garbage), so a worker that runs many trials holds nothing from the previous one.
 
+    With ``task["prune"]`` (a pruned search), Optuna's pruner is asked after every epoch
+    (:func:`mlrun.sweep.study.pruning_hook`); a fold it stops is evaluated as it stands, and its
+    status is ``pruned``.
+
     Returns:
         ``{"name", "key", "status", "error", "duration_s", "pid"}``.
     """
@@ -54,6 +58,11 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     try:
         cfg = validate_config(task["config"], source=task["name"])
         fold = Fold(*task["fold"]) if task["fold"] is not None else None
+        should_stop = None
+        if task.get("prune"):
+            from mlrun.sweep.study import pruning_hook
+
+            should_stop = pruning_hook(task["prune"])
         result = run_experiment(
             cfg,
             run_dir.parent,
@@ -64,10 +73,13 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
             smoke=task["smoke"],
             command=task["command"],
             base_dir=Path(task["base_dir"]),
+            should_stop=should_stop,
         )
         status = result.status
         if status != "completed":
             error = store.read_run_info(run_dir).get("error")
+        elif store.read_run_info(run_dir).get("pruned_at_epoch") is not None:
+            status = "pruned"
     except MlrunError as exc:
         error = str(exc).removeprefix("error: ")
     except Exception as exc:  # a bug or a Keras failure: keep the traceback beside the run
@@ -115,6 +127,7 @@ def trial_task(
     evaluate_on: str,
     threads: int,
     command: list[str],
+    prune: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The plain-data task a worker runs (see :func:`run_trial`): the config with this worker's thread counts filled in.
 
@@ -128,6 +141,7 @@ def trial_task(
         evaluate_on: ``validation`` for a trial, ``test`` for the refit.
         threads: the worker's thread count, used where the config leaves it open.
         command: the command line recorded in run.json.
+        prune: how the worker reports to the study of a pruned search (see :func:`mlrun.sweep.study.pruning_hook`).
     """
     config = config_to_dict(cfg)
     runtime = config["runtime"]
@@ -147,12 +161,13 @@ def trial_task(
         "command": command,
         "base_dir": str(plan.spec.base_dir),
         "run_dir": str(run_dir),
+        "prune": prune,
     }
 
 
 def trial_info(plan: SweepPlan, trial: Trial) -> dict[str, Any]:
     """trial.json: what the trial is (sweep, key, point, params, fold, dataset fingerprint), written before it runs."""
-    point = plan.spec.points[trial.point]
+    point = plan.spec.point(trial.point)
     fold: dict[str, int] | None = None
     if trial.fold is not None:
         fold = {"index": trial.fold.index, "n_splits": trial.fold.n_splits}
@@ -174,7 +189,7 @@ def record_outcome(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any])
     files = outcome.pop("files", None)
     if files:
         commit_files(run_dir, files)
-    if outcome["status"] != "completed":
+    if outcome["status"] not in ("completed", "pruned"):
         mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
     return outcome["status"] == "completed" and is_done(run_dir)
 
@@ -205,12 +220,14 @@ def commit_files(run_dir: Path, files: dict[str, bytes]) -> None:
 
 
 def trial_state(run_dir: Path) -> str:
-    """The trial's status: ``missing`` (never ran), ``crashed``, or the status in its run.json."""
+    """The trial's status: ``missing`` (never ran), ``crashed``, ``pruned`` (stopped by a search's pruner,
+    then evaluated: not finished, so trained again when needed), or the status in its run.json."""
     try:
         info = store.read_json(run_dir / store.RUN_FILE)
     except (OSError, ValueError):
         return "missing"
-    return store.effective_status(info)
+    status = store.effective_status(info)
+    return "pruned" if status == "completed" and info.get("pruned_at_epoch") is not None else status
 
 
 def is_done(run_dir: Path) -> bool:

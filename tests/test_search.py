@@ -1,0 +1,294 @@
+"""`mlrun sweep` with `search: random` / `tpe`: the space, its errors, and real searches on digits
+(pruning, state column, --n-trials extends, determinism, invalid sampled configs, kill -9 and resume, Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlrun import store
+from mlrun.cli import app
+from mlrun.sweep.space import Choice, Range, parse_space, space_problems
+from tests.conftest import ROOT, digits_config
+from tests.test_sweep import invoke_sweep, only_sweep, process_running, requires_ray
+
+SPACE = {
+    "optimizer.learning_rate": {"low": 1.0e-5, "high": 0.05, "log": True},
+    "model.hidden_units": [[8], [24]],
+}
+
+
+def search_config(*, epochs: int = 2, **sweep) -> dict:
+    """A fast digits config with a TPE search block: 2-fold CV by default, no refit."""
+    block = {"search": "tpe", "n_trials": 3, "space": SPACE, "cv": {"n_splits": 2}, "metric": "val_accuracy"}
+    block["refit"] = False
+    block.update(sweep)
+    return digits_config(
+        training={"epochs": epochs, "batch_size": 64}, sweep={k: v for k, v in block.items() if v is not None}
+    )
+
+
+def read_rows(sweep_dir: Path) -> list[dict[str, str]]:
+    return store.read_csv(sweep_dir / "results.csv")
+
+
+def study_states(sweep_dir: Path) -> list[str]:
+    with sqlite3.connect(sweep_dir / "study.db") as db:
+        return [s for (s,) in db.execute("select state from trials order by number")]
+
+
+# --------------------------------------------------------------------------- the space
+
+
+def test_a_space_samples_integers_floats_and_whole_blocks() -> None:
+    import optuna
+
+    space = parse_space(
+        {
+            "training.batch_size": {"low": 16, "high": 128, "step": 16},
+            "model.dropout": {"low": 0.0, "high": 0.5},
+            "optimizer": [{"name": "adam"}, {"name": "sgd", "momentum": 0.9}],
+        }
+    )
+    assert isinstance(space["training.batch_size"], Range) and space["training.batch_size"].integer
+    assert isinstance(space["model.dropout"], Range) and not space["model.dropout"].integer
+    assert isinstance(space["optimizer"], Choice) and space["optimizer"].labels == ("adam", "sgd momentum=0.9")
+    from mlrun.sweep.space import sample
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        params = sample(study.ask(), space)
+        assert params["training.batch_size"] in range(16, 129, 16)
+        assert 0.0 <= params["model.dropout"] <= 0.5
+        assert params["optimizer"] in ({"name": "adam"}, {"name": "sgd", "momentum": 0.9})
+
+
+@pytest.mark.parametrize(
+    "space, key, match",
+    [
+        (
+            {"model.dropout": {"low": 0.1, "hihg": 0.5}},
+            "model.dropout",
+            r"hihg: unknown key in a range \(did you mean 'high'\?\)",
+        ),
+        ({"x.y": 0.1}, "x.y", r"needs a range \{low: \.\.\., high: \.\.\.\} or a list of choices, got 0\.1"),
+        (
+            {"model.dropout": {"low": 0.5, "high": 0.5}},
+            "model.dropout",
+            r"low must be below high \(got low 0\.5, high 0\.5\)",
+        ),
+    ],
+)
+def test_space_problems_name_the_key(space: dict, key: str, match: str) -> None:
+    import re
+
+    problems = space_problems(space)
+    assert problems and problems[0][0] == key and re.search(match, problems[0][1]), problems
+
+
+@pytest.mark.parametrize(
+    "sweep, args, match",
+    [
+        (
+            {"space": {"model.dropout": {"low": 0.0, "high": 0.5, "lo": 0.1}}},
+            [],
+            r"line 2\d  sweep\.space\.model\.dropout\.lo: unknown key in a range \(did you mean 'low'\?\)",
+        ),
+        (
+            {"space": {"model.dropout": {"low": 0.5, "high": 0.1}}},
+            [],
+            r"line 2\d  sweep\.space\.model\.dropout: low must be below high \(got low 0\.5, high 0\.1\)",
+        ),
+        (
+            {"space": {"optimizer.learning_rate": {"low": 0.0, "high": 0.1, "log": True}}},
+            [],
+            r"sweep\.space\.optimizer\.learning_rate: a log range needs positive bounds \(got low 0\.0\); use low > 0, or log: false",
+        ),
+        (
+            {"space": {"training.batch_size": {"low": 16, "high": 100, "step": 16}}},
+            [],
+            r"sweep\.space\.training\.batch_size: step 16 does not divide the range: high - low = 84 .*use high: 96",
+        ),
+        (
+            {"search": "grid", "n_trials": None},
+            [],
+            r"sweep\.space: is for search: random or tpe; a grid search takes grid:",
+        ),
+        (
+            {"space": None, "grid": {"model.hidden_units": [[8]]}},
+            [],
+            r"sweep\.grid: is for search: grid; with search: tpe, write the values under space: instead "
+            r"\(a list is a categorical choice",
+        ),
+        (
+            {"n_trials": None},
+            [],
+            r"sweep\.n_trials: required key is missing: search: tpe tries n_trials configurations",
+        ),
+        ({"n_trials": 0}, [], r"sweep\.n_trials: must be greater than or equal to 1 \(got 0\)"),
+        ({"search": "random", "n_trials": None}, [], r"sweep\.n_trials: required key is missing: search: random"),
+        ({}, ["--search", "grid"], r"sweep\.space: is for search: random or tpe"),
+        ({}, ["--grid", "model.hidden_units=[8]"], r"sweep\.grid: is for search: grid; with search: tpe"),
+        (
+            {"search": "grid", "space": None, "n_trials": None, "grid": {"model.hidden_units": [[8]]}},
+            ["--pruner", "median"],
+            r"sweep\.pruner: 'median' needs search: random or tpe",
+        ),
+        ({}, ["--set", "metrics=[]"], r"sweep\.pruner: 'median' reads val_accuracy after every epoch"),
+    ],
+)
+def test_bad_search_blocks_exit_2_and_nothing_trains(
+    cli, write_config, runs_dir: Path, sweep: dict, args: list[str], match: str
+) -> None:
+    path = write_config(search_config(pruner="median", **sweep))
+    result = invoke_sweep(cli, path, runs_dir, *args)
+    assert result.exit_code == 2, result.output
+    import re
+
+    assert re.search(match, result.output), result.output
+    assert not runs_dir.exists() or not list(runs_dir.glob("*/trials/*"))
+
+
+@pytest.mark.slow
+def test_a_sampled_config_that_is_not_valid_fails_its_trial_and_the_study_goes_on(
+    cli, write_config, runs_dir: Path
+) -> None:
+    cnn = {"architecture": "cnn", "layers": [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "flatten"}]}
+    cfg = search_config(search="random", n_trials=2, space={"model.layers.0.kernel_size": [20, 40]})
+    cfg["model"] = cnn
+    result = invoke_sweep(cli, write_config(cfg), runs_dir)
+    assert result.exit_code == 0, result.output
+    sweep_dir = only_sweep(runs_dir)
+    rows = read_rows(sweep_dir)
+    assert [r["state"] for r in rows] == ["failed", "failed"] and all(r["rank"] == "" for r in rows)
+    points = json.loads((sweep_dir / "results.json").read_text())["points"]
+    assert [p["trials"] for p in points] == [[], []]  # nothing trained
+    assert all("is larger than the layer's input (8x8" in p["error"] for p in points), points
+    assert study_states(sweep_dir) == ["FAIL", "FAIL"]
+    assert not (sweep_dir / "trials").exists() or not list((sweep_dir / "trials").iterdir())
+
+
+# --------------------------------------------------------------------------- real searches
+
+
+@pytest.fixture(scope="module")
+def pruned_search(tmp_path_factory: pytest.TempPathFactory):
+    """A TPE search with successive halving on 2 folds x 3 epochs, 2 workers, through the CLI."""
+    from typer.testing import CliRunner
+
+    base = tmp_path_factory.mktemp("pruned_search")
+    config = base / "search.yaml"
+    config.write_text(yaml.safe_dump(search_config(epochs=3, n_trials=5, pruner="successive_halving"), sort_keys=False))
+    result = CliRunner().invoke(app, ["sweep", str(config), "--runs-dir", str(base / "runs"), "--workers", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    return {"config": config, "dir": only_sweep(base / "runs"), "output": result.output}
+
+
+@pytest.mark.slow
+def test_pruned_configurations_are_rows_with_partial_epochs_and_no_rank(pruned_search) -> None:
+    sweep_dir = pruned_search["dir"]
+    rows = read_rows(sweep_dir)
+    assert list(rows[0])[:6] == ["trial", "state", "model.hidden_units", "optimizer.learning_rate", "epochs", "folds"]
+    assert [int(r["trial"]) for r in rows] == list(range(5))
+    states = [r["state"] for r in rows]
+    assert set(states) <= {"completed", "pruned"} and "pruned" in states and "completed" in states, states
+    assert study_states(sweep_dir) == ["COMPLETE" if s == "completed" else "PRUNED" for s in states]
+    for r in rows:
+        if r["state"] == "completed":
+            assert r["epochs"] == "6" and r["folds"] == "2" and r["rank"] and r["val_accuracy_mean"]
+        else:  # stopped early: fewer epochs, no rank, the scores it has
+            assert int(r["epochs"]) < 6 and int(r["folds"]) < 2 and r["rank"] == ""
+            assert r["val_accuracy_fold0"] != ""
+    ranks = sorted(int(r["rank"]) for r in rows if r["rank"])
+    assert ranks == list(range(1, len(ranks) + 1))
+    # every fold trial a pruned configuration ran says where it stopped
+    pruned = [store.read_run_info(p.parent) for p in sweep_dir.glob("trials/*/run.json")]
+    assert any(info.get("pruned_at_epoch") for info in pruned)
+    best = json.loads((sweep_dir / "results.json").read_text())["best"]
+    assert rows[best["point"]]["state"] == "completed" if best["point"] < len(rows) else True
+
+
+@pytest.mark.slow
+def test_n_trials_extends_the_study_without_training_a_finished_fold_again(cli, pruned_search) -> None:
+    sweep_dir = pruned_search["dir"]
+    before = {p: p.read_bytes() for p in sweep_dir.glob("trials/*/run.json")}
+    result = invoke_sweep(cli, pruned_search["config"], sweep_dir.parent, "--n-trials", "6", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(sweep_dir)
+    assert [int(r["trial"]) for r in rows] == list(range(6))  # one more configuration, in the same study
+    assert len(study_states(sweep_dir)) == 6
+    assert all(p.read_bytes() == b for p, b in before.items())  # nothing that finished was trained again
+    again = invoke_sweep(cli, pruned_search["config"], sweep_dir.parent, "--n-trials", "6")
+    assert again.exit_code == 0 and "0 trials run" in again.output, again.output
+
+
+@pytest.mark.slow
+def test_random_search_without_cv_is_deterministic_with_one_worker(cli, write_config, tmp_path: Path) -> None:
+    cfg = search_config(search="random", n_trials=3, cv=None)
+    path = write_config(cfg)
+    dirs = []
+    for name in ("a", "b"):
+        result = invoke_sweep(cli, path, tmp_path / name, "--workers", "1")
+        assert result.exit_code == 0, result.output
+        dirs.append(only_sweep(tmp_path / name))
+    first, second = (read_rows(d) for d in dirs)
+    assert first == second and [r["state"] for r in first] == ["completed"] * 3
+    assert "val_accuracy_fold0" in first[0] and "val_accuracy_fold1" not in first[0]  # no CV: one score each
+    assert len({r["optimizer.learning_rate"] for r in first}) == 3
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_loses_and_repeats_no_finished_configuration(cli, write_config, tmp_path: Path) -> None:
+    runs_dir = tmp_path / "killed"
+    path = write_config(search_config(search="random", n_trials=4, epochs=2))
+    command = [sys.executable, "-m", "mlrun", "sweep", str(path), "--runs-dir", str(runs_dir), "--workers", "2", "-q"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished: list[Path] = []
+    deadline = time.time() + 180
+    while len(finished) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        finished = [
+            p.parent
+            for p in runs_dir.glob("*/trials/*/run.json")
+            if store.read_run_info(p.parent)["status"] == "completed"
+        ]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= len(finished) < 8, "the search was not killed half-way"
+    sweep_dir = only_sweep(runs_dir)
+    time.sleep(1.5)  # workers notice their parent is gone within half a second
+    for run in sweep_dir.glob("trials/*/run.json"):
+        info = store.read_run_info(run.parent)
+        assert info["status"] == "completed" or not process_running(info["pid"]), info
+    kept = {p: (p / "run.json").read_bytes() for p in finished}
+    assert "RUNNING" in study_states(sweep_dir)  # as the kill left it
+
+    result = invoke_sweep(cli, path, runs_dir, "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert {p: (p / "run.json").read_bytes() for p in kept} == kept  # finished folds untouched
+    rows = read_rows(sweep_dir)
+    assert len(rows) == 4 and all(r["state"] == "completed" for r in rows)  # n_trials configurations, none twice
+    assert len(list((sweep_dir / "trials").iterdir())) == 4 * 2  # one directory per configuration x fold
+    states = study_states(sweep_dir)
+    assert states.count("COMPLETE") == 4 and "RUNNING" not in states and "WAITING" not in states
+
+
+@requires_ray
+@pytest.mark.slow
+def test_a_tpe_search_runs_on_ray(cli, write_config, tmp_path: Path) -> None:
+    path = write_config(search_config(n_trials=2, cv=None, pruner="median"))
+    result = invoke_sweep(cli, path, tmp_path / "ray", "--backend", "ray", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    sweep_dir = only_sweep(tmp_path / "ray")
+    info = json.loads((sweep_dir / "sweep.json").read_text())
+    assert info["backend"] == "ray" and [r["state"] for r in read_rows(sweep_dir)] == ["completed"] * 2
+    assert study_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
