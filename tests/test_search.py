@@ -141,7 +141,7 @@ def test_space_problems_name_the_key(space: dict, key: str, match: str) -> None:
         (
             {"search": "grid", "space": None, "n_trials": None, "grid": {"model.hidden_units": [[8]]}},
             ["--pruner", "median"],
-            r"sweep\.pruner: 'median' needs search: random or tpe",
+            r"--pruner  sweep\.pruner: 'median' needs search: random or tpe",  # the option, not --set
         ),
         ({}, ["--set", "metrics=[]"], r"sweep\.pruner: 'median' reads val_accuracy after every epoch"),
     ],
@@ -244,6 +244,8 @@ def test_random_search_without_cv_is_deterministic_with_one_worker(cli, write_co
     assert first == second and [r["state"] for r in first] == ["completed"] * 3
     assert "val_accuracy_fold0" in first[0] and "val_accuracy_fold1" not in first[0]  # no CV: one score each
     assert len({r["optimizer.learning_rate"] for r in first}) == 3
+    info = json.loads((dirs[0] / "sweep.json").read_text())
+    assert (info["n_points"], info["n_trials"]) == (3, 3) and info["configurations"]["completed"] == 3
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Grid search with k-fold cross-validation: ``mlrun sweep``.
 
 - :mod:`.files`: the names of the files in a sweep directory (imports nothing).
-- :mod:`.config`: the ``sweep:`` block and :func:`read_sweep_config` (every grid point validated up front).
+- :mod:`.block`: the ``sweep:`` block's schema, read with messages that say where each problem is.
+- :mod:`.config`: :func:`read_sweep_config` (every grid point validated up front).
 - :mod:`.grid`: grid expansion in scikit-learn's ``ParameterGrid`` order.
 - :mod:`.plan`: checks against the data, trial keys, the sweep id.
 - :mod:`.trials`: one trial in a worker; a trial's state on disk.
@@ -19,7 +20,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlrun.sweep.config import SWEEP_METRICS, CVConfig, Point, SweepBlock, SweepSpec, read_sweep_config
+    from mlrun.sweep.block import SWEEP_METRICS, CVConfig, SweepBlock
+    from mlrun.sweep.config import Point, SweepSpec, read_sweep_config
     from mlrun.sweep.files import RESULTS_CSV, RESULTS_JSON, SWEEP_FILE, SWEEP_YAML
     from mlrun.sweep.grid import expand_grid, parse_grid_option
     from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
     from mlrun.sweep.run import SweepProgress, SweepResult, run_sweep
 
 _HOMES = {
-    "config": ("SWEEP_METRICS", "CVConfig", "Point", "SweepBlock", "SweepSpec", "read_sweep_config"),
+    "block": ("SWEEP_METRICS", "CVConfig", "SweepBlock"),
+    "config": ("Point", "SweepSpec", "read_sweep_config"),
     "files": ("RESULTS_CSV", "RESULTS_JSON", "SWEEP_FILE", "SWEEP_YAML"),
     "grid": ("expand_grid", "parse_grid_option"),
     "plan": ("SweepPlan", "Trial", "plan_sweep"),

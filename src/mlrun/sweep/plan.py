@@ -23,7 +23,8 @@ from mlrun.errors import ConfigError, DataError
 from mlrun.metrics.registry import direction, headline, scored_metrics
 from mlrun.preflight import class_weight_problem, positive_label_problem
 from mlrun.store import slugify
-from mlrun.sweep.config import CVConfig, Point, SweepBlock, SweepSpec
+from mlrun.sweep.block import CVConfig, SweepBlock
+from mlrun.sweep.config import Point, SweepSpec
 from mlrun.sweep.files import TRIALS_DIR
 from mlrun.sweep.grid import describe_point
 

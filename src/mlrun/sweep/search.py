@@ -238,7 +238,7 @@ class SearchRun(SweepRun):
             prune = {
                 "storage": storage_url(plan.sweep_dir),
                 "study": plan.sweep_id,
-                "trial_id": c.trial._trial_id,
+                "trial": c.trial.number,
                 "pruner": plan.block.pruner,
                 "max_resource": plan.n_folds * self.epochs,
                 "metric": plan.metric,
@@ -299,13 +299,21 @@ class SearchRun(SweepRun):
         states = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
         self.study.tell(trial, value if state == "completed" else None, state=states[state])
 
+    def write_info(self) -> None:
+        """sweep.json, with the configurations tried so far (``n_points``, failed invalid ones included) and
+        the ``n_trials`` asked for; after the search, ``configurations`` counts them by state."""
+        self.info.update(n_points=self.asked, n_trials=self.n_trials)
+        super().write_info()
+
     def aggregate(self) -> SweepTable:
-        from mlrun.sweep.search_results import aggregate_search
+        from mlrun.sweep.search_results import aggregate_search, search_summary
 
         trials = self.open_study().get_trials(deepcopy=False)
         for t in trials:
             self.restore(t)
-        return aggregate_search(self.plan, trials, self.space)
+        table = aggregate_search(self.plan, trials, self.space)
+        self.info["configurations"] = search_summary(table)
+        return table
 
     def restore(self, trial: Any) -> None:
         """Put the point and fold trials of a configuration trained by an earlier invocation into the plan."""

@@ -116,19 +116,20 @@ def counted_trials(study: Any) -> int:
 def pruning_hook(spec: Mapping[str, Any]) -> StopHook:
     """In a worker: the ``should_stop`` hook of one fold of a configuration (see the module's docstring).
 
-    ``spec`` is the task's ``prune`` entry: ``storage``, ``study``, ``trial_id``, ``pruner``,
-    ``max_resource``, ``metric``, ``fold`` (position in the configuration's folds), ``epochs``,
+    ``spec`` is the task's ``prune`` entry: ``storage``, ``study``, ``trial`` (the Optuna trial's number),
+    ``pruner``, ``max_resource``, ``metric``, ``fold`` (position in the configuration's folds), ``epochs``,
     ``prior`` (held-out scores of the folds already finished).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(spec["storage"])
     study = optuna.load_study(
-        study_name=spec["study"],
-        storage=spec["storage"],
-        pruner=make_pruner(spec["pruner"], spec["max_resource"]),
+        study_name=spec["study"], storage=storage, pruner=make_pruner(spec["pruner"], spec["max_resource"])
     )
-    trial = optuna.trial.Trial(study, spec["trial_id"])
+    # the storage's public lookups: trial number -> the id a Trial is opened by
+    study_id = storage.get_study_id_from_name(spec["study"])
+    trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, spec["trial"]))
     metric, prior = spec["metric"], list(spec["prior"])
     offset = spec["fold"] * spec["epochs"]
 
