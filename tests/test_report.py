@@ -570,6 +570,25 @@ assert not heavy, heavy
     assert (runs["regression"] / "report.html").is_file()
 
 
+def test_report_of_runs_and_grid_sweeps_never_imports_optuna(runs: dict[str, Path], runs_dir: Path) -> None:
+    sweep = runs_dir / "grid-sweep-1234abcd"
+    sweep.mkdir(parents=True)
+    store.write_json(sweep / "sweep.json", {"id": sweep.name, "sweep": {"search": "grid", "metric": "val_accuracy"}})
+    store.write_csv(sweep / "results.csv", ["optimizer.learning_rate", "val_accuracy_mean", "rank"], [[0.1, 0.9, 1]])
+    code = f"""
+import sys
+from mlrun.cli import app
+app(["--help"], standalone_mode=False)
+app(["report", "latest", "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
+app(["report", {sweep.name!r}, "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
+app(["runs", "--runs-dir", {str(runs_dir)!r}], standalone_mode=False)
+assert "optuna" not in sys.modules, "the report of a run or a grid sweep imported optuna"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep / "report.html").is_file() and "Optimization history" not in (sweep / "report.html").read_text()
+
+
 @pytest.mark.parametrize("on_training_data", [True, False])
 def test_test_metrics_on_training_data_get_a_warning_notice(
     cli: CliRunner, runs_dir: Path, on_training_data: bool

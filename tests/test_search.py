@@ -294,3 +294,123 @@ def test_a_tpe_search_runs_on_ray(cli, write_config, tmp_path: Path) -> None:
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["backend"] == "ray" and [r["state"] for r in read_rows(sweep_dir)] == ["completed"] * 2
     assert study_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def synthetic_study(values: list[float | None], *, states: list[str] | None = None, lr: list[float] | None = None):
+    """An in-memory study over a log range and a choice: one trial per value (None: no score)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    dists = {
+        "optimizer.learning_rate": FloatDistribution(1e-4, 1e-1, log=True),
+        "model.hidden_units": CategoricalDistribution(["[8]", "[24]"]),
+    }
+    for i, value in enumerate(values):
+        state = TrialState[(states or ["COMPLETE"] * len(values))[i]]
+        params = {"optimizer.learning_rate": (lr or [10.0 ** -(1 + i % 3)] * len(values))[i]}
+        params["model.hidden_units"] = "[8]" if i % 2 else "[24]"
+        kwargs: dict = {"value": value} if state == TrialState.COMPLETE else {}
+        if state == TrialState.PRUNED:
+            kwargs["intermediate_values"] = {1: 0.3, 2: value}
+        study.add_trial(create_trial(params=params, distributions=dists, state=state, **kwargs))
+    return study
+
+
+def test_search_data_has_the_best_so_far_importances_and_slices() -> None:
+    from mlrun.report.studydata import milestones, search_data
+
+    study = synthetic_study(
+        [0.5, 0.4, 0.8, None, 0.7, 0.6], states=["COMPLETE", "PRUNED", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    )
+    data = search_data(study, search="tpe", metric="val_accuracy", n_trials=6)
+    assert [h.state for h in data.history] == ["completed", "pruned", "completed", "failed", "completed", "completed"]
+    assert [h.best for h in data.history] == [0.5, 0.5, 0.8, 0.8, 0.8, 0.8]  # pruned and failed never count
+    assert data.history[1].value == 0.4 and data.history[3].value is None  # pruned: the value it was stopped at
+    assert data.best is not None and data.best.number == 2
+    assert milestones(data.history) == [(1, 0.5), (2, 0.5), (4, 0.8), (6, 0.8)]
+    assert data.importances is not None and set(data.importances) == {"optimizer.learning_rate", "model.hidden_units"}
+    assert sum(data.importances.values()) == pytest.approx(1.0)
+    assert data.importances == search_data(study, search="tpe", metric="val_accuracy").importances  # seeded
+    lr, units = (
+        next(s for s in data.slices if s.param == p) for p in ("optimizer.learning_rate", "model.hidden_units")
+    )
+    assert lr.log and lr.categories is None and len(lr.values) == len(lr.scores) == 4  # completed trials only
+    assert units.categories == ["[8]", "[24]"] and set(units.values) <= {"[8]", "[24]"}
+
+
+@pytest.mark.parametrize(
+    ("values", "lr", "note"),
+    [
+        ([], None, r"at least 2 completed configurations \(this search has 0\)"),
+        ([0.5], None, r"at least 2 completed configurations \(this search has 1\)"),
+        ([0.5, 0.6], [0.01, 0.01], None),  # the choice still varies: it gets all the importance
+        ([0.5, 0.5, 0.5], None, r"every completed configuration scored 0.5"),
+    ],
+)
+def test_too_few_completed_trials_say_why_there_are_no_importances(values, lr, note) -> None:
+    import re
+
+    from mlrun.report.studydata import search_data
+
+    data = search_data(synthetic_study(values, lr=lr), search="random", metric="val_accuracy")
+    if note is None:
+        assert data.importances is not None and data.importances["model.hidden_units"] == pytest.approx(1.0)
+    else:
+        assert data.importances is None and re.search(note, data.importance_note or ""), data.importance_note
+
+
+def test_importances_need_a_parameter_that_varies() -> None:
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from mlrun.report.studydata import search_data
+
+    study = optuna.create_study(direction="minimize")
+    for value in (0.3, 0.2):
+        dist = {"model.dropout": FloatDistribution(0.0, 0.5)}
+        study.add_trial(create_trial(params={"model.dropout": 0.1}, distributions=dist, value=value))
+    data = search_data(study, search="tpe", metric="val_loss")
+    assert data.importances is None and "need a parameter that varies" in (data.importance_note or "")
+    assert data.best is not None and data.best.number == 1  # mode min: the lower loss
+
+
+@pytest.fixture(scope="module")
+def tpe_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished TPE search: 4 configurations x 2 epochs, no cross-validation, one worker."""
+    from typer.testing import CliRunner
+
+    base = tmp_path_factory.mktemp("tpe_search")
+    config = base / "search.yaml"
+    config.write_text(yaml.safe_dump(search_config(n_trials=4, cv=None), sort_keys=False))
+    result = CliRunner().invoke(app, ["sweep", str(config), "--runs-dir", str(base / "runs"), "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    return only_sweep(base / "runs")
+
+
+@pytest.mark.slow
+def test_report_of_a_search_shows_history_importances_and_slices(cli, tpe_search: Path) -> None:
+    import base64
+    import re
+
+    result = cli.invoke(app, ["report", str(tpe_search), "--runs-dir", str(tpe_search.parent)], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "tpe search: 4 of 4 configurations: 4 completed, 0 pruned, 0 failed; best trial" in out, out
+    assert "Parameter importances (fANOVA)" in out and "optimizer.learning_rate" in out and "model.hidden_units" in out
+    importances = [
+        float(v) for v in re.findall(r"^\s*(?:optimizer\.learning_rate|model\.hidden_units)\s+([\d.]+)\s*$", out, re.M)
+    ]
+    assert len(importances) == 2 and sum(importances) == pytest.approx(1.0, abs=0.002), out
+    page = (tpe_search / "report.html").read_text(encoding="utf-8")
+    for section in ("history", "importances", "slices"):
+        body = page[page.index(f'id="{section}"') :]
+        uri = re.search(r'<img[^>]*src="data:image/png;base64,([^"]+)"', body[: body.index("</section>")])
+        assert uri is not None, f"no image in the {section} section"
+        assert base64.b64decode(uri.group(1))[:8] == b"\x89PNG\r\n\x1a\n"

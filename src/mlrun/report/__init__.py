@@ -5,13 +5,16 @@ is drawn, so ``mlrun report`` stays fast::
 
     rundata.py   read a run directory, tolerating missing and damaged files
     sweeps.py    read a sweep directory's leaderboard
+    studydata.py a random or TPE search's study (through Optuna, only for such a sweep): history, importances, slices
     summary.py   what to show: labelled values, rows, notices (no rendering)
     compare.py   config differences and metric table across runs
     listing.py   filter and sort runs for ``mlrun runs``
     terminal.py  rich tables on a Console passed in
+    searchview.py  a search's study in the terminal
     canvas.py    the figure surface: size, style, colors, PNG data URIs
     plots.py     learning curves, regression fits, sample images
     classplots.py  confusion matrix, ROC and precision-recall curves, reliability
+    searchplots.py a search's optimization history, parameter importances, slices
     curves.py    areas under ROC and precision-recall curves
     theme.py     the page's style sheet and skeleton
     markup.py    HTML building blocks and the page writer

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from mlrun import store
-from mlrun.report import classplots, datapage, markup, plots, summary
+from mlrun.report import classplots, datapage, markup, plots, searchplots, searchview, summary
 from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.rundata import RunData
+from mlrun.report.studydata import SearchData
 from mlrun.report.sweeps import TIE_CAPTION, TIE_MARK, SweepData, indistinguishable_from_best, sweep_columns
 from mlrun.report.theme import document, e
 
@@ -243,8 +244,8 @@ def comparison_page(comparison: Comparison) -> str:
     )
 
 
-def sweep_page(sweep: SweepData) -> str:
-    """Return the HTML page of a sweep: its leaderboard and its description."""
+def sweep_page(sweep: SweepData, search: SearchData | None = None) -> str:
+    """Return the HTML page of a sweep: its leaderboard, a search's study (history, importances, slices), its description."""
     columns = sweep_columns(sweep)
     notices = "".join(f'<div class="notice warning">{e(p)}</div>' for p in sweep.problems)
 
@@ -260,10 +261,11 @@ def sweep_page(sweep: SweepData) -> str:
     )
     if any(indistinguishable_from_best(r) for r in sweep.rows):
         board += f'<p class="caption">{e(TIE_CAPTION)}</p>'
-    sections = [
-        ("leaderboard", "Leaderboard", board),
-        ("sweep", "Sweep", markup.pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")),
-    ]
+    sections = [("leaderboard", "Leaderboard", board)]
+    if search is not None:
+        sections += _search_sections(search)
+        notices += "".join(f'<div class="notice warning">{e(p)}</div>' for p in search.problems)
+    sections.append(("sweep", "Sweep", markup.pre(json.dumps(sweep.info, indent=2), "sweep.json could not be read.")))
     body = notices + "".join(markup.section(a, t, c) for a, t, c in sections)
     return document(
         title=f"{sweep.name} · mlrun sweep",
@@ -274,3 +276,27 @@ def sweep_page(sweep: SweepData) -> str:
         nav=[(a, t) for a, t, _ in sections],
         body=body,
     )
+
+
+def _search_sections(search: SearchData) -> list[tuple[str, str, str]]:
+    """A random or TPE search's study: the optimization history, parameter importances, slices."""
+    history = searchplots.optimization_history(search)
+    lead = f'<p class="lead">{e(searchview.search_line(search).plain)}.</p>'
+    importances = searchplots.importances(search)
+    slices = searchplots.slices(search)
+    return [
+        ("history", "Optimization history", lead + markup.figures([history] if history else [])),
+        (
+            "importances",
+            "Parameter importances",
+            markup.figures([importances])
+            if importances
+            else f'<p class="empty">{e(search.importance_note or "No importances.")}</p>',
+        ),
+        (
+            "slices",
+            "Slices",
+            '<p class="lead">Each sampled parameter against the score of the completed configurations.</p>'
+            + markup.figures([slices] if slices else []),
+        ),
+    ]

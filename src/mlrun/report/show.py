@@ -12,6 +12,8 @@ from mlrun.errors import ConfigError, RunNotFound
 from mlrun.report import markup, page, terminal
 from mlrun.report.compare import compare_runs
 from mlrun.report.rundata import REPORT_FILE, load_run
+from mlrun.report.searchview import print_search
+from mlrun.report.studydata import read_search
 from mlrun.report.sweepcompare import SweepPoint, compare_sweep_points, sweep_point_ref
 from mlrun.report.sweeps import read_sweep_results
 
@@ -19,7 +21,7 @@ from mlrun.report.sweeps import read_sweep_results
 def show_report(
     console: Console, ref: str, runs_dir: Path, *, html: Path | None = None, write_html: bool = True
 ) -> Path | None:
-    """Print the report of a run (or a sweep's leaderboard) and write its HTML page.
+    """Print the report of a run (or a sweep's leaderboard, and a random or TPE search's study) and write its HTML page.
 
     Args:
         console: where the terminal report goes.
@@ -40,8 +42,11 @@ def show_report(
     path = store.resolve_run(ref, runs_dir, sweeps=True, damaged=True)
     if store.is_sweep_dir(path):
         sweep = read_sweep_results(path)
+        search = read_search(sweep)  # None, and Optuna not imported, for a grid sweep
         terminal.print_sweep(console, sweep)
-        return markup.write_page(page_path(html or path), page.sweep_page(sweep)) if write_html else None
+        if search is not None:
+            print_search(console, search)
+        return markup.write_page(page_path(html or path), page.sweep_page(sweep, search)) if write_html else None
     run = load_run(path, details=write_html)
     terminal.print_report(console, run)
     return markup.write_page(page_path(html or path), page.run_page(run)) if write_html else None
