@@ -175,6 +175,10 @@ def test_a_sampled_config_that_is_not_valid_fails_its_trial_and_the_study_goes_o
     assert all("is larger than the layer's input (8x8" in p["error"] for p in points), points
     assert study_states(sweep_dir) == ["FAIL", "FAIL"]
     assert not (sweep_dir / "trials").exists() or not list((sweep_dir / "trials").iterdir())
+    report = cli.invoke(app, ["report", str(sweep_dir), "--runs-dir", str(runs_dir)], env={"COLUMNS": "200"})
+    assert report.exit_code == 0, report.output
+    assert "2 of 2 configurations: 0 completed, 0 pruned, 2 failed" in report.stdout, report.stdout
+    assert "importances need at least 2 completed configurations (this search has 0)" in report.stdout
 
 
 # --------------------------------------------------------------------------- real searches
@@ -414,3 +418,16 @@ def test_report_of_a_search_shows_history_importances_and_slices(cli, tpe_search
         uri = re.search(r'<img[^>]*src="data:image/png;base64,([^"]+)"', body[: body.index("</section>")])
         assert uri is not None, f"no image in the {section} section"
         assert base64.b64decode(uri.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_report_of_a_pruned_search_counts_its_pruned_configurations(cli, pruned_search) -> None:
+    import re
+
+    sweep_dir = pruned_search["dir"]
+    result = cli.invoke(app, ["report", str(sweep_dir), "--runs-dir", str(sweep_dir.parent)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    found = re.search(r"(\d+) of \1 configurations: (\d+) completed, (\d+) pruned, 0 failed", result.stdout)
+    assert found and int(found.group(3)) >= 1 and int(found.group(2)) >= 1, result.stdout
+    page = (sweep_dir / "report.html").read_text(encoding="utf-8")
+    assert f"{found.group(3)} pruned" in page and 'id="history"' in page
