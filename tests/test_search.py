@@ -431,3 +431,27 @@ def test_report_of_a_pruned_search_counts_its_pruned_configurations(cli, pruned_
     assert found and int(found.group(3)) >= 1 and int(found.group(2)) >= 1, result.stdout
     page = (sweep_dir / "report.html").read_text(encoding="utf-8")
     assert f"{found.group(3)} pruned" in page and 'id="history"' in page
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "study.db: not found"),
+        (b"not a database", "study.db: could not be read"),
+        (b"", "study.db: could not be read"),
+    ],
+)
+def test_report_of_a_search_without_a_readable_study_says_so(
+    cli, runs_dir: Path, content: bytes | None, problem: str
+) -> None:
+    sweep = runs_dir / "digits-sweep-0123abcd"
+    sweep.mkdir(parents=True)
+    block = {"search": "tpe", "metric": "val_accuracy", "mode": "max", "n_trials": 3}
+    store.write_json(sweep / "sweep.json", {"id": sweep.name, "sweep": block})
+    store.write_csv(sweep / "results.csv", ["trial", "state", "val_accuracy_mean", "rank"], [[0, "completed", 0.9, 1]])
+    if content is not None:
+        (sweep / "study.db").write_bytes(content)
+    result = cli.invoke(app, ["report", sweep.name, "--runs-dir", str(runs_dir)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert problem in result.stdout
+    assert problem in (sweep / "report.html").read_text(encoding="utf-8")

@@ -92,13 +92,14 @@ def read_search(sweep: SweepData) -> SearchData | None:
         empty.problems.append(f"{STUDY_FILE}: not found; the search has not asked for a configuration yet")
         return empty
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(
             study_name=str(sweep.info.get("id") or sweep.path.name), storage=storage_url(sweep.path)
         )
-    except (KeyError, ValueError, RuntimeError, OSError) as exc:  # no such study, or a damaged file
+    except (KeyError, SQLAlchemyError) as exc:  # no such study in the file, or not an SQLite file
         empty.problems.append(f"{STUDY_FILE}: could not be read ({first_line(exc)})")
         return empty
     n_trials = sweep.info.get("n_trials", block.get("n_trials"))
