@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,21 @@ requires_mnist = pytest.mark.skipif(
     not mnist_available() and not os.environ.get("CI"),
     reason="needs mnist.npz in $MLRUN_DATA_DIR (CI points it at ../shared/datasets)",
 )
+
+
+def kill_after_finished_trials(proc: subprocess.Popen, runs_dir: Path, n: int, *, timeout: float) -> list[Path]:
+    """SIGKILL a running ``mlrun sweep`` once ``n`` of its trials have completed; return the completed trial dirs."""
+    from mlrun import store
+
+    finished: list[Path] = []
+    deadline = time.time() + timeout
+    while len(finished) < n and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        finished = [
+            p.parent
+            for p in runs_dir.glob("*/trials/*/run.json")
+            if store.read_run_info(p.parent)["status"] == "completed"
+        ]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return finished

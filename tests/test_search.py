@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import yaml
 from mlrun import store
 from mlrun.cli import app
 from mlrun.sweep.space import Choice, Range, parse_space, space_problems
-from tests.conftest import ROOT, digits_config
+from tests.conftest import ROOT, digits_config, kill_after_finished_trials
 from tests.test_sweep import invoke_sweep, only_sweep, process_running, requires_ray
 
 SPACE = {
@@ -258,17 +256,7 @@ def test_resume_after_kill_9_loses_and_repeats_no_finished_configuration(cli, wr
     path = write_config(search_config(search="random", n_trials=4, epochs=2))
     command = [sys.executable, "-m", "mlrun", "sweep", str(path), "--runs-dir", str(runs_dir), "--workers", "2", "-q"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished: list[Path] = []
-    deadline = time.time() + 180
-    while len(finished) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        finished = [
-            p.parent
-            for p in runs_dir.glob("*/trials/*/run.json")
-            if store.read_run_info(p.parent)["status"] == "completed"
-        ]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    finished = kill_after_finished_trials(proc, runs_dir, 3, timeout=180)
     assert 3 <= len(finished) < 8, "the search was not killed half-way"
     sweep_dir = only_sweep(runs_dir)
     time.sleep(1.5)  # workers notice their parent is gone within half a second

@@ -25,7 +25,7 @@ from mlrun.errors import ConfigError, DataError, RunError
 from mlrun.sweep import expand_grid, parse_grid_option, plan_sweep, read_sweep_config, run_sweep
 from mlrun.sweep.plan import trial_key
 from mlrun.sweep.results import PointResult, rank_points
-from tests.conftest import CONFIGS, ROOT, digits_config
+from tests.conftest import CONFIGS, ROOT, digits_config, kill_after_finished_trials
 
 ray_installed = importlib.util.find_spec("ray") is not None
 #: The Ray test runs in CI (which installs .[dev,ray]); elsewhere it needs Ray installed.
@@ -498,17 +498,7 @@ def test_resume_after_kill_9_runs_only_the_missing_trials(cli, digits_sweep, tmp
         "sweep.refit=false",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished: list[Path] = []
-    deadline = time.time() + 120
-    while len(finished) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        finished = [
-            p.parent
-            for p in runs_dir.glob("*/trials/*/run.json")
-            if store.read_run_info(p.parent)["status"] == "completed"
-        ]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    finished = kill_after_finished_trials(proc, runs_dir, 2, timeout=120)
     assert 2 <= len(finished) < 6, "the sweep was not killed half-way"
     sweep_dir = only_sweep(runs_dir)
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "running"  # as the kill left it

@@ -16,26 +16,16 @@ from mlrun.data import Fold, fold_indices
 from mlrun.sweep import plan_sweep, read_sweep_config
 from mlrun.sweep.stats import bayesian_correlated_t_test, corrected_t_test
 from tests.conftest import digits_config
+from tests.test_sweep import invoke_sweep
 
 COMPARISON = ["p_value", "prob_worse", "prob_equivalent", "prob_better"]
 
 
 def repeated_config(**sweep) -> dict:
     """2 grid points x 2 folds x 2 repeats on digits, 2 epochs: fast, and enough folds for the tests."""
-    block = {
-        "grid": {"model.hidden_units": [[4], [24]]},
-        "cv": {"n_splits": 2, "n_repeats": 2},
-        "metric": "val_accuracy",
-        "refit": False,
-    }
-    block.update(sweep)
+    grid = {"model.hidden_units": [[4], [24]]}
+    block = {"grid": grid, "cv": {"n_splits": 2, "n_repeats": 2}, "metric": "val_accuracy", "refit": False, **sweep}
     return digits_config(training={"epochs": 2, "batch_size": 64}, sweep=block)
-
-
-def invoke_sweep(cli, config: Path, runs_dir: Path, *args: str):
-    return cli.invoke(
-        app, ["sweep", str(config), "--runs-dir", str(runs_dir), "--quiet", *args], env={"COLUMNS": "250"}
-    )
 
 
 # --------------------------------------------------------------------------- folds

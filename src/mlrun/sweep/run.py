@@ -55,6 +55,13 @@ class SweepProgress:
     status: str | None = None
     error: str | None = None
 
+    @classmethod
+    def after_trial(
+        cls, total: int, finished: int, failed: int, skipped: int, task: dict[str, Any], outcome: dict[str, Any]
+    ) -> SweepProgress:
+        """The progress after ``task`` finished with ``outcome``."""
+        return cls("trials", total, finished, failed, skipped, task["name"], outcome["status"], outcome.get("error"))
+
 
 ProgressCallback = Callable[[SweepProgress], None]
 
@@ -241,18 +248,8 @@ class SweepRun:
                 if not ok:
                     self.failures.append((task["name"], outcome.get("error")))
                 self.write_info()
-                self.notify(
-                    SweepProgress(
-                        "trials",
-                        len(self.todo),
-                        self.ran,
-                        len(self.failures),
-                        self.skipped,
-                        task["name"],
-                        outcome["status"],
-                        outcome.get("error"),
-                    )
-                )
+                progress = (len(self.todo), self.ran, len(self.failures), self.skipped)
+                self.notify(SweepProgress.after_trial(*progress, task, outcome))
                 if not ok and fail_fast:
                     return True
         return False

@@ -150,18 +150,8 @@ class SearchRun(SweepRun):
             for task, outcome in finished:
                 ok = self.finish_fold(task, outcome)
                 self.write_info()
-                self.notify(
-                    SweepProgress(
-                        "trials",
-                        self.counts["total"],
-                        self.ran,
-                        len(self.failures),
-                        self.skipped,
-                        task["name"],
-                        outcome["status"],
-                        outcome.get("error"),
-                    )
-                )
+                progress = (self.counts["total"], self.ran, len(self.failures), self.skipped)
+                self.notify(SweepProgress.after_trial(*progress, task, outcome))
                 if not ok and fail_fast:
                     return True
         self.counts["pending"] = 0  # the rest of the pruned and failed configurations' folds never run
