@@ -218,7 +218,8 @@ class Run:
         Returns:
             Class probabilities ``(n, n_classes)`` in the run's class order (a binary model too),
             label probabilities for multilabel, predicted values for regression (``(n,)`` for one
-            target). A Monte Carlo dropout run returns the mean of its samples.
+            target). A Monte Carlo dropout run returns the mean of its samples, a deep ensemble its members' mean,
+            a Gaussian head its means.
 
         Raises:
             DataError: the inputs do not have the shape or columns the model was trained on.
@@ -233,8 +234,9 @@ class Run:
             x, source = inputs.x, inputs.source
         if self._model is None:
             from mlrun.artifacts import load_run_model
+            from mlrun.ensemble import load_members
 
-            self._model = load_run_model(self.dir)
+            self._model = load_members(self.dir) or load_run_model(self.dir)
         scores, _ = score_inputs(self.dir, x, preprocessing, source=source, batch_size=batch_size, model=self._model)
         task = preprocessing["task"]
         if task in ("binary", "multiclass"):

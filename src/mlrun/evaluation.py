@@ -1,4 +1,4 @@
-"""Predict with a trained model (plainly, or as Monte Carlo dropout samples) and turn predictions into metrics.
+"""Predict with trained models (plainly, as Monte Carlo samples, as an ensemble) and turn predictions into metrics.
 
 Shared by a run (:func:`evaluate`, on its test or validation set) and by ``mlrun predict``
 (:func:`predict_scores`). The metrics themselves are pure functions in :mod:`mlrun.metrics.compute`.
@@ -8,6 +8,7 @@ Keras is reached through :func:`mlrun.backend.keras_modules`, which a caller has
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -23,24 +24,36 @@ def evaluate(
 ) -> Evaluation:
     """Predict the test (or validation) set and compute every metric and table a run writes about it.
 
-    With ``evaluation.mc_samples`` above 1, the predictions are the mean of that many Monte Carlo
-    dropout passes, and their standard deviations are recorded too.
+    ``model`` is one model, or a deep ensemble's members (a list), whose mean is the prediction.
+    With ``evaluation.mc_samples`` above 1, each model predicts that many Monte Carlo passes
+    (dropout on, Bayesian weights drawn). The spread of all passes, and a Gaussian head's
+    variance (``loss: gaussian_nll``), are recorded as predictive standard deviations.
     """
     km = keras_modules()
     x, y = data.scored(on)
     assert x is not None and y is not None, "run_experiment refuses validation evaluation without a validation set"
     targets = km.training.encode_targets(y, data, km.model.uses_one_hot(data.task, cfg.loss))
+    models = model if isinstance(model, list) else [model]
     n_samples = cfg.evaluation.mc_samples
-    scores, std = predict_scores(model, x, batch_size=max(cfg.training.batch_size, 256), mc_samples=n_samples)
-    if std is not None:
-        loss = loss_of(cfg.loss, targets, scores)
-        ev = evaluate_predictions(y, scores, score_std=std, **_scoring(data, loss))
-        ev.metrics["mc_samples"] = n_samples
+    gaussian = cfg.loss == "gaussian_nll"
+    pred = predict_distribution(
+        models, x, batch_size=max(cfg.training.batch_size, 256), mc_samples=n_samples, gaussian=gaussian
+    )
+    if gaussian:
+        loss = 0.0  # replaced below by the Gaussian NLL of the predictive distribution
+    elif pred.std is not None:
+        loss = loss_of(cfg.loss, targets, pred.mean)
     else:
         # The loss from the predictions, as model.evaluate computes it (mean loss plus the weights' penalties),
         # without a second pass over the data (and, on jax, a second compilation).
-        loss = loss_of(cfg.loss, targets, scores) + penalties(model)
-        ev = evaluate_predictions(y, scores, **_scoring(data, float(loss)))
+        loss = loss_of(cfg.loss, targets, pred.mean) + penalties(models[0])
+    ev = evaluate_predictions(y, pred.mean, score_std=pred.std, std_split=pred.split(), **_scoring(data, loss))
+    if gaussian:
+        ev.metrics["loss"] = ev.metrics["nll"]
+    if n_samples > 1:
+        ev.metrics["mc_samples"] = n_samples
+    if len(models) > 1:
+        ev.metrics["ensemble"] = len(models)
     if on == "test" and data.test_is_training_data:
         ev.metrics.update(TRAINING_DATA_WARNING)
     return ev
@@ -60,24 +73,66 @@ def _scoring(data: Dataset, loss: float) -> dict[str, Any]:
     return {"task": data.task, "classes": data.classes, "loss": loss, "positive": positive}
 
 
+@dataclass
+class Predictive:
+    """Predictions with their uncertainty: the mean, and the predictive std with its parts (None when unknown).
+
+    ``std`` is the total: sqrt(mean of a Gaussian head's variances + variance of the means over
+    the passes and members); ``aleatoric`` and ``epistemic`` are the square roots of those two terms.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray | None = None
+    aleatoric: np.ndarray | None = None
+    epistemic: np.ndarray | None = None
+
+    def split(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(aleatoric, epistemic) when both are known (a Gaussian head with several passes), else None."""
+        if self.aleatoric is None or self.epistemic is None:
+            return None
+        return self.aleatoric, self.epistemic
+
+
+def predict_distribution(
+    models: Any, x: np.ndarray, *, batch_size: int = 256, mc_samples: int = 1, gaussian: bool = False
+) -> Predictive:
+    """Predict ``x`` with each model (an ensemble's members), ``mc_samples`` Monte Carlo passes each.
+
+    Args:
+        models: one Keras model, or a list of them (averaged with equal weights).
+        x: the inputs, already scaled as the run scaled them.
+        batch_size: inputs per forward pass.
+        mc_samples: passes per model: above 1, with dropout on and Bayesian weights drawn.
+        gaussian: the models' outputs are a Gaussian head's means and raw variances (``loss: gaussian_nll``).
+    """
+    models = models if isinstance(models, list) else [models]
+    passes = []
+    for model in models:
+        net = keras_modules().model.mc_dropout_model(model) if mc_samples > 1 else model
+        for _ in range(mc_samples):
+            passes.append(np.asarray(net.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64))
+    outputs = np.stack(passes)
+    if not gaussian:
+        return Predictive(outputs.mean(axis=0), outputs.std(axis=0) if len(passes) > 1 else None)
+    from mlrun.gaussian import split_numpy
+
+    means, variances = split_numpy(outputs)
+    aleatoric, epistemic = variances.mean(axis=0), means.var(axis=0)
+    std = np.sqrt(aleatoric + epistemic)
+    if len(passes) == 1:
+        return Predictive(means[0], std)
+    return Predictive(means.mean(axis=0), std, np.sqrt(aleatoric), np.sqrt(epistemic))
+
+
 def predict_scores(
-    model: Any, x: np.ndarray, *, batch_size: int = 256, mc_samples: int = 1
+    model: Any, x: np.ndarray, *, batch_size: int = 256, mc_samples: int = 1, gaussian: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's outputs for ``x``, and their Monte Carlo dropout standard deviations (None for one plain pass)."""
-    if mc_samples > 1:
-        return mc_dropout_predict(model, x, mc_samples, batch_size=batch_size)
-    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64), None
+    """The outputs for ``x`` of a model (or an ensemble's members: their mean) and their predictive std (None when unknown).
 
-
-def mc_dropout_predict(
-    model: Any, x: np.ndarray, n_samples: int, *, batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """Monte Carlo dropout: predict ``x`` ``n_samples`` times with dropout on; return the mean and std of the outputs."""
-    mc = keras_modules().model.mc_dropout_model(model)
-    samples = np.stack(
-        [np.asarray(mc.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64) for _ in range(n_samples)]
-    )
-    return samples.mean(axis=0), samples.std(axis=0)
+    See :func:`predict_distribution`; a Gaussian head's outputs are returned as its means, the std as the total.
+    """
+    pred = predict_distribution(model, x, batch_size=batch_size, mc_samples=mc_samples, gaussian=gaussian)
+    return pred.mean, pred.std
 
 
 def loss_of(loss: str, targets: np.ndarray, scores: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlrun.backend import import_keras
+from mlrun.bayes import BayesianDense, SampledBayesianDense
 from mlrun.config import LAYERS, ExperimentConfig, output_head, tracked_metrics
 from mlrun.config.architectures import CNNConfig, LinearConfig, MLPConfig, PerceptronConfig
 from mlrun.config.layers import (
@@ -22,6 +23,8 @@ from mlrun.config.layers import (
 )
 from mlrun.config.optimizers import CosineDecay, ExponentialDecay
 from mlrun.errors import ConfigError
+from mlrun.gaussian import MEAN_METRICS, gaussian_nll
+from mlrun.perceptron import Perceptron
 
 if TYPE_CHECKING:
     import keras
@@ -29,8 +32,13 @@ else:
     keras = import_keras()
 
 
-def build_model(cfg: ExperimentConfig, input_shape: tuple[int, ...], *, task: str, n_outputs: int) -> keras.Model:
+def build_model(
+    cfg: ExperimentConfig, input_shape: tuple[int, ...], *, task: str, n_outputs: int, n_train: int | None = None
+) -> keras.Model:
     """Build the (uncompiled) network: input, hidden layers in order, output head from the task.
+
+    With ``model.bayesian`` every dense layer, the output's too, is a :class:`~mlrun.bayes.BayesianDense`;
+    ``n_train`` (the number of training samples) sets its ``kl_weight: auto``.
 
     Raises:
         ConfigError: a layer does not fit the shape it receives (naming the
@@ -49,13 +57,14 @@ def build_model(cfg: ExperimentConfig, input_shape: tuple[int, ...], *, task: st
             name=_keras_name(cfg.name),
         )
 
+    bayes = _bayes_kwargs(m, n_train)
     for key, layer_cfg in [] if isinstance(m, LinearConfig) else _hidden_layers(m):
         spec = LAYERS[layer_cfg.type]
         if spec.rank is not None:
             x = _fit_rank(x, spec.rank, key, layer_cfg.type)
         _check_fits(_shape(x), layer_cfg, spec, key)
         try:
-            for layer in make_layers(layer_cfg):
+            for layer in make_layers(layer_cfg, bayesian=bayes):
                 x = layer(x)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
@@ -70,46 +79,24 @@ def build_model(cfg: ExperimentConfig, input_shape: tuple[int, ...], *, task: st
         )
     head = _linear_weights(m) if isinstance(m, LinearConfig) else {}
     # float32 even under a mixed_float16 policy (runtime.mixed_precision): softmax and the loss stay numerically stable.
-    outputs = keras.layers.Dense(
-        units, activation=m.output_activation or activation, name="output", dtype="float32", **head
-    )(x)
+    out_layer = (
+        BayesianDense(units, m.output_activation or activation, name="output", dtype="float32", **bayes)
+        if bayes is not None
+        else keras.layers.Dense(
+            units, activation=m.output_activation or activation, name="output", dtype="float32", **head
+        )
+    )
+    outputs = out_layer(x)
     return keras.Model(inputs, outputs, name=_keras_name(cfg.name))
 
 
-@keras.saving.register_keras_serializable(package="mlrun")
-class Perceptron(keras.layers.Layer):
-    """Rosenblatt's perceptron unit: outputs ``step(w·x + b)``, 1 where ``w·x + b >= 0``, else 0.
-
-    The step has no gradient, so the layer passes a straight-through one: the
-    output's value is the step, its derivative with respect to ``z = w·x + b``
-    is 1/2. Under the mse loss, ``(step(z) - y)**2``, the gradient on ``w`` is
-    then ``(step(z) - y) * x``, and one plain SGD step on one sample is exactly
-    Rosenblatt's rule ``w += lr * (y - step(z)) * x``. The loss value is the
-    fraction of misclassified samples.
-    """
-
-    def __init__(self, kernel_initializer: Any = "zeros", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        n_inputs = input_shape[-1]
-        if n_inputs is None:
-            raise ValueError("a perceptron needs a known number of inputs (the last axis of its input)")
-        self.kernel = self.add_weight(shape=(n_inputs, 1), initializer=self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
-
-    def call(self, inputs: Any) -> Any:
-        ops = keras.ops
-        z = ops.matmul(ops.cast(inputs, self.compute_dtype), self.kernel) + self.bias
-        step = ops.cast(ops.greater_equal(z, 0.0), z.dtype)
-        return step + 0.5 * (z - ops.stop_gradient(z))
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*input_shape[:-1], 1)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+def _bayes_kwargs(m: Any, n_train: int | None) -> dict[str, Any] | None:
+    """BayesianDense's prior and KL weight from ``model.bayesian`` (None when the model is not Bayesian)."""
+    b = getattr(m, "bayesian", None)
+    if b is None:
+        return None
+    weight = (1.0 / n_train if n_train else 1.0) if b.kl_weight == "auto" else float(b.kl_weight)
+    return {"prior_std": b.prior_std, "kl_weight": weight}
 
 
 class _MCDropout(keras.layers.Dropout):
@@ -120,15 +107,16 @@ class _MCDropout(keras.layers.Dropout):
 
 
 def mc_dropout_model(model: keras.Model) -> keras.Model:
-    """Return a model sharing ``model``'s layers and weights whose dropout layers stay on when predicting.
+    """Return a model sharing ``model``'s layers and weights whose dropout layers stay on when predicting,
+    and whose Bayesian layers draw their weights from the posterior at every pass.
 
-    Only dropout changes: batch normalization keeps its moving statistics
+    Only dropout and Bayesian layers change: batch normalization keeps its moving statistics
     (inference mode), unlike calling the model with ``training=True``.
 
     Raises:
-        ConfigError: the model has no dropout layer.
+        ConfigError: the model has neither dropout nor Bayesian layers.
     """
-    if not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers):
+    if not any(isinstance(layer, (keras.layers.Dropout, BayesianDense)) for layer in model.layers):
         raise ConfigError(
             "error: evaluation.mc_samples: Monte Carlo dropout needs dropout in the model, which has none: "
             "set model.dropout (e.g. 0.2) or add {type: dropout, rate: 0.2} to model.layers; or set evaluation.mc_samples: 1"
@@ -137,6 +125,8 @@ def mc_dropout_model(model: keras.Model) -> keras.Model:
     def swap(layer: Any) -> Any:
         if isinstance(layer, keras.layers.Dropout):
             return _MCDropout(layer.rate, noise_shape=layer.noise_shape, seed=layer.seed, name=f"{layer.name}_mc")
+        if isinstance(layer, BayesianDense):
+            return SampledBayesianDense(layer)
         return layer  # the same layer object: weights are shared, not copied
 
     return keras.models.clone_model(model, clone_function=swap)
@@ -196,8 +186,13 @@ def _hidden_layers(m: MLPConfig | CNNConfig) -> list[tuple[str, Layer]]:
     return out
 
 
-def make_layers(cfg: Layer) -> list[keras.layers.Layer]:
-    """Return the Keras layer(s) for one layer config, as its :data:`~mlrun.config.LAYERS` entry says."""
+def make_layers(cfg: Layer, *, bayesian: dict[str, Any] | None = None) -> list[keras.layers.Layer]:
+    """Return the Keras layer(s) for one layer config, as its :data:`~mlrun.config.LAYERS` entry says.
+
+    ``bayesian``: BayesianDense's prior and KL weight, which then replaces a dense layer.
+    """
+    if bayesian is not None and isinstance(cfg, DenseLayer):
+        return [BayesianDense(cfg.units, cfg.activation, use_bias=cfg.use_bias, **bayesian)]
     spec = LAYERS[cfg.type]
     return [getattr(keras.layers, spec.keras)(**_keras_kwargs(cfg, spec))]
 
@@ -243,7 +238,9 @@ def build_metrics(cfg: ExperimentConfig, *, task: str, one_hot: bool) -> list[ke
     M = keras.metrics
     out = []
     for name in tracked_metrics(cfg, task):
-        if name == "accuracy":
+        if cfg.loss == "gaussian_nll":
+            out.append(MEAN_METRICS[name](name=name))  # the means' error: the head's other half are variances
+        elif name == "accuracy":
             if task in ("binary", "multilabel") and not one_hot:
                 out.append(M.BinaryAccuracy(name="accuracy"))
             elif one_hot:
@@ -283,11 +280,16 @@ def compile_model(model: keras.Model, cfg: ExperimentConfig, *, task: str, steps
     """
     model.compile(
         optimizer=build_optimizer(cfg),
-        loss=cfg.loss,
+        loss=loss_function(cfg.loss),
         metrics=build_metrics(cfg, task=task, one_hot=uses_one_hot(task, cfg.loss)),
         steps_per_execution=cfg.runtime.steps_per_execution,
         jit_compile=cfg.runtime.jit_compile,
     )
+
+
+def loss_function(loss: str) -> Any:
+    """The Keras loss for a config's ``loss``: a Keras name, or mlrun's :func:`~mlrun.gaussian.gaussian_nll`."""
+    return gaussian_nll if loss == "gaussian_nll" else loss
 
 
 def summary_text(model: keras.Model) -> str:

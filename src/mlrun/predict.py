@@ -127,10 +127,13 @@ def score_inputs(
         preprocessing: the run's :func:`read_preprocessing` record.
         source: what ``x`` is, for error messages.
         batch_size: inputs per forward pass.
-        model: the run's model, already loaded (default: load ``model.keras``).
+        model: the run's model, already loaded (default: load ``model.keras``, or every member of
+            a deep ensemble from ``members/<i>/model.keras``).
 
     Returns:
-        The model's outputs and, for a run with Monte Carlo dropout, their standard deviations (else None).
+        The model's outputs (an ensemble's: the members' mean; a Gaussian head's: its means) and,
+        for a run with Monte Carlo samples, an ensemble or a Gaussian head, their predictive
+        standard deviations (else None).
 
     Raises:
         DataError: ``x`` is not numeric, has the wrong shape, or holds NaN or infinite values.
@@ -138,11 +141,14 @@ def score_inputs(
     x = check_shape(x, preprocessing, source)
     from mlrun.artifacts import load_run_model
     from mlrun.data import Preprocessing
+    from mlrun.ensemble import load_members
     from mlrun.evaluation import predict_scores
 
     x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
-    model = model if model is not None else load_run_model(run_dir)
-    return predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir))
+    if model is None:
+        model = load_members(run_dir) or load_run_model(run_dir)
+    gaussian = preprocessing.get("loss") == "gaussian_nll"
+    return predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian)
 
 
 # --------------------------------------------------------------------------- reading inputs

@@ -100,7 +100,9 @@ def prepare(
     strategy = distribution_strategy(cfg.runtime)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         # Under a tf.distribute strategy, variables (model and optimizer) must be created in its scope.
-        model = builders.build_model(resolved, data.input_shape, task=data.task, n_outputs=data.n_outputs)
+        model = builders.build_model(
+            resolved, data.input_shape, task=data.task, n_outputs=data.n_outputs, n_train=len(data.x_train)
+        )
         steps = math.ceil(len(data.x_train) / cfg.training.batch_size)
         builders.compile_model(model, resolved, task=data.task, steps_per_epoch=steps)
     return Prepared(resolved, data, model, strategy)
@@ -198,6 +200,7 @@ def _fit_and_evaluate(
 
     A failure or an interrupt is recorded in run.json (status, error, epochs) before it propagates.
     """
+    from mlrun import ensemble
     from mlrun.backend import keras_modules
     from mlrun.evaluation import evaluate
 
@@ -214,8 +217,16 @@ def _fit_and_evaluate(
         if fitted.diverged:
             info.update(status="diverged", error=fitted.divergence_error())
             return {}
-        evaluation = evaluate(prep.model, prep.cfg, prep.data, on=evaluate_on)
+        models = [prep.model]
+        if prep.cfg.training.ensemble > 1 and fitted.stopped_at is None:  # a pruned trial stops at member 0
+            members = ensemble.fit_members(prep, run_dir, info)
+            if members is None:
+                return {}
+            models = members
+        evaluation = evaluate(models if len(models) > 1 else prep.model, prep.cfg, prep.data, on=evaluate_on)
         artifacts.write_results(run_dir, evaluation, model=prep.model, cfg=prep.cfg, data=prep.data)
+        if len(models) > 1:
+            ensemble.save_members(run_dir, models)
         info["status"] = "completed"
         return evaluation.metrics
     except KeyboardInterrupt:

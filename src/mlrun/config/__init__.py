@@ -10,7 +10,7 @@
 from mlrun.config.architectures import CNNConfig, LinearConfig, MLPConfig, ModelConfig, PerceptronConfig
 from mlrun.config.base import Strict
 from mlrun.config.changes import SMOKE_LIMIT, evolve, smoke_config
-from mlrun.config.dataset import KERAS_DATASETS, SKLEARN_DATASETS, SYNTHETIC, CleaningConfig, DatasetConfig
+from mlrun.config.dataset import KERAS_DATASETS, NUCLEAR, SKLEARN_DATASETS, SYNTHETIC, CleaningConfig, DatasetConfig
 from mlrun.config.experiment import (
     TASK_LOSSES,
     ExperimentConfig,
@@ -34,6 +34,7 @@ from mlrun.config.paths import get_path, parse_path, set_path, yaml_line
 
 __all__ = [
     "KERAS_DATASETS",
+    "NUCLEAR",
     "LAYERS",
     "SKLEARN_DATASETS",
     "SMOKE_LIMIT",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -10,7 +10,31 @@ from mlrun.config.base import Activation, Initializer, Strict
 from mlrun.config.layers import CONVOLUTIONS, DropoutLayer, Layer
 
 
+class BayesianConfig(Strict):
+    """Bayes by backprop (Blundell et al. 2015): every dense layer holds a Gaussian over each weight.
+
+    Each weight is ``mu + softplus(rho) * eps`` with ``eps ~ N(0, 1)`` drawn anew at every
+    training step; the loss adds ``kl_weight`` times the KL divergence of these Gaussians to
+    the prior ``N(0, prior_std**2)``. Predictions average ``evaluation.mc_samples`` draws
+    (with ``mc_samples: 1``, one pass with the mean weights)."""
+
+    prior_std: float = Field(default=1.0, gt=0.0)
+    """Standard deviation of the zero-mean Gaussian prior on every weight and bias."""
+    kl_weight: float | Literal["auto"] = "auto"
+    """Weight of the KL term per training sample; ``auto``: 1 / (number of training samples),
+    the evidence lower bound per sample. Give a number >= 0 to weigh the prior more or less."""
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> BayesianConfig:
+        if isinstance(self.kl_weight, float) and self.kl_weight < 0:
+            raise ValueError(f"kl_weight: must be 'auto' or a number >= 0 (got {self.kl_weight})")
+        return self
+
+
 class _ModelBase(Strict):
+    bayesian: BayesianConfig | None = None
+    """Make every dense layer (the output layer too) Bayesian: see :class:`BayesianConfig`.
+    Regularizers (l1, l2) do not apply then: the prior is the regularizer."""
     layers: list[Layer] | None = None
     """The hidden layers, one per line, in order. The output layer is added from the task."""
     output_activation: Activation | None = None
@@ -39,6 +63,8 @@ class MLPConfig(_ModelBase):
     def _units_or_layers(self) -> MLPConfig:
         if self.hidden_units is not None and self.layers is not None:
             raise ValueError("give `hidden_units` or `layers`, not both")
+        if self.bayesian is not None and (self.l1 or self.l2):
+            raise ValueError("bayesian: the prior is the regularizer of Bayesian layers: remove l1 and l2")
         return self
 
 
@@ -55,6 +81,15 @@ class CNNConfig(_ModelBase):
         return self
 
 
+def _not_bayesian(data: Any, architecture: str) -> Any:
+    if isinstance(data, dict) and "bayesian" in data:
+        raise ValueError(
+            f"bayesian: Bayesian layers apply to the dense layers of an mlp or a cnn, not to a {architecture}: "
+            "use architecture: mlp (hidden_units: [] is one layer on the inputs), or remove `bayesian`"
+        )
+    return data
+
+
 class LinearConfig(Strict):
     """One layer of output units straight on the (flattened) inputs, no hidden layers.
 
@@ -65,6 +100,12 @@ class LinearConfig(Strict):
     """
 
     architecture: Literal["linear"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_bayesian(cls, data: Any) -> Any:
+        return _not_bayesian(data, "linear model")
+
     output_activation: Activation | None = None
     """Output activation; default from the task (identity for regression, sigmoid or softmax
     for classification). Giving one that contradicts the task is an error."""
@@ -91,6 +132,12 @@ class PerceptronConfig(Strict):
     """
 
     architecture: Literal["perceptron"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_bayesian(cls, data: Any) -> Any:
+        return _not_bayesian(data, "perceptron")
+
     kernel_initializer: Initializer = "zeros"
     """How the weights start: ``zeros`` as in Rosenblatt's rule, or a random initializer."""
 

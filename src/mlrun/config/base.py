@@ -42,6 +42,7 @@ Loss = Literal[
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
+    "gaussian_nll",
 ]
 #: The per-epoch metrics ``metrics:`` accepts; the same names as ``mlrun.metrics.registry.EPOCH_METRIC_NAMES``
 #: (a test checks it), in the order error messages list them.

@@ -14,6 +14,8 @@ from mlrun.config.base import Strict
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 SYNTHETIC = "synthetic"
+#: AME2012 - FRDM95 mass residuals from the masstable package (mlrun.data.nuclear; the `nuclear` extra).
+NUCLEAR = "nuclear_masses"
 #: The generators of ``dataset.name: synthetic`` and the parameters each takes, with their defaults.
 GENERATOR_PARAMS: dict[str, dict[str, Any]] = {
     "classification": {
@@ -226,7 +228,7 @@ class DatasetConfig(Strict):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str | None) -> str | None:
-        known = KERAS_DATASETS + SKLEARN_DATASETS + (SYNTHETIC,)
+        known = KERAS_DATASETS + SKLEARN_DATASETS + (SYNTHETIC, NUCLEAR)
         if value is not None and value not in known:
             hint = difflib.get_close_matches(value, known, n=1)
             did = f" (did you mean {hint[0]!r}?)" if hint else ""

@@ -67,11 +67,13 @@ class ExperimentConfig(Strict):
         # Checks that need no data; the task-dependent ones run once labels are known.
         if isinstance(self.model, PerceptronConfig):
             check_perceptron(self)
-        if self.evaluation.mc_samples > 1 and not model_has_dropout(self.model):
+        bayesian = getattr(self.model, "bayesian", None) is not None
+        if self.evaluation.mc_samples > 1 and not (model_has_dropout(self.model) or bayesian):
             raise ValueError(
                 f"evaluation.mc_samples: {self.evaluation.mc_samples} samples of Monte Carlo dropout need dropout in "
                 "the model, which has none: set model.dropout (e.g. 0.2) with hidden_units, or add "
-                "{type: dropout, rate: 0.2} to model.layers; or set evaluation.mc_samples: 1"
+                "{type: dropout, rate: 0.2} to model.layers, or make it Bayesian (model.bayesian: {}); "
+                "or set evaluation.mc_samples: 1"
             )
         if self.task is not None:
             check_task(self)
@@ -96,6 +98,8 @@ def output_head(task: str, loss: str, n_outputs: int) -> tuple[int, str]:
         return n_outputs, "softmax"
     if task == "multilabel":
         return n_outputs, "sigmoid"
+    if loss == "gaussian_nll":
+        return 2 * n_outputs, "linear"  # a mean and a raw variance per target (see mlrun.model.gaussian_nll)
     return n_outputs, "linear"
 
 
@@ -106,13 +110,13 @@ TASK_LOSSES: dict[str, frozenset[str]] = {
     ),
     "multiclass": frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"}),
     "multilabel": frozenset({"binary_crossentropy", "mse", "mae"}),
-    "regression": frozenset({"mse", "mae"}),
+    "regression": frozenset({"mse", "mae", "gaussian_nll"}),
 }
 _TASK_HINT = {
     "binary": "binary_crossentropy (one sigmoid unit) or sparse_categorical_crossentropy (two softmax units)",
     "multiclass": "sparse_categorical_crossentropy for integer labels, or categorical_crossentropy",
     "multilabel": "binary_crossentropy (one sigmoid unit per label)",
-    "regression": "mse or mae",
+    "regression": "mse or mae (or gaussian_nll: a mean and a variance per target)",
 }
 
 
@@ -153,6 +157,12 @@ def check_task(cfg: ExperimentConfig, task: str | None = None) -> None:
         raise ValueError(
             f"model.architecture: a perceptron is a binary classifier (one unit with output 0 or 1), "
             f"but this is a {task} task: use architecture: mlp (or linear) for {task}, or give binary labels"
+        )
+    if cfg.loss == "gaussian_nll" and task != "regression":
+        raise ValueError(
+            f"loss: 'gaussian_nll' is a regression loss (the output is a mean and a variance per target), "
+            f"but this is a {task} task: use {_TASK_HINT[task]}; for the spread of class probabilities, "
+            "use training.ensemble, model.bayesian or Monte Carlo dropout (evaluation.mc_samples)"
         )
     if cfg.loss not in TASK_LOSSES[task]:
         raise ValueError(f"loss: {cfg.loss!r} does not fit a {task} task: use {_TASK_HINT[task]}")

@@ -26,6 +26,11 @@ class TrainingConfig(Strict):
     batch_size: int = Field(default=32, ge=1)
     shuffle: bool = True
     """Shuffle the training samples before each epoch."""
+    ensemble: int = Field(default=1, ge=1, le=100)
+    """Deep ensemble: train this many members with seeds ``seed, seed+1, ...`` (one after the
+    other, in this process) on the same data; predictions are the members' mean and
+    ``predictions.csv`` gets their spread (``std_<class>``, regression ``y_std``). Member 0 is
+    the run's ``model.keras`` and ``history.csv``; every member is in ``members/<i>/``. 1: one model."""
     early_stopping: EarlyStoppingConfig | None = None
     class_weight: Literal["balanced"] | dict[str, Annotated[float, Field(gt=0.0)]] | None = None
     """Weight the loss per class: ``balanced`` (inverse class frequency) or

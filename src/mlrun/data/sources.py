@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrun.config import KERAS_DATASETS, SYNTHETIC, DatasetConfig
+from mlrun.config import KERAS_DATASETS, NUCLEAR, SYNTHETIC, DatasetConfig
 from mlrun.data.files import SourceArrays, csv_header, dataset_path, load_clean_csv, load_file
 from mlrun.data.raw import RawData
 from mlrun.errors import DataError
@@ -78,6 +78,10 @@ def feature_names(
         from sklearn import datasets as skd
 
         names = [str(n) for n in getattr(skd, f"load_{cfg.name}")().feature_names]
+    elif cfg.name == NUCLEAR:
+        from mlrun.data.nuclear import FEATURES
+
+        names = list(FEATURES)
     return names if names is not None and len(names) == input_shape[0] else None
 
 
@@ -113,6 +117,11 @@ def _load_builtin(name: str, cfg: DatasetConfig) -> SourceArrays:
                 "(or dataset.data_dir in the config); or connect to the internet so Keras can download it"
             ) from None
         return x, y.reshape(-1), xt, yt.reshape(-1), _keras_class_names(name), "multiclass", f"{name} (keras download)"
+    if name == NUCLEAR:
+        from mlrun.data import nuclear
+
+        x, y = nuclear.load_masses()
+        return x, y, None, None, [nuclear.TARGET], "regression", f"{nuclear.MEASURED} - {nuclear.THEORY} (masstable)"
     return _load_sklearn(name)
 
 

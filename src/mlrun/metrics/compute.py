@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from mlrun.metrics.regcalibration import regression_calibration
+
 Table = tuple[list[str], list[list[Any]]]
 
 
@@ -47,6 +49,7 @@ def evaluate_predictions(
     classes: list[str],
     loss: float | None = None,
     score_std: np.ndarray | None = None,
+    std_split: tuple[np.ndarray, np.ndarray] | None = None,
     positive: int = 1,
 ) -> Evaluation:
     """Compute the test-set metrics and tables for one task.
@@ -59,9 +62,14 @@ def evaluate_predictions(
         classes: class, label or target names, in output order.
         loss: the model's test loss, recorded as ``loss``.
         score_std: the predictive standard deviation of each output (Monte Carlo
-            dropout), same shape as ``y_score``: adds ``std_<class>`` columns
-            (regression: ``y_std``) to the predictions and ``mean_predictive_std``
-            (of the predicted class; regression: of the prediction) to the metrics.
+            dropout, an ensemble's spread, Bayesian layers; a Gaussian head's total std),
+            same shape as ``y_score``: adds ``std_<class>`` columns (regression: ``y_std``)
+            to the predictions and ``mean_predictive_std`` (of the predicted class;
+            regression: of the prediction) to the metrics. Regression also gets
+            ``coverage_68``, ``coverage_95``, ``nll``, ``mean_std`` and the calibration table
+            (see :mod:`mlrun.metrics.regcalibration`).
+        std_split: regression: the (aleatoric, epistemic) parts of ``score_std``, recorded
+            as ``y_std_aleatoric`` and ``y_std_epistemic`` columns.
         positive: binary only: the index in ``classes`` of the positive class, which
             ``roc_auc``, ``average_precision``, ``precision``, ``recall``, ``f1`` and the
             curves score (a sigmoid output is P(class 1): class 0 is scored by 1 - p).
@@ -75,6 +83,8 @@ def evaluate_predictions(
         ev = _single_label(np.asarray(y_true).astype(int), proba, task, classes, loss, positive)
     if score_std is not None:
         _add_std(ev, np.asarray(score_std, dtype=np.float64), task, classes)
+        if task == "regression":
+            ev.metrics.update(_regression_calibration(ev, y_true, y_score, score_std, std_split, classes))
     return ev
 
 
@@ -144,6 +154,26 @@ def _add_std(ev: Evaluation, std: np.ndarray, task: str, classes: list[str]) -> 
         predicted = [classes.index(str(row[1])) for row in rows]
         ev.metrics["mean_predictive_std"] = float(std2[np.arange(len(rows)), predicted].mean())
     ev.predictions = ([*header, *names], [[*row, *map(_num, s)] for row, s in zip(rows, std2)])
+
+
+def _regression_calibration(
+    ev: Evaluation,
+    y: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray] | None,
+    targets: list[str],
+) -> dict[str, float]:
+    """Coverage, NLL and mean std of a regression run's stds; calibration.csv's table; the split columns."""
+    metrics, ev.calibration = regression_calibration(y, mean, std)
+    if split is not None:
+        header, rows = ev.predictions
+        values = np.hstack([np.asarray(part, dtype=np.float64).reshape(len(rows), -1) for part in split])
+        kinds = ("aleatoric", "epistemic")
+        single = values.shape[1] == 2
+        names = [f"y_std_{k}" for k in kinds] if single else [f"y_std_{k}_{t}" for k in kinds for t in targets]
+        ev.predictions = ([*header, *names], [[*row, *map(_num, v)] for row, v in zip(rows, values)])
+    return metrics
 
 
 # --------------------------------------------------------------------------- single-label

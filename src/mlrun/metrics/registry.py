@@ -79,6 +79,12 @@ METRICS: dict[str, Metric] = {
         _m("r2", "R²", True, ("regression",), (), ("regression",)),
         _m("ece", "ECE (calibration error)", False),
         _m("mean_predictive_std", "mean predictive std", None),
+        # Regression runs with a predictive std: measured calibration (mlrun.metrics.regcalibration).
+        # Coverage is right at its level, not "higher is better": it has no direction.
+        _m("coverage_68", "coverage of ±1σ (68 %)", None),
+        _m("coverage_95", "coverage of ±1.96σ (95 %)", None),
+        _m("nll", "Gaussian NLL", False),
+        _m("mean_std", "mean predicted std", None),
         _m("hamming_loss", "hamming loss", False, ("multilabel",)),
         # Per-epoch Keras metrics; the test set reports their macro versions above, and for a binary
         # task precision, recall and F1 of its positive class (``dataset.positive_label``).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from mlrun import store
-from mlrun.report import classplots, datapage, markup, plots, searchplots, searchview, summary
+from mlrun.report import classplots, datapage, markup, plots, searchplots, searchview, summary, uqplots
 from mlrun.report.compare import MISSING, Comparison
 from mlrun.report.rundata import RunData
 from mlrun.report.studydata import SearchData
@@ -23,6 +23,8 @@ def run_page(run: RunData) -> str:
         sections.append(("test", "Test set", _test_results(run)))
         if run.predictions:
             sections.append(("predictions", "Predictions", markup.figures(plots.regression_plots(run.predictions))))
+        if run.calibration:
+            sections.append(("calibration", "Calibration", _regression_calibration(run)))
     else:
         sections.append(("test", "Test set", _test_results(run) + _per_class(run)))
         if run.confusion is not None or run.label_confusion:
@@ -84,7 +86,9 @@ def _training(run: RunData) -> str:
         ],
         [[e(m), *(e(summary.fmt(v)) for v in values)] for m, *values in rows],
     )
-    return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{markup.figures(plots.learning_curves(run))}'
+    members = uqplots.member_curves(run.path)
+    overlay = f"<h3>Ensemble members</h3>{markup.figures(members)}" if members else ""
+    return f'<p class="lead">{e(lead)}</p>{table}<h3>Learning curves</h3>{markup.figures(plots.learning_curves(run))}{overlay}'
 
 
 def _test_results(run: RunData) -> str:
@@ -173,6 +177,17 @@ def _calibration(run: RunData) -> str:
     if metrics.get("mc_samples"):
         lead += f" Probabilities are the mean of {metrics['mc_samples']} Monte Carlo dropout predictions."
     return f'<p class="lead">{e(lead)}</p>{markup.figures([plot])}'
+
+
+def _regression_calibration(run: RunData) -> str:
+    metrics = run.metrics or {}
+    figures = [uqplots.calibration_curve(run.calibration or [], coverage_68=metrics.get("coverage_68"))]
+    figures.append(uqplots.error_bars(run.predictions or []))
+    lead = (
+        "Each prediction claims a Gaussian N(y_pred, y_std²). The curve is the fraction of test targets inside the "
+        "central interval of each level: on the diagonal when the stds are right, below it when they are too small."
+    )
+    return f'<p class="lead">{e(lead)}</p>{markup.figures([f for f in figures if f is not None])}'
 
 
 def _positive_rate(run: RunData) -> float | None:

@@ -78,7 +78,8 @@ class RunData:
     weights: dict[str, Any] | None = None
     """Learned weights and bias of a single-layer model (``weights.json``: perceptron, linear)."""
     calibration: list[dict[str, str]] | None = None
-    """Reliability bins behind the ECE (``calibration.csv``): bin_lower, bin_upper, count, confidence, accuracy."""
+    """``calibration.csv``: classification, the reliability bins behind the ECE (bin_lower, bin_upper, count,
+    confidence, accuracy); regression with a predictive std, expected against observed coverage."""
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -220,7 +221,8 @@ def load_run(path: Path, *, details: bool = True) -> RunData:
         if task != "regression":
             run.roc = _read(run, store.ROC_FILE, lambda p: _read_curves(p, "fpr", "tpr"))
             run.pr = _read(run, store.PR_FILE, lambda p: _read_curves(p, "recall", "precision"))
-            run.calibration = _read(run, store.CALIBRATION_FILE, store.read_csv)
+        # classification: reliability bins; regression (with a predictive std): expected vs observed coverage
+        run.calibration = _read(run, store.CALIBRATION_FILE, store.read_csv)
         if task == "regression" or task is None:
             run.predictions = _read(run, store.PREDICTIONS_FILE, store.read_csv)
         run.samples = _read(run, store.SAMPLES_FILE, _read_samples)
