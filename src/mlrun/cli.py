@@ -40,6 +40,7 @@ from mlrun.cli_options import (
     QuietOpt,
     RayAddressOpt,
     ReportHtmlOpt,
+    RetriesOpt,
     RunArg,
     RunsArg,
     RunsDirOpt,
@@ -318,6 +319,7 @@ def sweep(
     backend: BackendOpt = Backend.local,
     ray_address: RayAddressOpt = None,
     fail_fast: FailFastOpt = False,
+    retries: RetriesOpt = 1,
     runs_dir: RunsDirOpt = None,
     smoke: SweepSmokeOpt = False,
     quiet: QuietOpt = False,
@@ -350,6 +352,7 @@ def sweep(
                 ray_address=ray_address,
                 fail_fast=fail_fast,
                 on_progress=progress.update,
+                retries=retries,
             )
     _print_sweep_result(result, leaderboard=not quiet)
     if result.status != "completed":
