@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT / "src
 
 def processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) of every process."""
-    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
     table = {}
     for line in out.splitlines():
         pid, ppid, *args = line.split(None, 2)
@@ -75,13 +76,16 @@ def ray_cluster() -> Iterator[str]:
         assert joined.returncode == 0, joined.stdout + joined.stderr
         yield f"127.0.0.1:{port}"
     finally:
-        ours = {pid for pid, (_, args) in processes().items() if pid not in before and "ray" in args.lower()}
-        started = descendants(ours)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in started:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # looked up again each round: Ray's helpers start late
+            table = processes()
+            ours = {
+                pid for pid, (_, args) in table.items() if pid not in before and ("ray" in args.lower() or temp in args)
+            }
+            for pid in descendants(ours):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             time.sleep(3)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def sweep(config: Path, runs_dir: Path, address: str, *args: str) -> subprocess.Popen:
