@@ -21,8 +21,8 @@ from mlrun import store
 from mlrun.cli import app
 from mlrun.config import DatasetConfig, evolve, load_config
 from mlrun.data import Fold, fold_indices, load_dataset
-from mlrun.errors import ConfigError, DataError, RunError
-from mlrun.sweep import expand_grid, parse_grid_option, plan_sweep, read_sweep_config, run_sweep
+from mlrun.errors import ConfigError, DataError
+from mlrun.sweep import expand_grid, parse_grid_option, plan_sweep, read_sweep_config
 from mlrun.sweep.plan import trial_key
 from mlrun.sweep.results import PointResult, rank_points
 from tests.conftest import CONFIGS, ROOT, digits_config, kill_after_finished_trials
@@ -573,17 +573,6 @@ def test_fail_fast_stops_at_the_first_failure(cli, write_config, runs_dir: Path)
     assert result.exit_code == 1, result.output
     info = json.loads((only_sweep(runs_dir) / "sweep.json").read_text())
     assert info["status"] == "failed" and info["trials"] == {"total": 4, "done": 0, "failed": 1, "pending": 3}
-
-
-@pytest.mark.slow
-def test_a_sweep_that_is_running_is_not_run_twice(write_config, runs_dir: Path) -> None:
-    spec = read_sweep_config(write_config(sweep_config()))
-    plan = plan_sweep(spec, runs_dir, check_models=False)
-    plan.sweep_dir.mkdir(parents=True)
-    store.write_json(plan.sweep_dir / "sweep.json", {"status": "running", **store.host_info()})  # this live process
-    with pytest.raises(RunError, match=r"is already running \(pid \d+\); wait for it to finish"):
-        run_sweep(spec, runs_dir)
-    assert not (plan.sweep_dir / "trials").exists()
 
 
 @pytest.mark.slow

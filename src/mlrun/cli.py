@@ -40,6 +40,7 @@ from mlrun.cli_options import (
     QuietOpt,
     RayAddressOpt,
     ReportHtmlOpt,
+    RetriesOpt,
     RunArg,
     RunsArg,
     RunsDirOpt,
@@ -143,10 +144,20 @@ def train(
 
 
 @app.command()
-def validate(config: ConfigArg, overrides: SetOpt = None, schema_only: SchemaOnlyOpt = False) -> None:
-    """Validate CONFIG, load its data and build the model without training; print the summary."""
-    from mlrun.config import load_config
+def validate(
+    config: ConfigArg, overrides: SetOpt = None, schema_only: SchemaOnlyOpt = False, runs_dir: RunsDirOpt = None
+) -> None:
+    """Validate CONFIG, load its data and build the model without training; print the summary.
 
+    A sweep config is checked as `mlrun sweep` checks it (every grid point, every model built) and its plan
+    printed: points x folds x repeats, trainings, epochs. Nothing trains and nothing is written.
+    """
+    from mlrun.config import load_config
+    from mlrun.sweep.dryrun import is_sweep_config
+
+    if is_sweep_config(config, overrides or []):
+        _validate_sweep(config, overrides or [], schema_only=schema_only, runs_dir=_runs_dir(runs_dir))
+        return
     with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         if schema_only:
@@ -166,6 +177,20 @@ def validate(config: ConfigArg, overrides: SetOpt = None, schema_only: SchemaOnl
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _validate_sweep(config: Path, overrides: list[str], *, schema_only: bool, runs_dir: Path) -> None:
+    """`mlrun validate` on a sweep config: the sweep's own checks, then its plan; a dry run."""
+    from mlrun.sweep import read_sweep_config
+    from mlrun.sweep.dryrun import check_sweep
+
+    with cli_errors(config, overrides):
+        spec = read_sweep_config(config, overrides)
+        checked = check_sweep(spec, runs_dir, schema_only=schema_only)
+    for line in checked.lines():
+        _say(line)
+    if schema_only:
+        _say("(schema only: data and models not checked)")
 
 
 @app.command()
@@ -294,6 +319,7 @@ def sweep(
     backend: BackendOpt = Backend.local,
     ray_address: RayAddressOpt = None,
     fail_fast: FailFastOpt = False,
+    retries: RetriesOpt = 1,
     runs_dir: RunsDirOpt = None,
     smoke: SweepSmokeOpt = False,
     quiet: QuietOpt = False,
@@ -326,6 +352,7 @@ def sweep(
                 ray_address=ray_address,
                 fail_fast=fail_fast,
                 on_progress=progress.update,
+                retries=retries,
             )
     _print_sweep_result(result, leaderboard=not quiet)
     if result.status != "completed":

@@ -45,6 +45,8 @@ HELP = {
     "backend": "local: worker processes on this machine; ray: one Ray task per trial "
     "(needs pip install 'mlrun\\[ray]').",
     "ray_address": "Ray cluster to run on, e.g. 127.0.0.1:6379 (default: start a local Ray instance).",
+    "retries": "With --backend ray: run a trial again, up to this many times, when its worker process or node dies "
+    "(a trial that fails by itself, a config error or divergence, is not retried).",
     "fail_fast": "Stop at the first failed trial (default: record it and go on).",
     "check": "Compare the new run's history.csv and metrics.json with the original's and print a verdict: "
     "identical, equal within tolerance (exit 0) or different (exit 1).",
@@ -123,6 +125,7 @@ FoldsOpt = Annotated[int | None, _option("folds", "--folds", shown=False)]
 WorkersOpt = Annotated[int | None, _option("workers", "--workers", "-w", shown=False, min=1)]
 BackendOpt = Annotated[Backend, _option("backend", "--backend")]
 RayAddressOpt = Annotated[str | None, _option("ray_address", "--ray-address", shown=False)]
+RetriesOpt = Annotated[int, _option("retries", "--retries", min=0)]
 FailFastOpt = Annotated[bool, _option("fail_fast", "--fail-fast")]
 CheckOpt = Annotated[bool, _option("check", "--check")]
 ExportFormatOpt = Annotated[ExportFormat, _option("export_format", "--format", "-f", shown=False)]

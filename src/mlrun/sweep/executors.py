@@ -322,8 +322,11 @@ class LocalBackend:
         worker.conn.close()
 
 
-def make_backend(name: str, *, ray_address: str | None = None) -> LocalBackend | RayBackend:
-    """The backend for ``--backend`` (local or ray); use it as a context manager."""
+def make_backend(name: str, *, ray_address: str | None = None, retries: int = 1) -> LocalBackend | RayBackend:
+    """The backend for ``--backend`` (local or ray); use it as a context manager.
+
+    ``retries``: how often Ray runs a trial again when its worker process or node dies (``--retries``).
+    """
     if name == "local":
         if ray_address:
             raise ConfigError("error: --ray-address needs --backend ray")
@@ -331,5 +334,5 @@ def make_backend(name: str, *, ray_address: str | None = None) -> LocalBackend |
     if name == "ray":
         from mlrun.sweep.ray_backend import RayBackend
 
-        return RayBackend(ray_address)
+        return RayBackend(ray_address, retries=retries)
     raise ConfigError(f"error: --backend {name!r}: unknown backend; use local or ray")

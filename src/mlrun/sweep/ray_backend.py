@@ -22,7 +22,7 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None, *, retries: int = 1) -> None:
         try:  # checked here, before the sweep writes anything; Ray itself starts in __enter__
             found = importlib.util.find_spec("ray") is not None
         except ValueError:  # "ray" in sys.modules without a spec (e.g. set to None to hide it)
@@ -32,6 +32,7 @@ class RayBackend:
                 "error: --backend ray needs Ray, which is not installed: pip install 'mlrun[ray]' (or use --backend local)"
             )
         self.address = address
+        self.retries = retries
         self._started = False
         self._ray: Any = None
         self._remote: Any = None
@@ -59,7 +60,12 @@ class RayBackend:
                     f"error: cannot start or reach {where}: {exc}; check --ray-address (e.g. 127.0.0.1:6379 of `ray start --head`)"
                 ) from None
             self._started = True
-        self._remote = ray.remote(num_cpus=1, max_retries=0, runtime_env={"env_vars": thread_env(1)})(run_trial_packed)
+        # Ray does not retry a task itself (max_retries=0): `run` resubmits one whose worker process or node
+        # died, and counts the attempts, which Ray's own retries would hide from the trial's record.
+        # A trial that fails by itself returns its failure (run_trial records it) and raises nothing.
+        self._remote = ray.remote(
+            num_cpus=1, max_retries=0, retry_exceptions=False, runtime_env={"env_vars": thread_env(1)}
+        )(run_trial_packed)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -74,14 +80,19 @@ class RayBackend:
 
     def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Submit ``tasks`` (a list or a feed, see :data:`mlrun.sweep.executors.TaskFeed`), at most ``workers``
-        in flight; yield each with its outcome as it finishes."""
+        in flight; yield each with its outcome (``attempts`` included) as it finishes.
+
+        A task whose worker process or node died is submitted again, up to :attr:`retries` times.
+        """
         ray = self._ray
         feed = task_feed(tasks)
         running: dict[Any, dict[str, Any]] = {}
+        attempts: dict[str, int] = {}
         try:
             while True:
                 while len(running) < workers and (task := feed()) is not None:
                     running[self._remote.remote(task)] = task
+                    attempts[task["name"]] = 1
                 if not running:
                     return
                 done, _ = ray.wait(list(running), num_returns=1)
@@ -89,10 +100,17 @@ class RayBackend:
                     task = running.pop(ref)
                     try:
                         outcome = ray.get(ref)
-                    except Exception as exc:  # the task's worker died or Ray lost it
+                    except Exception as exc:  # a system failure: the task's worker or node died, or Ray lost it
+                        if attempts[task["name"]] <= self.retries:
+                            attempts[task["name"]] += 1
+                            running[self._remote.remote(task)] = task
+                            continue
                         outcome = failed_outcome(
-                            task, f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                            task,
+                            f"the Ray task failed ({attempts[task['name']]} attempts): "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                         )
+                    outcome["attempts"] = attempts.pop(task["name"])
                     yield task, outcome
         finally:
             for ref in running:

@@ -9,7 +9,7 @@ same sweep again resumes it: finished trials are skipped.
 from __future__ import annotations
 
 import contextlib
-import socket
+import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mlrun import store
-from mlrun.artifacts import versions
 from mlrun.config import config_to_dict
-from mlrun.errors import RunError
+from mlrun.sweep.claims import POLL_S, RESULTS_LOCK, SEARCH_LOCK, Claims, file_lock
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
 from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
+from mlrun.sweep.info import sweep_info
 from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
 from mlrun.sweep.refit import fold_best_epochs, refit_setup
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
@@ -64,6 +64,8 @@ class SweepProgress:
 
 
 ProgressCallback = Callable[[SweepProgress], None]
+#: Trial states that count as failed in sweep.json (interrupted and missing trials are pending).
+_FAILED = ("failed", "diverged", "crashed")
 
 
 @dataclass
@@ -93,6 +95,7 @@ def run_sweep(
     fail_fast: bool = False,
     on_progress: ProgressCallback | None = None,
     command: Sequence[str] | None = None,
+    retries: int = 1,
 ) -> SweepResult:
     """Run every trial of a sweep that has not completed yet, then aggregate and refit.
 
@@ -105,6 +108,8 @@ def run_sweep(
         fail_fast: stop at the first failed trial (the trials still running are interrupted).
         on_progress: called before the first trial and after each one.
         command: the command line recorded in sweep.json and each run.json (default ``sys.argv``).
+        retries: with ``ray``, how often a trial whose worker process or node died is run again
+            (a trial that fails by itself is not).
 
     Returns:
         The result; ``status`` is ``completed`` when every trial (and the refit) completed, else ``failed``.
@@ -125,7 +130,7 @@ def run_sweep(
         "command": list(command if command is not None else sys.argv),
         "notify": on_progress or (lambda progress: None),
     }
-    executor = make_backend(backend, ray_address=ray_address)
+    executor = make_backend(backend, ray_address=ray_address, retries=retries)
     run: SweepRun
     if spec.is_search:
         from mlrun.sweep.search import SearchRun, plan_search
@@ -137,6 +142,8 @@ def run_sweep(
         run = SweepRun(plan, executor, **options)
     _claim_sweep_dir(plan)
     with run:
+        if spec.is_search:  # one study, one asker: a second invocation of the same search waits for the first
+            run.hold(plan.sweep_dir / SEARCH_LOCK)
         try:
             return run.execute(fail_fast=fail_fast)
         except KeyboardInterrupt:
@@ -170,7 +177,12 @@ class SweepRun:
         self.counts = {"total": len(plan.trials), "done": self.skipped, "failed": 0, "pending": len(self.todo)}
         self.failures: list[tuple[str, str | None]] = []
         self.started = time.time()
-        self.info = _sweep_info(plan, backend.name, workers, command)
+        self.info = sweep_info(plan, backend.name, workers, command)
+        self.claims = Claims(plan.sweep_dir, started=self.started)
+
+    def hold(self, lock: Path) -> None:
+        """Wait for the file lock ``lock`` and hold it until this run closes."""
+        self._stack.enter_context(file_lock(lock))
 
     def __enter__(self) -> SweepRun:
         return self
@@ -183,22 +195,27 @@ class SweepRun:
         plan = self.plan
         self.write_info()
         stopped = self.run_trials(fail_fast=fail_fast)
-        table = self.aggregate()
-        refit = None
-        best = table.best
-        if plan.block.refit and not stopped and best is not None:
-            refit = self.refit(best)
-            if refit["status"] != "completed":
-                self.failures.append((REFIT_DIR, refit.get("error")))
-        write_results(plan, table, refit=refit)
-        status = "completed" if not self.failures and self.counts["pending"] == 0 else "failed"
-        failed = ", ".join(n for n, _ in self.failures[:5])
-        self.info.update(
-            status=status,
-            best=best_summary(table),
-            refit=refit,
-            error=f"{len(self.failures)} failed: {failed}" if self.failures else None,
-        )
+        with file_lock(plan.sweep_dir / RESULTS_LOCK):  # another invocation may be writing them: one at a time
+            if not plan.spec.is_search:
+                self.settle()
+            table = self.aggregate()
+            refit = None
+            best = table.best
+            if plan.block.refit and not stopped and best is not None:
+                refit = self.refit(best)  # a refit done by another invocation is read back
+                if refit["status"] != "completed":
+                    self.failures.append((REFIT_DIR, refit.get("error")))
+            write_results(plan, table, refit=refit)
+            status = "completed" if not self.failures and self.counts["pending"] == 0 else "failed"
+            failed = ", ".join(n for n, _ in self.failures[:5])
+            self.info.update(
+                status=status,
+                best=best_summary(table),
+                refit=refit,
+                error=f"{len(self.failures)} failed: {failed}" if self.failures else None,
+            )
+            self.info["ended_at"] = store.now_iso()
+            self.write_info()
         return SweepResult(plan, table, status, ran=self.ran, skipped=self.skipped, failures=self.failures, refit=refit)
 
     def aggregate(self) -> SweepTable:
@@ -216,32 +233,55 @@ class SweepRun:
         return self.backend
 
     def run_trials(self, *, fail_fast: bool) -> bool:
-        """Run the trials that are not done; return True when stopped early by ``fail_fast``."""
-        plan = self.plan
+        """Run the trials that are not done; return True when stopped early by ``fail_fast``.
+
+        Each trial is claimed before it trains (:mod:`mlrun.sweep.claims`): trials another invocation of
+        the same sweep is training are waited for, and taken over if its process dies.
+        """
         self.notify(SweepProgress("trials", len(self.todo), 0, 0, self.skipped))
-        if not self.todo:
-            return False
+        while True:
+            states = {t.name: self.claims.state(t.name) for t in self.todo if not is_done(self.plan.trial_dir(t))}
+            if "free" in states.values():
+                if self.run_free(fail_fast=fail_fast):
+                    return True
+            elif "running" in states.values():
+                time.sleep(POLL_S)  # another invocation trains them
+            else:
+                return False
+
+    def run_free(self, *, fail_fast: bool) -> bool:
+        """Claim and run the trials that are free, as workers become free; True when stopped by ``fail_fast``."""
+        plan = self.plan
         be = self.open()
-        tasks = []
-        for t in self.todo:
-            prepare_dir(plan.trial_dir(t), trial_info(plan, t))
-            tasks.append(
-                trial_task(
+        pending = [t for t in self.todo if self.claims.state(t.name) == "free"]
+
+        def feed() -> dict[str, Any] | None:
+            while pending:
+                t = pending.pop(0)
+                run_dir = plan.trial_dir(t)
+                if not self.claims.claim(t.name, done=functools.partial(is_done, run_dir)):
+                    continue  # another invocation took it (or finished it) meanwhile
+                prepare_dir(run_dir, trial_info(plan, t))
+                cfg = plan.spec.point(t.point).config
+                return trial_task(
                     plan,
                     t.name,
                     t.key,
-                    plan.spec.point(t.point).config,
+                    cfg,
                     t.fold,
-                    plan.trial_dir(t),
+                    run_dir,
                     evaluate_on="validation",
                     threads=self.threads,
                     command=self.command,
                 )
-            )
+            return None
+
         assert self.workers is not None, "open() sets it"
-        with contextlib.closing(be.run(tasks, workers=min(self.workers, len(tasks)), threads=self.threads)) as finished:
+        workers = min(self.workers, len(pending)) or 1
+        with contextlib.closing(be.run(feed, workers=workers, threads=self.threads)) as finished:
             for task, outcome in finished:
                 ok = record_outcome(Path(task["run_dir"]), task, outcome)
+                self.claims.release(task["name"], outcome["status"])
                 self.ran += 1
                 self.counts["pending"] -= 1
                 self.counts["done" if ok else "failed"] += 1
@@ -253,6 +293,18 @@ class SweepRun:
                 if not ok and fail_fast:
                     return True
         return False
+
+    def settle(self) -> None:
+        """Count the trials from disk (others may have trained some) and add the failures of other invocations."""
+        counts = {"total": len(self.plan.trials), "done": 0, "failed": 0, "pending": 0}
+        mine = {name for name, _ in self.failures}
+        for t in self.plan.trials:
+            run_dir = self.plan.trial_dir(t)
+            state = "done" if is_done(run_dir) else "failed" if trial_state(run_dir) in _FAILED else "pending"
+            counts[state] += 1
+            if state == "failed" and t.name not in mine:
+                self.failures.append((t.name, read_error(run_dir)))
+        self.counts = counts
 
     def refit(self, best: PointResult) -> dict[str, Any]:
         """Retrain the best point on all training data and evaluate it on the test set (skipped when already done).
@@ -323,56 +375,11 @@ class SweepRun:
         store.write_json(self.plan.sweep_dir / SWEEP_FILE, self.info)
 
 
-# --------------------------------------------------------------------------- sweep.json
+# --------------------------------------------------------------------------- the sweep directory
 
 
 def _claim_sweep_dir(plan: SweepPlan) -> None:
-    """Create the sweep directory (or refuse one a live process is running) and write sweep.yaml."""
+    """Create the sweep directory and write sweep.yaml (another invocation of the same sweep writes the same)."""
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-    _check_not_running(plan.sweep_dir)
     block = plan.block.model_dump(mode="json")
     store.write_yaml(plan.sweep_dir / SWEEP_YAML, {**config_to_dict(plan.spec.base), "sweep": block})
-
-
-def _check_not_running(sweep_dir: Path) -> None:
-    """Refuse to run a sweep that a live process on this host is running (two would write the same trials)."""
-    try:
-        info = store.read_json(sweep_dir / SWEEP_FILE)
-    except (OSError, ValueError):
-        return
-    if (
-        info.get("status") == "running"
-        and info.get("host") == socket.gethostname()
-        and store.effective_status(info) == "running"
-    ):
-        raise RunError(
-            f"error: sweep {sweep_dir.name} is already running (pid {info.get('pid')}); "
-            "wait for it to finish, or stop it and run this command again to resume it"
-        )
-
-
-def _sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: list[str]) -> dict[str, Any]:
-    return {
-        "id": plan.sweep_id,
-        "name": plan.spec.base.name,
-        "status": "running",
-        "config": str(plan.spec.source),
-        "command": command,
-        "started_at": store.now_iso(),
-        "updated_at": None,
-        "ended_at": None,
-        "duration_s": None,
-        **store.host_info(),
-        "backend": backend,
-        "workers": workers,
-        "threads_per_worker": None,
-        "smoke": plan.spec.smoke,
-        "task": plan.task,
-        "n_points": len(plan.spec.points),
-        "sweep": plan.block.model_dump(mode="json"),
-        "trials": {},
-        "best": None,
-        "refit": None,
-        "versions": versions(extra=("ray",) if backend == "ray" else ()),
-        "error": None,
-    }

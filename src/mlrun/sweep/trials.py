@@ -9,6 +9,7 @@ directory, ``running`` with a dead process, ``failed``, ``diverged``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -189,6 +190,10 @@ def record_outcome(run_dir: Path, task: dict[str, Any], outcome: dict[str, Any])
     files = outcome.pop("files", None)
     if files:
         commit_files(run_dir, files)
+    if outcome.get("attempts") is not None:  # a Ray task: how many times it ran (its worker died before)
+        with contextlib.suppress(OSError, ValueError):
+            info = store.read_json(run_dir / TRIAL_FILE)
+            store.write_json(run_dir / TRIAL_FILE, {**info, "attempts": outcome["attempts"]})
     if outcome["status"] not in ("completed", "pruned"):
         mark_failed(run_dir, outcome.get("error") or outcome["status"], name=task["name"], fold=task["fold"])
     return outcome["status"] == "completed" and is_done(run_dir)
