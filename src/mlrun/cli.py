@@ -7,15 +7,12 @@ and ``mlrun report`` stay fast.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from mlrun import store
 from mlrun.cli_options import (
@@ -55,7 +52,7 @@ from mlrun.cli_options import (
     WorkersOpt,
     console,
 )
-from mlrun.errors import ConfigError, MlrunError
+from mlrun.cli_output import cli_errors, err_console, runs_dir_or_default, say
 
 if TYPE_CHECKING:
     from mlrun.sweep import SweepResult
@@ -67,46 +64,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _runs_dir(value: Path | None) -> Path:
-    return value if value is not None else store.default_runs_dir()
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so a run is marked interrupted and cleaned up."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
-@contextlib.contextmanager
-def cli_errors(config: Path | None = None, overrides: list[str] | None = None) -> Iterator[None]:
-    """Turn mlrun's errors into a message on stderr and an exit code; interrupts into 130/143.
-
-    A config error found against the data or the model is pointed at ``config``'s file and lines.
-    """
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    except MlrunError as exc:
-        msg = str(exc)
-        if config is not None and isinstance(exc, ConfigError):
-            from mlrun.config.loading import locate_keys
-
-            msg = locate_keys(msg if msg.startswith("error:") else f"error: {msg}", config, overrides or [])
-        err_console.print(msg if msg.startswith("error:") else f"error: {msg}", markup=False)
-        raise typer.Exit(exc.exit_code) from None
-    except _Terminated:
-        err_console.print("terminated (SIGTERM)", markup=False)
-        raise typer.Exit(143) from None
-    except KeyboardInterrupt:
-        err_console.print("interrupted (Ctrl-C)", markup=False)
-        raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @app.callback()
@@ -132,7 +89,7 @@ def train(
 
         with EpochProgress(err_console, enabled=not quiet) as progress:
             result = run_experiment(
-                cfg, _runs_dir(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent
+                cfg, runs_dir_or_default(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent
             )
     if result.status == "diverged":
         info = store.read_run_info(result.run_dir)
@@ -140,7 +97,7 @@ def train(
         raise typer.Exit(1)
     name, value = result.headline
     shown = "n/a" if value is None else f"{value:.4f}"
-    _say(f"run {result.run_id}: {result.status}, test {name} {shown}")
+    say(f"run {result.run_id}: {result.status}, test {name} {shown}")
 
 
 @app.command()
@@ -156,12 +113,12 @@ def validate(
     from mlrun.sweep.dryrun import is_sweep_config
 
     if is_sweep_config(config, overrides or []):
-        _validate_sweep(config, overrides or [], schema_only=schema_only, runs_dir=_runs_dir(runs_dir))
+        _validate_sweep(config, overrides or [], schema_only=schema_only, runs_dir=runs_dir_or_default(runs_dir))
         return
     with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         if schema_only:
-            _say(f"{config}: valid config (schema only: data and model not checked)")
+            say(f"{config}: valid config (schema only: data and model not checked)")
             return
         from mlrun.runner import prepare
 
@@ -188,9 +145,9 @@ def _validate_sweep(config: Path, overrides: list[str], *, schema_only: bool, ru
         spec = read_sweep_config(config, overrides)
         checked = check_sweep(spec, runs_dir, schema_only=schema_only)
     for line in checked.lines():
-        _say(line)
+        say(line)
     if schema_only:
-        _say("(schema only: data and models not checked)")
+        say("(schema only: data and models not checked)")
 
 
 @app.command()
@@ -206,7 +163,7 @@ def data(config: ConfigArg, overrides: SetOpt = None, html: DataHtmlOpt = None) 
     print_data(console, summary)
     if html is not None:
         written = write_page(html, data_page(summary, samples, config=str(config)))
-        _say(f"data page: {written}")
+        say(f"data page: {written}")
 
 
 @app.command("runs")
@@ -222,7 +179,7 @@ def runs_cmd(
     from mlrun.report.terminal import runs_table
 
     with cli_errors():
-        scan = store.scan_runs(_runs_dir(runs_dir))
+        scan = store.scan_runs(runs_dir_or_default(runs_dir))
         listed = select_runs(scan.runs, name=name, statuses=status or [], sort=sort)
     for skipped in scan.skipped:  # on stderr: --json output stays parseable
         err_console.print(f"skipped {skipped.path}: {skipped.reason}", markup=False, highlight=False)
@@ -232,7 +189,9 @@ def runs_cmd(
     if not listed:
         filtered = name is not None or bool(status)
         console.print(
-            f"no {'matching ' if filtered else ''}runs in {_runs_dir(runs_dir)}", highlight=False, markup=False
+            f"no {'matching ' if filtered else ''}runs in {runs_dir_or_default(runs_dir)}",
+            highlight=False,
+            markup=False,
         )
         return
     console.print(runs_table(listed, width=console.width, sort=sort))
@@ -244,9 +203,9 @@ def report(run: RunArg, runs_dir: RunsDirOpt = None, html: ReportHtmlOpt = None,
     from mlrun.report.show import show_report
 
     with cli_errors():
-        written = show_report(console, run, _runs_dir(runs_dir), html=html, write_html=not no_html)
+        written = show_report(console, run, runs_dir_or_default(runs_dir), html=html, write_html=not no_html)
     if written is not None:
-        _say(f"report: {written}")
+        say(f"report: {written}")
 
 
 @app.command()
@@ -255,9 +214,9 @@ def compare(runs: RunsArg, runs_dir: RunsDirOpt = None, html: HtmlOpt = None) ->
     from mlrun.report.show import show_comparison
 
     with cli_errors():
-        written = show_comparison(console, runs, _runs_dir(runs_dir), html=html)
+        written = show_comparison(console, runs, runs_dir_or_default(runs_dir), html=html)
     if written is not None:
-        _say(f"comparison: {written}")
+        say(f"comparison: {written}")
 
 
 @app.command()
@@ -266,9 +225,9 @@ def predict(run: RunArg, inputs: InputsArg, output: OutputOpt = None, runs_dir: 
     from mlrun.predict import predict_run
 
     with cli_errors():
-        run_dir = store.resolve_run(run, _runs_dir(runs_dir))
+        run_dir = store.resolve_run(run, runs_dir_or_default(runs_dir))
         result = predict_run(run_dir, inputs, output)
-    _say(f"{result.n} predictions for {result.source}: {result.output}")
+    say(f"{result.n} predictions for {result.source}: {result.output}")
 
 
 @app.command()
@@ -279,15 +238,15 @@ def rerun(run: RunArg, check: CheckOpt = False, runs_dir: RunsDirOpt = None, qui
     from mlrun.rerun import rerun as rerun_run
 
     with cli_errors():
-        original = store.resolve_run(run, _runs_dir(runs_dir))
+        original = store.resolve_run(run, runs_dir_or_default(runs_dir))
         with EpochProgress(err_console, enabled=not quiet) as progress:
-            result = rerun_run(original, _runs_dir(runs_dir), on_epoch=progress.update)
+            result = rerun_run(original, runs_dir_or_default(runs_dir), on_epoch=progress.update)
         checked = check_rerun(original, result.run_dir) if check else None
     name, value = result.headline
     shown = "n/a" if value is None else f"{value:.4f}"
-    _say(f"run {result.run_id} (rerun of {original.name}): {result.status}, test {name} {shown}")
+    say(f"run {result.run_id} (rerun of {original.name}): {result.status}, test {name} {shown}")
     for line in checked.lines() if checked is not None else []:
-        _say(line)
+        say(line)
     if result.status != "completed" or (checked is not None and checked.verdict == "different"):
         raise typer.Exit(1)
 
@@ -298,11 +257,11 @@ def export(run: RunArg, fmt: ExportFormatOpt, output: ExportOutputOpt = None, ru
     from mlrun.export import TOLERANCE, export_run
 
     with cli_errors():
-        run_dir = store.resolve_run(run, _runs_dir(runs_dir))
+        run_dir = store.resolve_run(run, runs_dir_or_default(runs_dir))
         result = export_run(run_dir, fmt.value, output)
     for note in result.notes:
-        _say(f"note: {note}")
-    _say(
+        say(f"note: {note}")
+    say(
         f"{result.format}: {result.output} (sidecar {result.sidecar.name}); verified with {result.runtime} on "
         f"{result.n} test inputs: largest absolute difference from {result.against} {result.max_abs_diff:.2g} "
         f"(tolerance {TOLERANCE:g})"
@@ -346,7 +305,7 @@ def sweep(
         with TrialProgress(err_console, enabled=not quiet) as progress:
             result = run_sweep(
                 spec,
-                _runs_dir(runs_dir),
+                runs_dir_or_default(runs_dir),
                 workers=workers,
                 backend=backend.value,
                 ray_address=ray_address,
@@ -371,15 +330,15 @@ def _print_sweep_result(result: SweepResult, *, leaderboard: bool) -> None:
     best = result.table.best
     if best is not None:
         score = best.tracked[result.table.metric]
-        _say(
+        say(
             f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}"
         )
     if result.refit and result.refit.get("test_metrics"):
         name, value = _refit_headline(result.refit["test_metrics"])
-        _say(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})")
+        say(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})")
     for trial, error in result.failures[:10]:
         err_console.print(f"{trial}: {error}", markup=False)
-    _say(
+    say(
         f"sweep {result.sweep_dir.name}: {result.status}; {result.ran} trials run, {result.skipped} already done, "
         f"{len(result.failures)} failed; results in {result.sweep_dir / RESULTS_CSV}"
     )
@@ -390,11 +349,6 @@ def _refit_headline(metrics: Mapping[str, Any]) -> tuple[str, float]:
 
     name = registry.headline(metrics.get("task"))
     return name, float(metrics.get(name) or 0.0)
-
-
-def _say(line: str) -> None:
-    """Print one summary line as it is: no markup, no highlighting, no wrapping."""
-    console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
