@@ -29,6 +29,7 @@ from mlrun.cli_options import (
     HtmlOpt,
     InputsArg,
     JsonOpt,
+    MlflowOpt,
     NameOpt,
     NoHtmlOpt,
     NTrialsOpt,
@@ -47,6 +48,9 @@ from mlrun.cli_options import (
     SortOpt,
     StatusOpt,
     SweepSmokeOpt,
+    SyncAllOpt,
+    SyncRunsArg,
+    SyncTensorboardOpt,
     TrainSmokeOpt,
     VersionOpt,
     WorkersOpt,
@@ -78,11 +82,14 @@ def train(
     runs_dir: RunsDirOpt = None,
     smoke: TrainSmokeOpt = False,
     quiet: QuietOpt = False,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Train one model from CONFIG and record it under the runs directory."""
     from mlrun.config import load_config
+    from mlrun.config.tracking import mlflow_override
     from mlrun.progress import EpochProgress
 
+    overrides = [*(overrides or []), *mlflow_override(mlflow)]
     with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         from mlrun.runner import run_experiment
@@ -285,8 +292,10 @@ def sweep(
     search: SearchOpt = None,
     n_trials: NTrialsOpt = None,
     pruner: PrunerOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Grid, random or TPE search, optionally k-fold cross-validated, over CONFIG's sweep: block; running it again resumes it."""
+    from mlrun.config.tracking import mlflow_override
     from mlrun.progress import TrialProgress
     from mlrun.sweep import read_sweep_config as load_sweep
     from mlrun.sweep import run_sweep
@@ -294,7 +303,7 @@ def sweep(
     with cli_errors():
         spec = load_sweep(
             config,
-            overrides or [],
+            [*(overrides or []), *mlflow_override(mlflow)],
             grid=grid or [],
             folds=folds,
             smoke=smoke,
@@ -316,6 +325,22 @@ def sweep(
     _print_sweep_result(result, leaderboard=not quiet)
     if result.status != "completed":
         raise typer.Exit(1)
+
+
+@app.command()
+def sync(
+    runs: SyncRunsArg = None,
+    mlflow: MlflowOpt = None,
+    tensorboard: SyncTensorboardOpt = False,
+    everything: SyncAllOpt = False,
+    runs_dir: RunsDirOpt = None,
+) -> None:
+    """Record runs and sweeps trained offline in MLflow and/or TensorBoard; syncing twice adds nothing."""
+    from mlrun.tracking.sync import sync_refs
+
+    with cli_errors():
+        result = sync_refs(runs or [], _runs_dir(runs_dir), everything, mlflow=mlflow, tensorboard=tensorboard)
+    _say(result.summary())
 
 
 def _print_sweep_result(result: SweepResult, *, leaderboard: bool) -> None:

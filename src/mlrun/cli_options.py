@@ -56,6 +56,11 @@ HELP = {
     "search": "grid, random or tpe (sets sweep.search); random and tpe sample sweep.space.",
     "n_trials": "Random or TPE search: configurations to try in all (sets sweep.n_trials); "
     "rerunning with a larger number extends the study.",
+    "mlflow": "Record in MLflow at this tracking URI: http://host:5000, sqlite:///mlflow.db, or env "
+    "($MLFLOW_TRACKING_URI). For train and sweep it sets tracking.mlflow. Needs pip install 'mlrun\\[mlflow]'.",
+    "sync_tensorboard": "(Re)write each run's TensorBoard files (<run>/tensorboard/) from its history.csv.",
+    "sync_all": "Every run and sweep in the runs directory.",
+    "sync_runs": "Runs or sweeps: ids, unique prefixes, `latest` or directories.",
     "pruner": "Random or TPE search: none, median, successive_halving or hyperband (sets sweep.pruner).",
 }
 
@@ -132,4 +137,8 @@ ExportFormatOpt = Annotated[ExportFormat, _option("export_format", "--format", "
 ExportOutputOpt = Annotated[Path | None, _option("export_output", "--output", "-o", shown=False)]
 SearchOpt = Annotated[Search | None, _option("search", "--search", shown=False)]
 NTrialsOpt = Annotated[int | None, _option("n_trials", "--n-trials", shown=False, min=1)]
+MlflowOpt = Annotated[str | None, _option("mlflow", "--mlflow", shown=False)]
+SyncTensorboardOpt = Annotated[bool, _option("sync_tensorboard", "--tensorboard")]
+SyncAllOpt = Annotated[bool, _option("sync_all", "--all")]
+SyncRunsArg = Annotated[list[str] | None, typer.Argument(help=HELP["sync_runs"], show_default=False)]
 PrunerOpt = Annotated[Pruner | None, _option("pruner", "--pruner", shown=False)]

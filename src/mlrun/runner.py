@@ -31,6 +31,7 @@ from mlrun.data import Dataset, Fold, load_dataset
 from mlrun.errors import ConfigError, MlrunError
 from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
+from mlrun.tracking.live import track_run
 
 if TYPE_CHECKING:
     from mlrun.training import EpochCallback, StopHook
@@ -161,13 +162,14 @@ def run_experiment(
     info = _run_info(run_dir, prep, smoke=smoke, command=command, fold=fold, evaluate_on=evaluate_on)
     info.update(base_dir=str(Path(base_dir).resolve()) if base_dir is not None else None, rerun_of=rerun_of)
     start = functools.partial(artifacts.write_run_start, run_dir, info, cfg=prep.cfg, data=prep.data, model=prep.model)
-    _failing_records(run_dir, info, started, start)
-    metrics = _fit_and_evaluate(
-        prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on, should_stop=should_stop
-    )
-    result = headline_metric(metrics)
-    info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
-    _failing_records(run_dir, info, started, functools.partial(artifacts.finish, run_dir, info, started))
+    with track_run(prep.cfg, run_dir, info, on_epoch) as on_epoch:  # MLflow, TensorBoard: see tracking.live
+        _failing_records(run_dir, info, started, start)
+        metrics = _fit_and_evaluate(
+            prep, run_dir, info, started=started, on_epoch=on_epoch, evaluate_on=evaluate_on, should_stop=should_stop
+        )
+        result = headline_metric(metrics)
+        info["headline"] = {"metric": result[0], "value": result[1]} if metrics else None
+        _failing_records(run_dir, info, started, functools.partial(artifacts.finish, run_dir, info, started))
     return RunResult(run_dir, info["status"], metrics, result)
 
 

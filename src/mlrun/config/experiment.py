@@ -18,6 +18,7 @@ from mlrun.config.dataset import DatasetConfig
 from mlrun.config.evaluation import EvaluationConfig
 from mlrun.config.optimizers import AdamConfig, OptimizerConfig, ReduceOnPlateau, SGDConfig
 from mlrun.config.runtime import RuntimeConfig
+from mlrun.config.tracking import TrackingConfig
 from mlrun.config.training import TrainingConfig
 from mlrun.metrics import registry
 
@@ -42,6 +43,8 @@ class ExperimentConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=lambda: RuntimeConfig())
     evaluation: EvaluationConfig = Field(default_factory=lambda: EvaluationConfig())
     """How the test set is evaluated (Monte Carlo dropout)."""
+    tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig())
+    """Also record the run in MLflow and TensorBoard (see README, Tracking)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -245,8 +245,9 @@ def block_identity(block: SweepBlock) -> dict[str, Any]:
 
 
 def identity_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The config as it determines results: thread counts (chosen per worker) left out."""
+    """The config as it determines results: thread counts (chosen per worker) and tracking left out."""
     data = config_to_dict(cfg)
+    data.pop("tracking", None)
     runtime = dict(data.get("runtime") or {})
     runtime.pop("intra_op_threads", None)
     runtime.pop("inter_op_threads", None)

@@ -37,6 +37,7 @@ from mlrun.sweep.trials import (
     trial_state,
     trial_task,
 )
+from mlrun.tracking.sweeps import track_sweep
 
 
 @dataclass
@@ -141,7 +142,7 @@ def run_sweep(
         plan = plan_sweep(spec, runs_dir, model_checker=checker)
         run = SweepRun(plan, executor, **options)
     _claim_sweep_dir(plan)
-    with run:
+    with run, track_sweep(run):  # MLflow's parent run, TensorBoard's HParams table: see tracking.sweeps
         if spec.is_search:  # one study, one asker: a second invocation of the same search waits for the first
             run.hold(plan.sweep_dir / SEARCH_LOCK)
         try:
