@@ -339,8 +339,8 @@ def sync(
     from mlrun.tracking.sync import sync_refs
 
     with cli_errors():
-        result = sync_refs(runs or [], _runs_dir(runs_dir), everything, mlflow=mlflow, tensorboard=tensorboard)
-    _say(result.summary())
+        result = sync_refs(runs or [], runs_dir_or_default(runs_dir), everything, mlflow=mlflow, tensorboard=tensorboard)
+    say(result.summary())
 
 
 def _print_sweep_result(result: SweepResult, *, leaderboard: bool) -> None:
