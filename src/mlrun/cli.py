@@ -339,7 +339,9 @@ def sync(
     from mlrun.tracking.sync import sync_refs
 
     with cli_errors():
-        result = sync_refs(runs or [], runs_dir_or_default(runs_dir), everything, mlflow=mlflow, tensorboard=tensorboard)
+        result = sync_refs(
+            runs or [], runs_dir_or_default(runs_dir), everything, mlflow=mlflow, tensorboard=tensorboard
+        )
     say(result.summary())
 
 

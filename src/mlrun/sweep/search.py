@@ -131,6 +131,7 @@ class SearchRun(SweepRun):
                 seed=plan.spec.base.seed,
                 mode=plan.mode,
                 max_resource=plan.n_folds * self.epochs,
+                n_trials=self.n_trials,
             )
             recover_interrupted(self.study)
             self.asked = counted_trials(self.study)
