@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class MlrunError(Exception):
-    """A problem the user can fix; the message says what and how."""
+    """A problem the user can fix; the message says what and how. Exit 1 unless a subclass says otherwise."""
 
     exit_code = 1
 
@@ -22,13 +22,9 @@ class ConfigError(MlrunError):
 class DataError(MlrunError):
     """The dataset is missing, unreadable, or does not fit the config."""
 
-    exit_code = 1
-
 
 class RunError(MlrunError):
     """A run could not be found, read or completed."""
-
-    exit_code = 1
 
 
 class RunNotFound(RunError):
@@ -39,5 +35,3 @@ class RunNotFound(RunError):
 
 class DiskFullError(RunError):
     """A file could not be written because the disk (or the user's quota) is full."""
-
-    exit_code = 1

@@ -96,12 +96,11 @@ def rerun(run_dir: Path, runs_dir: Path, *, on_epoch: EpochCallback | None = Non
     from mlrun.runner import run_experiment
 
     run_dir = Path(run_dir)
-    info = store.read_run_info(run_dir)
-    if info.get("fold"):
-        raise RunError(
-            f"error: {run_dir.name} is a cross-validation trial of a sweep: run the sweep again instead "
-            "(`mlrun sweep CONFIG` skips finished trials; delete the trial's directory to train it again)"
-        )
+    info = store.read_whole_run_info(
+        run_dir,
+        instead="run the sweep again instead "
+        "(`mlrun sweep CONFIG` skips finished trials; delete the trial's directory to train it again)",
+    )
     cfg = load_config(run_dir / store.CONFIG_FILE)
     backend = _block(info, "runtime").get("backend") or cfg.runtime.backend
     seed = info.get("seed") if isinstance(info.get("seed"), int) else cfg.seed

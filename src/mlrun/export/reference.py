@@ -51,12 +51,11 @@ def reference_inputs(run_dir: Path, preprocessing: dict[str, Any], *, base_dir: 
             matches the data the run trained on, or predictions.csv does not fit it.
     """
     run_dir = Path(run_dir)
-    info = store.read_run_info(run_dir)
-    if info.get("fold"):
-        raise RunError(
-            f"error: {run_dir.name} is a cross-validation trial: its predictions are on a held-out fold, which "
-            "export cannot rebuild to verify the model; export the sweep's refit run (<sweep>/refit) instead"
-        )
+    info = store.read_whole_run_info(
+        run_dir,
+        instead="its predictions are on a held-out fold, which export cannot rebuild to verify the model; "
+        "export the sweep's refit run (<sweep>/refit) instead",
+    )
     split = "validation" if info.get("evaluated_on") == "validation" else "test"
     data = _load_raw(run_dir, base_dir)
     _check_same_data(run_dir, data, preprocessing, info)

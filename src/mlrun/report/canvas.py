@@ -122,3 +122,8 @@ def unit_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+
+
+def perfectly_calibrated(ax: Any) -> None:
+    """The diagonal of a calibration plot: what a perfectly calibrated model would show."""
+    ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")

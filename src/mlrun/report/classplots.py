@@ -6,7 +6,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlrun.report import summary
-from mlrun.report.canvas import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, Plot, figure, safe_label, series_color, unit_axes
+from mlrun.report.canvas import (
+    BEST_COLOR,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    Plot,
+    figure,
+    perfectly_calibrated,
+    safe_label,
+    series_color,
+    unit_axes,
+)
 from mlrun.report.curves import average_precision, thin, trapezoid_area
 from mlrun.report.rundata import Confusion, Curve, to_float
 
@@ -148,7 +158,7 @@ def reliability_diagram(bins: Sequence[Mapping[str, str]], *, ece: float | None 
     out: list[Plot] = []
     title = "Reliability" + (f" (ECE {summary.fmt(ece)})" if ece is not None else "")
     with figure(4.2, 3.6, "reliability diagram: accuracy per confidence bin", out) as (fig, ax):
-        ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")
+        perfectly_calibrated(ax)
         filled = [r for r in bounded if r[2] and r[4] is not None]
         ax.bar(
             [r[0] for r in filled],

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from mlrun import store
 from mlrun.report import summary
-from mlrun.report.canvas import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, Plot, epoch_axis, figure, series_color
+from mlrun.report.canvas import (
+    TRAIN_COLOR,
+    VAL_COLOR,
+    Plot,
+    epoch_axis,
+    figure,
+    perfectly_calibrated,
+    series_color,
+)
 from mlrun.report.rundata import to_float
 
 #: The members' directory of an ensemble run (mlrun.ensemble.MEMBERS_DIR; not imported: it needs no Keras).
@@ -26,7 +34,7 @@ def calibration_curve(rows: Sequence[Mapping[str, str]], *, coverage_68: float |
     out: list[Plot] = []
     title = "Calibration" + (f" (68 % coverage {summary.fmt(coverage_68)})" if coverage_68 is not None else "")
     with figure(4.2, 3.8, "calibration curve: observed against expected coverage", out) as (_, ax):
-        ax.plot([0, 1], [0, 1], color=BEST_COLOR, linestyle=":", linewidth=1, label="perfectly calibrated")
+        perfectly_calibrated(ax)
         ax.plot([p[0] for p in pairs], [p[1] for p in pairs], "o-", color=TRAIN_COLOR, markersize=3, label="observed")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)

@@ -65,6 +65,7 @@ from mlrun.store.runs import (
     pid_alive,
     process_start,
     read_run_info,
+    read_whole_run_info,
     scan_runs,
     slugify,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "read_csv",
     "read_json",
     "read_run_info",
+    "read_whole_run_info",
     "resolve_run",
     "scan_runs",
     "slugify",

@@ -160,6 +160,19 @@ def read_run_info(path: Path) -> dict[str, Any]:
     return found
 
 
+def read_whole_run_info(path: Path, *, instead: str) -> dict[str, Any]:
+    """Read run.json of a run that stands on its own: a sweep's cross-validation trial does not (its data is
+    a held-out fold the sweep chose), so it is refused with ``instead``, what to do.
+
+    Raises:
+        RunError: run.json cannot be read, or the run is a cross-validation trial.
+    """
+    info = read_run_info(path)
+    if info.get("fold"):
+        raise RunError(f"error: {Path(path).name} is a cross-validation trial of a sweep: {instead}")
+    return info
+
+
 @dataclass(frozen=True)
 class SkippedDir:
     """A directory in the runs directory that is not listed as a run, and why (``reason`` names the file)."""
