@@ -180,6 +180,7 @@ def test_tf_data_pipeline_yields_every_sample_once_per_epoch(tmp_path: Path) -> 
     assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
 
 
+@pytest.mark.slow
 def test_tf_data_input_pipeline_trains_like_numpy(write_config, runs_dir: Path) -> None:
     from mlrun.runner import run_experiment
 

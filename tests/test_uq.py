@@ -120,6 +120,7 @@ def test_kl_matches_the_closed_form_of_two_gaussians() -> None:
     assert float(keras.ops.convert_to_numpy(layer.kl())) == pytest.approx(by_hand, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_the_posterior_shrinks_with_more_data() -> None:
     from mlrun.bayes import mean_posterior_sigma
     from mlrun.config import validate_config
