@@ -1,7 +1,7 @@
 """Two ``mlrun sweep`` processes on the same sweep: each claims a trial before training it.
 
 A claim is ``<sweep>/claims/<trial>.json``, created with ``O_CREAT | O_EXCL``
-under a short ``flock`` on ``<sweep>/.claims.lock``, and says who trains the
+under a short ``flock`` on ``<sweep>/claims.lock``, and says who trains the
 trial: host, pid and the pid's start time (so a recycled pid is not taken for
 its owner). When the trial ends its owner adds ``ended`` (the status) to it.
 
@@ -14,7 +14,7 @@ A claim of another host counts as live: its pid cannot be checked from here.
 Every invocation trains the free trials, then waits for the trials others
 are training, and takes over those whose process dies. So no trial is
 trained twice, and each invocation ends with every trial settled. The results
-are then written under ``<sweep>/.results.lock`` from the trial directories,
+are then written under ``<sweep>/results.lock`` from the trial directories,
 so whichever invocation finishes last writes them complete.
 """
 
@@ -33,11 +33,11 @@ from typing import Any, Literal
 from mlrun import store
 
 CLAIMS_DIR = "claims"
-CLAIMS_LOCK = ".claims.lock"
+CLAIMS_LOCK = "claims.lock"
 #: Held while an invocation aggregates and writes results.csv, results.json, sweep.json and the refit.
-RESULTS_LOCK = ".results.lock"
+RESULTS_LOCK = "results.lock"
 #: Held for the whole of a random or TPE search: a second invocation waits for the first (one study, one asker).
-SEARCH_LOCK = ".search.lock"
+SEARCH_LOCK = "search.lock"
 #: Seconds between looks at the trials other invocations are training.
 POLL_S = 1.0
 

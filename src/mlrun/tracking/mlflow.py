@@ -58,9 +58,13 @@ def resolve_uri(value: str) -> str:
 
 
 def fail_fast_http() -> None:
-    """Keep a dead tracking server from stalling training: no retries, a 10 s timeout (unless already set)."""
+    """Keep a dead tracking server from stalling training: no retries, a 10 s timeout (unless already set).
+
+    Also keep MLflow from printing its "View run ... at" lines into mlrun's one-line summaries.
+    """
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -63,7 +63,17 @@ class LinkedBackend:
         return self._backend.__exit__(*exc)
 
     def run(self, tasks: Any, **options: Any) -> Any:
-        return self._backend.run((self._sweep.link(task) for task in tasks), **options)
+        """The backend's run over the same tasks (a list or a feed, see :func:`mlrun.sweep.executors.task_feed`),
+        each linked to the sweep's MLflow run as the backend takes it."""
+        from mlrun.sweep.executors import task_feed
+
+        feed = task_feed(tasks)
+
+        def linked() -> dict[str, Any] | None:
+            task = feed()
+            return None if task is None else self._sweep.link(task)
+
+        return self._backend.run(linked, **options)
 
 
 class LiveSweep:
