@@ -71,6 +71,13 @@ def test_mlrun_data_prints_the_summary_and_writes_an_image_grid(cli, tmp_path: P
     assert "Training samples per class" in html and "data:image/png;base64," in html
 
 
+def test_mlrun_data_html_into_an_existing_directory_writes_data_html(cli, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["data", str(CONFIGS / "xor_mlp.yaml"), "--html", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    assert "xor gate" in (tmp_path / "data.html").read_text()
+
+
 def test_mlrun_data_on_a_gate_and_with_set(cli) -> None:
     result = cli.invoke(app, ["data", str(CONFIGS / "xor_mlp.yaml"), "--set", "dataset.repeat=2"])
     assert result.exit_code == 0, result.output

@@ -169,7 +169,7 @@ def data(config: ConfigArg, overrides: SetOpt = None, html: DataHtmlOpt = None) 
         summary, samples = describe_config_data(cfg, base_dir=config.parent)
     print_data(console, summary)
     if html is not None:
-        written = write_page(html, data_page(summary, samples, config=str(config)))
+        written = write_page(html, data_page(summary, samples, config=str(config)), name="data.html")
         say(f"data page: {written}")
 
 

@@ -11,12 +11,18 @@ from pathlib import Path
 
 from mlrun import store
 from mlrun.report.canvas import Plot
+from mlrun.report.rundata import REPORT_FILE
 from mlrun.report.theme import e
 
 
-def write_page(path: Path, page: str) -> Path:
-    """Write ``page`` to ``path`` atomically, creating its directory; return ``path``."""
+def write_page(path: Path, page: str, *, name: str = REPORT_FILE) -> Path:
+    """Write ``page`` to ``path`` atomically, creating its directory; return where it went.
+
+    A ``path`` that is an existing directory gets the page as ``path/name``.
+    """
     path = Path(path)
+    if path.is_dir():
+        path = path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     store.write_atomic(path, page)
     return path

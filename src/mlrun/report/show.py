@@ -11,7 +11,7 @@ from mlrun import store
 from mlrun.errors import ConfigError, RunNotFound
 from mlrun.report import markup, page, terminal
 from mlrun.report.compare import compare_runs
-from mlrun.report.rundata import REPORT_FILE, load_run
+from mlrun.report.rundata import load_run
 from mlrun.report.searchview import print_search
 from mlrun.report.studydata import read_search
 from mlrun.report.sweepcompare import SweepPoint, compare_sweep_points, sweep_point_ref
@@ -46,10 +46,10 @@ def show_report(
         terminal.print_sweep(console, sweep)
         if search is not None:
             print_search(console, search)
-        return markup.write_page(page_path(html or path), page.sweep_page(sweep, search)) if write_html else None
+        return markup.write_page(html or path, page.sweep_page(sweep, search)) if write_html else None
     run = load_run(path, details=write_html)
     terminal.print_report(console, run)
-    return markup.write_page(page_path(html or path), page.run_page(run)) if write_html else None
+    return markup.write_page(html or path, page.run_page(run)) if write_html else None
 
 
 def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, html: Path | None = None) -> Path | None:
@@ -68,7 +68,7 @@ def show_comparison(console: Console, refs: Sequence[str], runs_dir: Path, *, ht
     runs = [load_run(store.resolve_run(ref, runs_dir, damaged=True), details=False) for ref in refs]
     comparison = compare_runs(runs)
     terminal.print_comparison(console, comparison)
-    return markup.write_page(page_path(html), page.comparison_page(comparison)) if html is not None else None
+    return markup.write_page(html, page.comparison_page(comparison)) if html is not None else None
 
 
 def _sweep_point(ref: str, runs_dir: Path) -> SweepPoint | None:
@@ -91,9 +91,3 @@ def _compare_sweep_points(console: Console, refs: Sequence[str], points: Sequenc
     a, b = points
     assert a is not None and b is not None
     terminal.print_sweep_comparison(console, compare_sweep_points(a, b))
-
-
-def page_path(path: Path) -> Path:
-    """Where a page asked for at ``path`` goes: ``path``, or ``path/report.html`` when ``path`` is a directory."""
-    path = Path(path)
-    return path / REPORT_FILE if path.is_dir() else path
