@@ -51,6 +51,7 @@ def no_traceback(result) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # 48 commands that each render a report: the full suite runs them
 @pytest.mark.parametrize(
     "command", ["runs", "runs --json", "runs --sort accuracy", "report", "report --no-html", "compare"]
 )

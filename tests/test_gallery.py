@@ -97,6 +97,7 @@ def test_mlrun_data_config_errors_exit_2(cli, write_config) -> None:
     assert result.exit_code == 2 and "did you mean 'noise'" in result.output
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 def test_mlrun_data_does_not_import_tensorflow() -> None:
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom mlrun.cli import app\n"

@@ -234,6 +234,7 @@ def test_every_config_field_is_a_keyword_of_its_keras_layer(kind: str) -> None:
     assert not spec.penalties or {"l1", "l2"} <= set(spec.config.model_fields)
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
 def test_every_layer_type_builds_and_trains_a_step(kind: str) -> None:
     fields, shape = EXAMPLES[kind]

@@ -550,6 +550,7 @@ def test_sweep_leaderboard_fits_a_narrow_terminal_and_keeps_the_ranking_metric()
 # --------------------------------------------------------------------------- speed: no TensorFlow
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 def test_report_never_imports_tensorflow_and_terminal_only_skips_matplotlib(
     runs: dict[str, Path], runs_dir: Path
 ) -> None:
@@ -570,6 +571,7 @@ assert not heavy, heavy
     assert (runs["regression"] / "report.html").is_file()
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 def test_report_of_runs_and_grid_sweeps_never_imports_optuna(runs: dict[str, Path], runs_dir: Path) -> None:
     sweep = runs_dir / "grid-sweep-1234abcd"
     sweep.mkdir(parents=True)

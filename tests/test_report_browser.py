@@ -29,6 +29,9 @@ from mlrun.report.page import comparison_page, run_page
 from mlrun.report.rundata import REPORT_FILE
 from tests.runfactory import make_run
 
+#: Each test starts headless Chromium: the full suite runs them, the fast tier does not.
+pytestmark = pytest.mark.slow
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 LOAD_TIMEOUT_S = 60.0
 

@@ -685,6 +685,7 @@ def test_workers_fork_from_a_preloaded_server_for_tensorflow_and_spawn_otherwise
         worker_context("tensorflow")
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 def test_the_preload_module_imports_keras_without_starting_tensorflow() -> None:
     import subprocess
     import sys

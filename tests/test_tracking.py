@@ -93,6 +93,7 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # a subprocess or a few training steps: the full suite runs it
 def test_nothing_about_tracking_is_imported_for_help_runs_and_report() -> None:
     code = (
         "import sys; from typer.testing import CliRunner; from mlrun.cli import app; import mlrun.runner, mlrun.sweep.run\n"
