@@ -51,7 +51,7 @@ def test_runtime_defaults() -> None:
         rt.mixed_precision,
         rt.distribution,
         rt.input_pipeline,
-    ) == ("tensorflow", 1, "auto", False, None, "numpy")
+    ) == ("auto", "auto", "auto", False, None, "numpy")
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_steps_per_execution_and_jit_compile_reach_compile(write_config) -> None
     assert model.steps_per_execution == 4
     assert model.jit_compile is False
     default = prepare(load_config(write_config(digits_config(), name="default.yaml"))).model
-    assert default.steps_per_execution == 1
+    assert default.steps_per_execution == 32  # auto
 
 
 def test_tf_data_pipeline_yields_every_sample_once_per_epoch(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ BACKENDS = ("tensorflow", "jax")
 DEFAULT_BACKEND = "tensorflow"
 
 _configured_threads = False
+#: XLA_FLAGS for a single-threaded XLA CPU client (it has no thread-count setting; this is its one lever).
+XLA_ONE_THREAD = ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
 
 
 @contextlib.contextmanager
@@ -167,7 +169,7 @@ def _start_up_environment(runtime: Any) -> None:
     flags = os.environ.get("XLA_FLAGS", "").split()
     # XLA's CPU client has no thread-count setting; a single-threaded Eigen pool is the one lever it offers.
     if runtime.intra_op_threads == 1 and not any(f.startswith("--xla_cpu_multi_thread_eigen") for f in flags):
-        flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
+        flags += XLA_ONE_THREAD
     if runtime.deterministic and "--xla_gpu_deterministic_ops=true" not in flags:
         flags.append("--xla_gpu_deterministic_ops=true")
     if flags:
@@ -316,11 +318,12 @@ def distribution_strategy(runtime: Any) -> Any:
     return tf.distribute.MirroredStrategy(devices=[d.name for d in chosen])
 
 
-def runtime_info(runtime: Any, strategy: Any = None) -> dict[str, Any]:
-    """What run.json records about how the run executed: backend, devices, precision, replicas."""
+def runtime_info(runtime: Any, strategy: Any = None, choice: Any = None) -> dict[str, Any]:
+    """What run.json records about how the run executed: backend (and why), devices, precision, replicas."""
     keras = sys.modules["keras"]
     return {
         "backend": keras.backend.backend(),
+        "backend_reason": choice.reason if choice is not None else None,
         "devices": devices(),
         "gpus": len(gpu_devices()),
         "dtype_policy": keras.mixed_precision.global_policy().name,

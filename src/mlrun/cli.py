@@ -93,7 +93,10 @@ def train(
     with cli_errors(config, overrides):
         cfg = load_config(config, overrides or [])
         from mlrun.runner import run_experiment
+        from mlrun.runtime_choice import choose_backend
 
+        if not quiet:
+            err_console.print(choose_backend(cfg).line(), markup=False, highlight=False)
         with EpochProgress(err_console, enabled=not quiet) as progress:
             result = run_experiment(
                 cfg, runs_dir_or_default(runs_dir), smoke=smoke, on_epoch=progress.update, base_dir=config.parent
@@ -311,6 +314,11 @@ def sweep(
             n_trials=n_trials,
             pruner=pruner.value if pruner else None,
         )
+        if not quiet:
+            from mlrun.sweep.info import keras_backends
+
+            for name, reason in keras_backends(spec).items():
+                err_console.print(f"backend {name} ({reason})", markup=False, highlight=False)
         with TrialProgress(err_console, enabled=not quiet) as progress:
             result = run_sweep(
                 spec,

@@ -25,6 +25,7 @@ from mlrun.config.optimizers import CosineDecay, ExponentialDecay
 from mlrun.errors import ConfigError
 from mlrun.gaussian import MEAN_METRICS, gaussian_nll
 from mlrun.perceptron import Perceptron
+from mlrun.runtime_choice import steps_per_execution
 
 if TYPE_CHECKING:
     import keras
@@ -282,7 +283,7 @@ def compile_model(model: keras.Model, cfg: ExperimentConfig, *, task: str, steps
         optimizer=build_optimizer(cfg),
         loss=loss_function(cfg.loss),
         metrics=build_metrics(cfg, task=task, one_hot=uses_one_hot(task, cfg.loss)),
-        steps_per_execution=cfg.runtime.steps_per_execution,
+        steps_per_execution=steps_per_execution(cfg.runtime),
         jit_compile=cfg.runtime.jit_compile,
     )
 

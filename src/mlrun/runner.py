@@ -31,6 +31,7 @@ from mlrun.data import Dataset, Fold, load_dataset
 from mlrun.errors import ConfigError, MlrunError
 from mlrun.metrics.registry import headline
 from mlrun.preflight import check_fits_data
+from mlrun.runtime_choice import BackendChoice, choose_backend, concrete_runtime
 from mlrun.tracking.live import track_run
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Prepared:
     data: Dataset
     model: Any  # keras.Model
     strategy: Any = None  # the tf.distribute strategy of runtime.distribution, if any
+    choice: BackendChoice | None = None  # the backend that runs, and why (run.json's runtime block)
 
 
 def prepare(
@@ -81,6 +83,8 @@ def prepare(
     """
     from mlrun.backend import configure_runtime, distribution_strategy, keras_modules, loaded_backend
 
+    choice = choose_backend(cfg)
+    cfg = evolve(cfg, runtime=concrete_runtime(cfg, choice))  # config.yaml records what ran: rerun reproduces it
     if loaded_backend() is None:
         # The data comes first, so data errors do not wait for TensorFlow to start; a Keras
         # dataset download while loading imports Keras, which must then be on the config's backend.
@@ -106,7 +110,7 @@ def prepare(
         )
         steps = math.ceil(len(data.x_train) / cfg.training.batch_size)
         builders.compile_model(model, resolved, task=data.task, steps_per_epoch=steps)
-    return Prepared(resolved, data, model, strategy)
+    return Prepared(resolved, data, model, strategy, choice)
 
 
 def run_experiment(
@@ -284,7 +288,7 @@ def _run_info(
         **store.host_info(),
         "versions": artifacts.versions(),
         "platform": artifacts.platform_info(),
-        "runtime": runtime_info(cfg.runtime, prep.strategy),
+        "runtime": runtime_info(cfg.runtime, prep.strategy, prep.choice),
         "dataset": data.summary(evaluate_on=evaluate_on),
         "fold": {"index": fold.index, "n_splits": fold.n_splits} if fold is not None else None,
         "evaluated_on": evaluate_on,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from mlrun.config.base import Strict
 
@@ -12,9 +12,10 @@ from mlrun.config.base import Strict
 class RuntimeConfig(Strict):
     """How a run executes (not what it computes): backend, devices, precision, input pipeline."""
 
-    backend: Literal["tensorflow", "jax"] = "tensorflow"
-    """Keras backend: ``tensorflow``, or ``jax`` (pip install 'mlrun[jax]'; often faster
-    for MLPs on a CPU, while TensorFlow's oneDNN convolutions are faster for CNNs)."""
+    backend: Literal["auto", "tensorflow", "jax"] = "auto"
+    """Keras backend: ``auto`` (the fastest measured for this model on this machine: on a CPU, jax
+    for networks without convolutions and tensorflow for CNNs; tensorflow on a GPU), ``tensorflow``
+    or ``jax``. run.json records the backend that ran and why."""
     deterministic: bool = False
     """Same config and seed, same results (slower): TensorFlow op determinism, or XLA's
     deterministic GPU ops on jax (JAX on a CPU is deterministic anyway)."""
@@ -23,9 +24,9 @@ class RuntimeConfig(Strict):
     and other values use all cores)."""
     inter_op_threads: int | None = Field(default=None, ge=1)
     """Operations run at once (TensorFlow only; jax ignores it; default: chosen by TensorFlow)."""
-    steps_per_execution: int = Field(default=1, ge=1)
-    """Training steps run per call into the compiled graph: larger values cut Python
-    overhead for small models (same results; per-batch callbacks see fewer batches)."""
+    steps_per_execution: Literal["auto"] | Annotated[StrictInt, Field(ge=1)] = "auto"
+    """Training steps run per call into the compiled step: ``auto`` (32) or a number; more steps
+    per call cut Python overhead for small models and compute exactly the same thing."""
     jit_compile: Literal["auto"] | StrictBool = "auto"
     """Compile the training step with XLA: ``auto`` (Keras' choice: on for jax and on
     TensorFlow with a GPU), ``true`` or ``false``."""

@@ -67,6 +67,10 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None, *, base_dir:
         RunError: the packages the format needs are missing, the run has no model, a layer cannot be
             exported, or the exported model's outputs differ from the run's by more than :data:`TOLERANCE`.
     """
+    from mlrun.backend import loaded_backend
+
+    if loaded_backend() not in (None, "tensorflow"):
+        return _in_fresh_process(run_dir, fmt, output, base_dir=base_dir)
     started = time.perf_counter()
     spec = get_format(fmt)
     run_dir = Path(run_dir)
@@ -116,16 +120,23 @@ def _check_output(spec: Format, output: Path) -> None:
         raise ConfigError(f"error: --output {output} is a file; a SavedModel is a directory")
 
 
-def _load_on_tensorflow(run_dir: Path) -> Any:
-    """The run's model.keras, loaded by Keras on the TensorFlow backend."""
-    from mlrun.backend import import_keras, loaded_backend
+def _in_fresh_process(run_dir: Path, fmt: str, output: Path | None, *, base_dir: Path | None) -> ExportResult:
+    """:func:`export_run` in a new Python process, for a process whose Keras runs on another backend.
 
-    if loaded_backend() not in (None, "tensorflow"):
-        raise RunError(
-            f"error: export needs Keras on the TensorFlow backend (SavedModel, LiteRT and tf2onnx are TensorFlow "
-            f"tools), but this process imported Keras with {loaded_backend()!r}, and Keras picks its backend once "
-            "per process: run `mlrun export` in a new process"
-        )
+    Export needs Keras on TensorFlow (SavedModel, LiteRT and tf2onnx are TensorFlow tools), and Keras
+    picks its backend once per process: a notebook that trained on JAX exports this way.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(export_run, run_dir, fmt, output, base_dir=base_dir).result()
+
+
+def _load_on_tensorflow(run_dir: Path) -> Any:
+    """The run's model.keras, loaded by Keras on the TensorFlow backend (see :func:`_in_fresh_process`)."""
+    from mlrun.backend import import_keras
+
     import_keras("tensorflow")
     from mlrun.artifacts import load_run_model
 

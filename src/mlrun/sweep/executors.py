@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from mlrun.backend import XLA_ONE_THREAD
 from mlrun.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,13 +39,18 @@ PRELOAD_MODULE = "mlrun.sweep.preload"
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment that limits a worker's thread pools: TensorFlow reads these when its runtime starts.
+    """Environment that limits a worker's thread pools: TensorFlow and XLA (JAX) read these when they start.
 
-    Set before the worker imports TensorFlow, they hold even though
+    Set before the worker imports its backend, they hold even though
     :func:`mlrun.backend.import_keras` initializes the runtime (after which
-    ``tf.config.threading`` can no longer change the counts).
+    ``tf.config.threading`` can no longer change the counts). XLA's CPU client
+    has one lever, a single-threaded Eigen pool, used for one thread per worker.
     """
-    return {**{k: str(threads) for k in _THREAD_ENV}, "TF_NUM_INTEROP_THREADS": "1"}
+    env = {**{k: str(threads) for k in _THREAD_ENV}, "TF_NUM_INTEROP_THREADS": "1"}
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    if threads == 1 and XLA_ONE_THREAD[0] not in flags:
+        env["XLA_FLAGS"] = " ".join([*flags, *XLA_ONE_THREAD])
+    return env
 
 
 def available_cpus() -> int:
@@ -173,15 +179,16 @@ def worker_context(keras_backend: str = "tensorflow") -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _task_backend(tasks: Sequence[dict[str, Any]]) -> str:
-    backends = {(t.get("config") or {}).get("runtime", {}).get("backend", "tensorflow") for t in tasks}
-    return backends.pop() if len(backends) == 1 else "mixed"
+def task_backend(task: dict[str, Any]) -> str:
+    """The Keras backend a task's trial runs on (chosen by the driver: see :func:`mlrun.sweep.trials.trial_task`)."""
+    return str(task.get("backend") or "tensorflow")
 
 
 @dataclass
 class _Worker:
-    process: Any  # multiprocessing.Process (spawn context)
+    process: Any  # multiprocessing.Process
     conn: Connection
+    backend: str  # the Keras backend it imported: it runs tasks of that backend only
     trials: int = 0
 
 
@@ -243,14 +250,12 @@ class LocalBackend:
         the run ends when nothing runs and the feed has nothing.
         """
         feed = task_feed(tasks)
-        ctx: Any = None
         idle: list[_Worker] = []
         busy: dict[Connection, tuple[_Worker, dict[str, Any]]] = {}
         try:
             while True:
                 while len(busy) < workers and (task := feed()) is not None:
-                    ctx = ctx or worker_context(_task_backend([task]))
-                    worker = idle.pop() if idle else self._start(ctx, threads)
+                    worker = self._worker_for(task_backend(task), idle, threads)
                     worker.conn.send(task)
                     worker.trials += 1
                     busy[worker.conn] = (worker, task)
@@ -276,7 +281,18 @@ class LocalBackend:
             for worker in idle:
                 self._stop(worker)
 
-    def _start(self, ctx: Any, threads: int) -> _Worker:
+    def _worker_for(self, backend: str, idle: list[_Worker], threads: int) -> _Worker:
+        """An idle worker on ``backend``, else a new one (replacing an idle worker on another backend)."""
+        for worker in idle:
+            if worker.backend == backend:
+                idle.remove(worker)
+                return worker
+        if idle:  # a worker per free slot: one that imported the other backend makes room
+            self._stop(idle.pop(0))
+        return self._start(backend, threads)
+
+    def _start(self, backend: str, threads: int) -> _Worker:
+        ctx = worker_context(backend)
         parent, child = ctx.Pipe()
         process = ctx.Process(
             target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="mlrun-sweep-worker"
@@ -295,7 +311,7 @@ class LocalBackend:
                 else:
                     os.environ[k] = v
         child.close()
-        return _Worker(process, parent)
+        return _Worker(process, parent, backend)
 
     @staticmethod
     def _receive(worker: _Worker, task: dict[str, Any]) -> Outcome:

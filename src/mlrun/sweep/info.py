@@ -8,6 +8,7 @@ from mlrun import store
 from mlrun.artifacts import versions
 
 if TYPE_CHECKING:
+    from mlrun.sweep.config import SweepSpec
     from mlrun.sweep.plan import SweepPlan
 
 
@@ -25,6 +26,7 @@ def sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: list
         "duration_s": None,
         **store.host_info(),
         "backend": backend,
+        "keras_backends": keras_backends(plan.spec),
         "workers": workers,
         "threads_per_worker": None,
         "smoke": plan.spec.smoke,
@@ -37,3 +39,12 @@ def sweep_info(plan: SweepPlan, backend: str, workers: int | None, command: list
         "versions": versions(extra=("ray",) if backend == "ray" else ()),
         "error": None,
     }
+
+
+def keras_backends(spec: SweepSpec) -> dict[str, str]:
+    """The Keras backends the sweep's points train on, each with why (``runtime.backend: auto`` picks per point)."""
+    from mlrun.runtime_choice import choose_backend
+
+    configs = [point.config for point in spec.points] or [spec.base]  # a search's points come as it runs
+    choices = (choose_backend(cfg, here=False) for cfg in configs)
+    return {choice.backend: choice.reason for choice in choices}

@@ -337,10 +337,11 @@ def model_problems(checks: list[dict[str, Any]]) -> list[str]:
     """Build the model of each check (plain data, see :func:`_check_models`); return a line per one that does not fit."""
     from mlrun.backend import keras_modules
     from mlrun.config import validate_config
+    from mlrun.runtime_choice import choose_backend
 
     if not checks:
         return []
-    km = keras_modules(checks[0]["config"].get("runtime", {}).get("backend"))
+    km = keras_modules(choose_backend(validate_config(checks[0]["config"], source="the grid")).backend)
     problems = []
     try:
         for check in checks:

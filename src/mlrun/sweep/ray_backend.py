@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlrun.errors import ConfigError, MlrunError
-from mlrun.sweep.executors import Outcome, Tasks, failed_outcome, task_feed, thread_env
+from mlrun.sweep.executors import Outcome, Tasks, failed_outcome, task_backend, task_feed, thread_env
 
 
 class RayBackend:
@@ -63,10 +63,17 @@ class RayBackend:
         # Ray does not retry a task itself (max_retries=0): `run` resubmits one whose worker process or node
         # died, and counts the attempts, which Ray's own retries would hide from the trial's record.
         # A trial that fails by itself returns its failure (run_trial records it) and raises nothing.
-        self._remote = ray.remote(
-            num_cpus=1, max_retries=0, retry_exceptions=False, runtime_env={"env_vars": thread_env(1)}
-        )(run_trial_packed)
+        self._remote = ray.remote(num_cpus=1, max_retries=0, retry_exceptions=False)(run_trial_packed)
         return self
+
+    def _submit(self, task: dict[str, Any]) -> Any:
+        """Start ``task`` as a Ray task in a worker process of its Keras backend.
+
+        Ray reuses a worker process only for tasks with the same runtime environment, and Keras
+        picks its backend once per process: ``KERAS_BACKEND`` in the environment keeps the two apart.
+        """
+        env = {**thread_env(1), "KERAS_BACKEND": task_backend(task)}
+        return self._remote.options(runtime_env={"env_vars": env}).remote(task)
 
     def __exit__(self, *exc: Any) -> None:
         if self._started:
@@ -91,7 +98,7 @@ class RayBackend:
         try:
             while True:
                 while len(running) < workers and (task := feed()) is not None:
-                    running[self._remote.remote(task)] = task
+                    running[self._submit(task)] = task
                     attempts[task["name"]] = 1
                 if not running:
                     return
@@ -103,7 +110,7 @@ class RayBackend:
                     except Exception as exc:  # a system failure: the task's worker or node died, or Ray lost it
                         if attempts[task["name"]] <= self.retries:
                             attempts[task["name"]] += 1
-                            running[self._remote.remote(task)] = task
+                            running[self._submit(task)] = task
                             continue
                         outcome = failed_outcome(
                             task,

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlrun import store
 from mlrun.config import config_to_dict
+from mlrun.runtime_choice import choose_backend
 from mlrun.sweep.claims import POLL_S, RESULTS_LOCK, SEARCH_LOCK, Claims, file_lock
 from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
@@ -124,8 +125,9 @@ def run_sweep(
     if backend == "local":
         # The workers' fork server imports TensorFlow while this process loads the data and checks the grid;
         # the grid's models are then built in a process forked from it, so this one never imports TensorFlow.
-        LocalBackend.warm_up(spec.base.runtime.backend)
-        checker = LocalBackend.model_checker(spec.base.runtime.backend)
+        keras_backend = choose_backend(spec.base, here=False).backend
+        LocalBackend.warm_up(keras_backend)
+        checker = LocalBackend.model_checker(keras_backend)
     options: dict[str, Any] = {
         "workers": workers,
         "command": list(command if command is not None else sys.argv),

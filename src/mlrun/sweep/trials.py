@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mlrun import store
 from mlrun.config import config_to_dict
 from mlrun.errors import MlrunError
+from mlrun.runtime_choice import choose_backend
 from mlrun.sweep.files import TRACEBACK_FILE, TRIAL_FILE
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     from mlrun.data import Fold
     from mlrun.runner import run_experiment
 
-    keras = import_keras((task["config"].get("runtime") or {}).get("backend"))  # a worker keeps its first backend
+    keras = import_keras(task.get("backend"))  # a worker gets tasks of one backend only (see mlrun.sweep.executors)
     run_dir = Path(task["run_dir"])
     started = time.time()
     status, error = "failed", None
@@ -155,6 +156,9 @@ def trial_task(
         "name": name,
         "key": key,
         "config": config,
+        "backend": choose_backend(
+            cfg, here=False
+        ).backend,  # which kind of worker runs it (runtime.backend may be auto)
         "fold": fold.as_list() if fold is not None else None,
         "inner_validation": cv.inner_validation if cv is not None and fold is not None else None,
         "evaluate_on": evaluate_on,
