@@ -612,7 +612,10 @@ def test_ray_backend_gives_the_same_results_as_local(cli, digits_sweep, tmp_path
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_config, tmp_path: Path) -> None:
+@pytest.mark.parametrize("keras_backend", ["jax", "tensorflow"])
+def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(
+    keras_backend: str, write_config, tmp_path: Path
+) -> None:
     import multiprocessing
     import threading
 
@@ -623,7 +626,11 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     tasks = []
     for trial, epochs in zip(plan.trials, (500, 1)):  # the first trains long enough to be killed
         cfg = plan.spec.points[trial.point].config
-        cfg = evolve(cfg, training=evolve(cfg.training, epochs=epochs))
+        cfg = evolve(
+            cfg,
+            training=evolve(cfg.training, epochs=epochs),
+            runtime=evolve(cfg.runtime, backend=keras_backend),
+        )
         (tmp_path / trial.name).mkdir()
         tasks.append(
             trial_task(
@@ -653,6 +660,7 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(write_con
     killed, other = outcomes[tasks[0]["name"]], outcomes[tasks[1]["name"]]
     assert killed["status"] == "failed" and "the worker process died (killed by signal SIGKILL)" in killed["error"]
     assert other["status"] == "completed" and other["pid"] is not None
+    assert json.loads((Path(tasks[1]["run_dir"]) / "run.json").read_text())["runtime"]["backend"] == keras_backend
     assert not [c for c in multiprocessing.active_children() if c.name == "mlrun-sweep-worker"]
 
 
