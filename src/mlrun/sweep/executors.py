@@ -159,6 +159,31 @@ def _model_problems_in_worker(checks: list[dict[str, Any]]) -> list[str]:
     return model_problems(checks)
 
 
+class ModelCheckProcess:
+    """Builds a sweep's models in one helper process, kept while the sweep runs (a search checks each point).
+
+    On TensorFlow the process is forked from the fork server (a fork instead of a TensorFlow
+    import); otherwise it is a fresh interpreter that imports its backend once (see
+    :func:`mlrun.sweep.plan.model_problems`). :meth:`close` ends it.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+        self._pool: Any = None
+
+    def __call__(self, checks: list[dict[str, Any]]) -> list[str]:
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        return list(self._pool.submit(_model_problems_in_worker, checks).result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
 def worker_context(keras_backend: str = "tensorflow") -> Any:
     """The multiprocessing context for local workers.
 
@@ -225,23 +250,9 @@ class LocalBackend:
         return max(1, available_cpus() // workers)
 
     @staticmethod
-    def model_checker(keras_backend: str = "tensorflow") -> Any:
-        """A function that builds the grid's models in a process forked from the fork server, or None without one.
-
-        With it, the sweep process itself never imports TensorFlow: the check
-        costs a fork instead of a TensorFlow import (see :func:`mlrun.sweep.plan.model_problems`).
-        """
-        ctx = worker_context(keras_backend)
-        if ctx.get_start_method() != "forkserver":
-            return None
-
-        def check(checks: list[dict[str, Any]]) -> list[str]:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-                return pool.submit(_model_problems_in_worker, checks).result()
-
-        return check
+    def model_checker(keras_backend: str = "tensorflow") -> ModelCheckProcess:
+        """Where the grid's models are built: another process, so that this one never imports Keras."""
+        return ModelCheckProcess(worker_context(keras_backend))
 
     def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes.

@@ -25,7 +25,7 @@ from mlrun.sweep.config import SweepSpec
 from mlrun.sweep.executors import LocalBackend, make_backend
 from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
 from mlrun.sweep.info import sweep_info
-from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
+from mlrun.sweep.plan import ModelChecker, SweepPlan, plan_sweep, trial_key
 from mlrun.sweep.refit import fold_best_epochs, refit_setup
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
 from mlrun.sweep.trials import (
@@ -124,7 +124,7 @@ def run_sweep(
     checker = None
     if backend == "local":
         # The workers' fork server imports TensorFlow while this process loads the data and checks the grid;
-        # the grid's models are then built in a process forked from it, so this one never imports TensorFlow.
+        # the grid's models are then built in another process, so this one never imports Keras.
         keras_backend = choose_backend(spec.base, here=False).backend
         LocalBackend.warm_up(keras_backend)
         checker = LocalBackend.model_checker(keras_backend)
@@ -134,6 +134,23 @@ def run_sweep(
         "notify": on_progress or (lambda progress: None),
     }
     executor = make_backend(backend, ray_address=ray_address, retries=retries)
+    try:
+        return _plan_and_run(spec, runs_dir, executor, checker, fail_fast=fail_fast, options=options)
+    finally:
+        if checker is not None:
+            checker.close()
+
+
+def _plan_and_run(
+    spec: SweepSpec,
+    runs_dir: Path,
+    executor: Any,
+    checker: ModelChecker | None,
+    *,
+    fail_fast: bool,
+    options: dict[str, Any],
+) -> SweepResult:
+    """Plan the sweep (its models checked by ``checker``), claim its directory and run it: :func:`run_sweep`'s body."""
     run: SweepRun
     if spec.is_search:
         from mlrun.sweep.search import SearchRun, plan_search
