@@ -52,6 +52,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
     ("changes", "match"),
     [
         ({"task": "multiclass", "loss": "gaussian_nll"}, r"loss: 'gaussian_nll' is a regression loss"),
+        ({"task": "multiclass", "loss": "gaussian_beta_nll"}, r"loss: 'gaussian_beta_nll' is a regression loss"),
+        ({"task": "regression", "loss": "beta_nll"}, r"loss"),
         (
             {"task": "binary", "model": {"architecture": "perceptron", "bayesian": {}}},
             r"bayesian: Bayesian layers apply to the dense layers of an mlp or a cnn, not to a perceptron",
@@ -74,16 +76,67 @@ def test_nonsense_uncertainty_keys_are_config_errors(write_config, changes: dict
         load_config(write_config(digits_config(**changes)))
 
 
-def test_gaussian_nll_on_a_classifier_exits_2(cli, write_config) -> None:
-    result = cli.invoke(app, ["validate", str(write_config(digits_config(task="multiclass", loss="gaussian_nll")))])
+@pytest.mark.parametrize("loss", ["gaussian_nll", "gaussian_beta_nll"])
+def test_gaussian_losses_on_a_classifier_exit_2(cli, write_config, loss: str) -> None:
+    result = cli.invoke(app, ["validate", str(write_config(digits_config(task="multiclass", loss=loss)))])
     assert result.exit_code == 2, result.output
-    assert "gaussian_nll" in result.output
+    assert loss in result.output and "Traceback" not in result.output
 
 
 def test_a_bayesian_model_may_sample_without_dropout(write_config) -> None:
     model = {"architecture": "mlp", "hidden_units": [4], "bayesian": {}}
     cfg = load_config(write_config(digits_config(model=model, evaluation={"mc_samples": 5})))
     assert cfg.evaluation.mc_samples == 5
+
+
+# --------------------------------------------------------------------------- the Gaussian losses
+
+
+def _gradient(loss, y: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """d sum(loss(y, outputs)) / d outputs, by the backend's automatic differentiation."""
+    from mlrun.gaussian import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda o: keras.ops.sum(loss(y, o)))(outputs))
+    import tensorflow as tf
+
+    var = tf.Variable(outputs)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(loss(y, var))
+    return tape.gradient(value, var).numpy()
+
+
+def _head_outputs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    y = rng.normal(0.0, 1.0, (64, 1)).astype("float32")
+    outputs = np.c_[rng.normal(0.0, 1.0, 64), rng.normal(0.0, 2.0, 64)].astype("float32")  # mean, raw variance
+    return y, outputs
+
+
+def test_beta_nll_with_beta_0_is_the_gaussian_nll() -> None:
+    from mlrun.gaussian import beta_nll, gaussian_nll, keras
+
+    y, outputs = _head_outputs()
+    plain = keras.ops.convert_to_numpy(gaussian_nll(y, outputs))
+    assert keras.ops.convert_to_numpy(beta_nll(y, outputs, 0.0)) == pytest.approx(plain, rel=1e-6)
+    assert _gradient(lambda t, o: beta_nll(t, o, 0.0), y, outputs) == pytest.approx(
+        _gradient(gaussian_nll, y, outputs), rel=1e-5, abs=1e-7
+    )
+
+
+def test_beta_nll_scales_the_gradients_by_the_variance_to_the_beta() -> None:
+    from mlrun.gaussian import BETA, gaussian_beta_nll, gaussian_nll, split_numpy
+
+    y, outputs = _head_outputs()
+    mean, var = split_numpy(outputs)
+    beta_grad, nll_grad = _gradient(gaussian_beta_nll, y, outputs), _gradient(gaussian_nll, y, outputs)
+    weight = var[:, 0] ** BETA  # a constant for the gradients (stop_gradient): both halves are scaled by it
+    assert beta_grad[:, 0] == pytest.approx(weight * nll_grad[:, 0], rel=1e-4, abs=1e-7)
+    assert beta_grad[:, 1] == pytest.approx(weight * nll_grad[:, 1], rel=1e-4, abs=1e-7)
+    # d/d mean = (mean - y) / var ** (1 - beta): the mse's gradient at beta = 1, the NLL's at 0.
+    assert beta_grad[:, 0] == pytest.approx((mean - y)[:, 0] / var[:, 0] ** (1 - BETA), rel=1e-4, abs=1e-6)
 
 
 # --------------------------------------------------------------------------- pure calibration
@@ -152,11 +205,13 @@ def test_the_posterior_shrinks_with_more_data() -> None:
 
 
 @pytest.mark.slow
-def test_gaussian_head_covers_heteroscedastic_noise(tmp_path: Path, runs_dir: Path) -> None:
+@pytest.mark.parametrize("loss", ["gaussian_nll", "gaussian_beta_nll"])
+def test_gaussian_head_covers_heteroscedastic_noise(tmp_path: Path, runs_dir: Path, loss: str) -> None:
     from mlrun.config import validate_config
     from mlrun.runner import run_experiment
 
-    cfg = validate_config(_regression_config(_het_csv(tmp_path / "het.csv", 2000), training={"epochs": 40}))
+    data = _het_csv(tmp_path / "het.csv", 2000)
+    cfg = validate_config(_regression_config(data, loss=loss, training={"epochs": 40}))
     result = run_experiment(cfg, runs_dir)
     m = result.metrics
     # 600 test targets: the sampling std of a coverage is about 0.02; allow 3 of them.

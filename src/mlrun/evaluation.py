@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlrun.backend import keras_modules
-from mlrun.config import ExperimentConfig
+from mlrun.config import GAUSSIAN_LOSSES, ExperimentConfig
 from mlrun.data import Dataset
 from mlrun.metrics.compute import Evaluation, evaluate_predictions
 
@@ -27,7 +27,7 @@ def evaluate(
     ``model`` is one model, or a deep ensemble's members (a list), whose mean is the prediction.
     With ``evaluation.mc_samples`` above 1, each model predicts that many Monte Carlo passes
     (dropout on, Bayesian weights drawn). The spread of all passes, and a Gaussian head's
-    variance (``loss: gaussian_nll``), are recorded as predictive standard deviations.
+    variance (``loss: gaussian_nll`` or ``gaussian_beta_nll``), are recorded as predictive standard deviations.
     """
     km = keras_modules()
     x, y = data.scored(on)
@@ -35,7 +35,7 @@ def evaluate(
     targets = km.training.encode_targets(y, data, km.model.uses_one_hot(data.task, cfg.loss))
     models = model if isinstance(model, list) else [model]
     n_samples = cfg.evaluation.mc_samples
-    gaussian = cfg.loss == "gaussian_nll"
+    gaussian = cfg.loss in GAUSSIAN_LOSSES
     pred = predict_distribution(
         models, x, batch_size=max(cfg.training.batch_size, 256), mc_samples=n_samples, gaussian=gaussian
     )
@@ -103,7 +103,7 @@ def predict_distribution(
         x: the inputs, already scaled as the run scaled them.
         batch_size: inputs per forward pass.
         mc_samples: passes per model: above 1, with dropout on and Bayesian weights drawn.
-        gaussian: the models' outputs are a Gaussian head's means and raw variances (``loss: gaussian_nll``).
+        gaussian: the models' outputs are a Gaussian head's means and raw variances (a Gaussian loss).
     """
     models = models if isinstance(models, list) else [models]
     passes = []

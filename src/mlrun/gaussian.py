@@ -1,6 +1,6 @@
-"""The Gaussian regression head: a mean and a variance per target, and its negative log-likelihood loss.
+"""The Gaussian regression head: a mean and a variance per target, and its negative log-likelihood losses.
 
-With ``loss: gaussian_nll`` the output layer has 2 units per target: the first half are the means,
+With ``loss: gaussian_nll`` (or ``gaussian_beta_nll``) the output layer has 2 units per target: the first half are the means,
 the second half raw values whose ``softplus(raw) + 1e-6`` is the variance (positive, and never
 zero, so the loss stays finite). The loss and the per-epoch metrics (on the means) are written
 in ``keras.ops``, so they run on every backend, and registered, so ``model.keras`` loads again.
@@ -23,6 +23,8 @@ else:
 
 #: Added to softplus(raw) so a variance is never 0.
 MIN_VARIANCE = 1e-6
+#: The β of ``loss: gaussian_beta_nll``: Seitzer et al. (2022) recommend 0.5.
+BETA = 0.5
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -52,6 +54,31 @@ def gaussian_nll(y_true: Any, y_pred: Any) -> Any:
     mean, var = split_outputs(y_pred)
     y = ops.reshape(ops.cast(y_true, mean.dtype), ops.shape(mean))
     return ops.mean(_HALF_LOG_2PI + 0.5 * ops.log(var) + 0.5 * ops.square(y - mean) / var, axis=-1)
+
+
+def beta_nll(y_true: Any, y_pred: Any, beta: float) -> Any:
+    """The β-NLL of Seitzer et al. (2022): each target's NLL weighted by ``stop_gradient(var ** beta)``.
+
+    The plain NLL's gradient with respect to the mean is ``(mean - y) / var``: the variance can absorb
+    residuals, and badly fitted points (large variance) stop pulling the mean. The weight, a constant
+    for the gradients, scales it to ``(mean - y) / var ** (1 - beta)``: ``beta = 0`` is the NLL,
+    ``beta = 1`` gives the mean the gradient of the mse. The optimum (mean, variance) is the same.
+    """
+    ops = keras.ops
+    mean, var = split_outputs(y_pred)
+    y = ops.reshape(ops.cast(y_true, mean.dtype), ops.shape(mean))
+    nll = _HALF_LOG_2PI + 0.5 * ops.log(var) + 0.5 * ops.square(y - mean) / var
+    return ops.mean(ops.stop_gradient(ops.power(var, beta)) * nll, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="mlrun")
+def gaussian_beta_nll(y_true: Any, y_pred: Any) -> Any:
+    """:func:`beta_nll` with β = :data:`BETA` (0.5), the loss of ``loss: gaussian_beta_nll``."""
+    return beta_nll(y_true, y_pred, BETA)
+
+
+#: The Keras loss of each Gaussian-head config loss.
+LOSSES: dict[str, Any] = {"gaussian_nll": gaussian_nll, "gaussian_beta_nll": gaussian_beta_nll}
 
 
 def _on_means(base: Any) -> Any:

@@ -23,7 +23,8 @@ from mlrun.config.layers import (
 )
 from mlrun.config.optimizers import CosineDecay, ExponentialDecay
 from mlrun.errors import ConfigError
-from mlrun.gaussian import MEAN_METRICS, gaussian_nll
+from mlrun.gaussian import LOSSES as GAUSSIAN_HEAD_LOSSES
+from mlrun.gaussian import MEAN_METRICS
 from mlrun.perceptron import Perceptron
 from mlrun.runtime_choice import steps_per_execution
 
@@ -239,7 +240,7 @@ def build_metrics(cfg: ExperimentConfig, *, task: str, one_hot: bool) -> list[ke
     M = keras.metrics
     out = []
     for name in tracked_metrics(cfg, task):
-        if cfg.loss == "gaussian_nll":
+        if cfg.loss in GAUSSIAN_HEAD_LOSSES:
             out.append(MEAN_METRICS[name](name=name))  # the means' error: the head's other half are variances
         elif name == "accuracy":
             if task in ("binary", "multilabel") and not one_hot:
@@ -289,8 +290,8 @@ def compile_model(model: keras.Model, cfg: ExperimentConfig, *, task: str, steps
 
 
 def loss_function(loss: str) -> Any:
-    """The Keras loss for a config's ``loss``: a Keras name, or mlrun's :func:`~mlrun.gaussian.gaussian_nll`."""
-    return gaussian_nll if loss == "gaussian_nll" else loss
+    """The Keras loss for a config's ``loss``: a Keras name, or a Gaussian head's loss from :mod:`mlrun.gaussian`."""
+    return GAUSSIAN_HEAD_LOSSES.get(loss, loss)
 
 
 def summary_text(model: keras.Model) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mlrun import store
+from mlrun.config import GAUSSIAN_LOSSES
 from mlrun.data import numeric_column, read_csv_table
 from mlrun.errors import DataError, RunError
 
@@ -147,7 +148,7 @@ def score_inputs(
     x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
     if model is None:
         model = load_members(run_dir) or load_run_model(run_dir)
-    gaussian = preprocessing.get("loss") == "gaussian_nll"
+    gaussian = preprocessing.get("loss") in GAUSSIAN_LOSSES
     return predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian)
 
 

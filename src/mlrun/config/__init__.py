@@ -12,6 +12,7 @@ from mlrun.config.base import Strict
 from mlrun.config.changes import SMOKE_LIMIT, evolve, smoke_config
 from mlrun.config.dataset import KERAS_DATASETS, NUCLEAR, SKLEARN_DATASETS, SYNTHETIC, CleaningConfig, DatasetConfig
 from mlrun.config.experiment import (
+    GAUSSIAN_LOSSES,
     TASK_LOSSES,
     ExperimentConfig,
     check_monitors,
@@ -39,6 +40,7 @@ __all__ = [
     "SKLEARN_DATASETS",
     "SMOKE_LIMIT",
     "SYNTHETIC",
+    "GAUSSIAN_LOSSES",
     "TASK_LOSSES",
     "CNNConfig",
     "CleaningConfig",

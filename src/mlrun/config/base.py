@@ -43,6 +43,7 @@ Loss = Literal[
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
     "gaussian_nll",
+    "gaussian_beta_nll",
 ]
 #: The per-epoch metrics ``metrics:`` accepts; the same names as ``mlrun.metrics.registry.EPOCH_METRIC_NAMES``
 #: (a test checks it), in the order error messages list them.

@@ -101,10 +101,13 @@ def output_head(task: str, loss: str, n_outputs: int) -> tuple[int, str]:
         return n_outputs, "softmax"
     if task == "multilabel":
         return n_outputs, "sigmoid"
-    if loss == "gaussian_nll":
-        return 2 * n_outputs, "linear"  # a mean and a raw variance per target (see mlrun.model.gaussian_nll)
+    if loss in GAUSSIAN_LOSSES:
+        return 2 * n_outputs, "linear"  # a mean and a raw variance per target (see mlrun.gaussian)
     return n_outputs, "linear"
 
+
+#: The losses of a Gaussian head (a mean and a variance per target; see :mod:`mlrun.gaussian`).
+GAUSSIAN_LOSSES: frozenset[str] = frozenset({"gaussian_nll", "gaussian_beta_nll"})
 
 #: The losses that fit each task; :func:`mlrun.data.infer_task` asks it too, when no ``task:`` is given.
 TASK_LOSSES: dict[str, frozenset[str]] = {
@@ -113,13 +116,13 @@ TASK_LOSSES: dict[str, frozenset[str]] = {
     ),
     "multiclass": frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy", "mse", "mae"}),
     "multilabel": frozenset({"binary_crossentropy", "mse", "mae"}),
-    "regression": frozenset({"mse", "mae", "gaussian_nll"}),
+    "regression": frozenset({"mse", "mae"}) | GAUSSIAN_LOSSES,
 }
 _TASK_HINT = {
     "binary": "binary_crossentropy (one sigmoid unit) or sparse_categorical_crossentropy (two softmax units)",
     "multiclass": "sparse_categorical_crossentropy for integer labels, or categorical_crossentropy",
     "multilabel": "binary_crossentropy (one sigmoid unit per label)",
-    "regression": "mse or mae (or gaussian_nll: a mean and a variance per target)",
+    "regression": "mse or mae (or gaussian_nll, gaussian_beta_nll: a mean and a variance per target)",
 }
 
 
@@ -161,9 +164,9 @@ def check_task(cfg: ExperimentConfig, task: str | None = None) -> None:
             f"model.architecture: a perceptron is a binary classifier (one unit with output 0 or 1), "
             f"but this is a {task} task: use architecture: mlp (or linear) for {task}, or give binary labels"
         )
-    if cfg.loss == "gaussian_nll" and task != "regression":
+    if cfg.loss in GAUSSIAN_LOSSES and task != "regression":
         raise ValueError(
-            f"loss: 'gaussian_nll' is a regression loss (the output is a mean and a variance per target), "
+            f"loss: {cfg.loss!r} is a regression loss (the output is a mean and a variance per target), "
             f"but this is a {task} task: use {_TASK_HINT[task]}; for the spread of class probabilities, "
             "use training.ensemble, model.bayesian or Monte Carlo dropout (evaluation.mc_samples)"
         )
