@@ -96,6 +96,7 @@ def test_gpu_present_respects_cuda_visible_devices(monkeypatch: pytest.MonkeyPat
 def test_steps_per_execution_auto_and_explicit() -> None:
     assert steps_per_execution(_cfg().runtime) == runtime_choice.AUTO_STEPS_PER_EXECUTION
     assert steps_per_execution(_cfg(runtime={"steps_per_execution": 3}).runtime) == 3
+    assert steps_per_execution(_cfg(runtime={"distribution": "mirrored"}).runtime) == 1
 
 
 @pytest.mark.parametrize("value", [0, -1, "fast", 2.5, True])

@@ -109,9 +109,13 @@ def steps_per_execution(runtime: Any) -> int:
     Several steps per call compute exactly what one step per call computes (Keras runs the
     same step function in a loop); only per-batch callbacks would see fewer batches, and
     mlrun's callbacks (history, early stopping, progress, pruning) all act per epoch.
+    ``auto`` is 1 under a ``distribution`` strategy, where TensorFlow's multi-step loop
+    fails on the epoch's last, partial batch.
     """
     value = runtime.steps_per_execution
-    return AUTO_STEPS_PER_EXECUTION if value == "auto" else int(value)
+    if value != "auto":
+        return int(value)
+    return 1 if runtime.distribution is not None else AUTO_STEPS_PER_EXECUTION
 
 
 def concrete_runtime(cfg: Any, choice: BackendChoice) -> Any:
