@@ -1,8 +1,8 @@
-"""Run every mlrun benchmark in one go: training vs plain Keras, CLI latency, sweep throughput.
+"""Run every mlrun benchmark in one go: training vs plain Keras, CLI latency, sweep defaults and throughput.
 
 Usage::
 
-    python bench/run_all.py            # the defaults of each benchmark (about 15 minutes on 2 cores)
+    python bench/run_all.py            # the defaults of each benchmark (about 30 minutes on 2 cores)
     python bench/run_all.py --quick    # 1 repeat, fewer epochs: a check that the benchmarks run
 
 Each benchmark prints its own table; ``--json-dir DIR`` keeps their figures as JSON.
@@ -29,6 +29,7 @@ def main() -> int:
     benches = [
         ("train_vs_keras.py", ["--repeats", "1", "--mlp-epochs", "2", "--cnn-epochs", "1"] if quick else []),
         ("cli_latency.py", ["--repeats", "3"] if quick else []),
+        ("sweep_defaults.py", ["--repeats", "1", "--trials", "4", "--epochs", "5"] if quick else []),
         ("sweep_throughput.py", ["--repeats", "1"] if quick else []),
     ]
     failed = []

@@ -1,4 +1,4 @@
-"""Throughput of ``mlrun sweep``'s local backend: the same small trials in parallel and one after another.
+"""Throughput of ``mlrun sweep``'s local backend on TensorFlow: the same small trials in parallel and one after another.
 
 Every mode runs the same ``--trials`` trials (sklearn digits, an MLP, one
 trial per seed, no cross-validation, no refit) as a fresh command, from
@@ -55,9 +55,12 @@ def sweep_config(trials: int, epochs: int, threads: int | None) -> dict:
         "training": {"epochs": epochs, "batch_size": 32},
         "metrics": ["accuracy"],
         "sweep": {"grid": {"seed": list(range(trials))}, "refit": False},
+        # TensorFlow, one step per call: the worker start methods compared here (the fork server) are TensorFlow's;
+        # bench/sweep_defaults.py measures the default runtime (backend: auto) against these settings
+        "runtime": {"backend": "tensorflow", "steps_per_execution": 1},
     }
     if threads:
-        cfg["runtime"] = {"intra_op_threads": threads, "inter_op_threads": 1}
+        cfg["runtime"] |= {"intra_op_threads": threads, "inter_op_threads": 1}
     return cfg
 
 

@@ -26,7 +26,9 @@ Rows:
 - ``mlp defaults vs keras jax``: mlrun's defaults against the plain script on JAX;
 - ``cnn defaults vs keras tf``: ``mlrun train configs/mnist_cnn.yaml`` as shipped (``auto`` picks
   TensorFlow for convolutions) against the plain script (target: wall <= 1.03x);
-- with ``--tf-data``: ``runtime.input_pipeline: tf_data`` against ``numpy`` (both mlrun, TensorFlow).
+- with ``--tf-data``: ``runtime.input_pipeline: tf_data`` against ``numpy`` (both mlrun, TensorFlow);
+- with ``--rule``: the plain CNN script on JAX against TensorFlow: with ``mlp defaults vs keras
+  jax`` and the MLP scripts, the measurements behind ``backend: auto``'s rule for a CPU.
 
 Time per epoch is the median of the epochs after the first (the first
 includes tracing/compilation), timed by a callback around each epoch
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cnn-epochs", type=int, default=2)
     ap.add_argument("--only", choices=["mlp", "cnn"], help="run only this model's rows")
     ap.add_argument("--tf-data", action="store_true", help="add runtime.input_pipeline: tf_data against numpy")
+    ap.add_argument("--rule", action="store_true", help="add the plain CNN script on JAX (backs backend: auto's rule)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="mnist.npz (default: ../shared/datasets/mnist.npz)")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--show-scripts", action="store_true", help="print the plain Keras scripts and exit")
@@ -240,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         C["keras cnn tf"] = keras_command(work, "keras cnn tf", "cnn", "tensorflow", e, args.data)
         C["mlrun cnn defaults"] = mlrun_command(work, "mlrun cnn defaults", "cnn", e, {}, args.data)
         comparisons.append(("cnn defaults vs keras tf", "keras cnn tf", "mlrun cnn defaults"))
+        if args.rule and has_jax:
+            C["keras cnn jax"] = keras_command(work, "keras cnn jax", "cnn", "jax", e, args.data)
+            comparisons.append(("cnn: jax vs tf (the auto rule)", "keras cnn tf", "keras cnn jax"))
     if args.show_scripts:
         for p in sorted(work.glob("keras_*.py")):
             print(f"# ---- {p.name}\n{p.read_text()}")

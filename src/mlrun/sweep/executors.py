@@ -152,6 +152,13 @@ def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
         return
 
 
+def _import_keras_in_worker(keras_backend: str) -> None:
+    from mlrun.backend import keras_modules
+
+    start_worker_runtime(1)
+    keras_modules(keras_backend)
+
+
 def _model_problems_in_worker(checks: list[dict[str, Any]]) -> list[str]:
     from mlrun.sweep.plan import model_problems
 
@@ -167,15 +174,14 @@ class ModelCheckProcess:
     :func:`mlrun.sweep.plan.model_problems`). :meth:`close` ends it.
     """
 
-    def __init__(self, ctx: Any) -> None:
-        self._ctx = ctx
-        self._pool: Any = None
-
-    def __call__(self, checks: list[dict[str, Any]]) -> list[str]:
+    def __init__(self, ctx: Any, keras_backend: str) -> None:
         from concurrent.futures import ProcessPoolExecutor
 
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        self._pool: Any = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        # Import Keras there now, while this process loads the data: the check then finds it loaded.
+        self._pool.submit(_import_keras_in_worker, keras_backend)
+
+    def __call__(self, checks: list[dict[str, Any]]) -> list[str]:
         return list(self._pool.submit(_model_problems_in_worker, checks).result())
 
     def close(self) -> None:
@@ -252,7 +258,7 @@ class LocalBackend:
     @staticmethod
     def model_checker(keras_backend: str = "tensorflow") -> ModelCheckProcess:
         """Where the grid's models are built: another process, so that this one never imports Keras."""
-        return ModelCheckProcess(worker_context(keras_backend))
+        return ModelCheckProcess(worker_context(keras_backend), keras_backend)
 
     def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
         """Run ``tasks`` on at most ``workers`` processes; yield each task with its outcome as it finishes.
