@@ -194,3 +194,33 @@ def test_sweep_workers_run_trial_after_trial_per_backend_and_keep_trials_isolate
     history = [(tmp_path / f"t{i}" / "history.csv").read_text() for i in range(5)]
     # the same config gives the same numbers in a fresh worker and after other trials in the same worker
     assert history[0] == history[3] == history[4] and history[0] != history[1]
+
+
+# --------------------------------------------------------------------------- JAX's compilation cache
+
+
+def test_jax_compiled_programs_are_cached_on_disk_unless_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from mlrun.backend import compilation_cache_environment
+
+    for var in (
+        "JAX_COMPILATION_CACHE_DIR",
+        "MLRUN_JAX_CACHE",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
+        "JAX_COMPILATION_CACHE_MAX_SIZE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    compilation_cache_environment()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "mlrun" / "jax")
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    monkeypatch.setenv("MLRUN_JAX_CACHE", "off")
+    compilation_cache_environment()
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    monkeypatch.setenv("MLRUN_JAX_CACHE", str(tmp_path / "here"))
+    compilation_cache_environment()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "here")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # JAX's own setting wins
+    compilation_cache_environment()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"

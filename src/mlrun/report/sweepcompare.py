@@ -18,7 +18,6 @@ from typing import Any
 from mlrun import store
 from mlrun.errors import RunError, RunNotFound
 from mlrun.sweep.files import RESULTS_JSON
-from mlrun.sweep.stats import bayesian_correlated_t_test, corrected_t_test
 
 _POINT_REF = re.compile(r"^(?P<sweep>.+):(?P<point>\d+|best)$")
 
@@ -120,6 +119,8 @@ def compare_sweep_points(a: SweepPoint, b: SweepPoint) -> SweepComparison:
     assert a.n_train is not None and a.n_scored is not None, "checked by _not_paired"
     x = [float(v) for v in a.folds if v is not None]
     y = [float(v) for v in b.folds if v is not None]
+    from mlrun.sweep.stats import bayesian_correlated_t_test, corrected_t_test  # scipy: only when comparing
+
     t_test = corrected_t_test(x, y, n_train=a.n_train, n_test=a.n_scored)
     probs = bayesian_correlated_t_test(
         x, y, rope=a.rope, n_train=a.n_train, n_test=a.n_scored, higher_is_better=a.mode == "max"
