@@ -350,3 +350,25 @@ def test_a_cross_validation_trial_fits_its_scale_on_the_inner_split(tmp_path: Pa
     plain = run_experiment(cfg, tmp_path / "runs", evaluate_on="validation")  # a sweep trial without folds
     skipped = plain.metrics["recalibration"]
     assert skipped["scale"] is None and "scored on its validation split" in skipped["skipped"]
+
+
+@pytest.mark.parametrize(
+    ("record", "shown"),
+    [
+        (
+            {"scale": 1.25, "fitted_on": "inner_validation", "n": 40},
+            "stds × 1.2500, fitted on 40 inner validation targets",
+        ),
+        ({"scale": None, "skipped": "no validation split"}, "skipped: no validation split"),
+    ],
+)
+def test_the_report_says_how_the_stds_were_scaled(runs_dir: Path, record: dict, shown: str) -> None:
+    from mlrun.report.rundata import load_run
+    from mlrun.report.summary import key_values
+    from tests.runfactory import make_run
+
+    run = make_run(runs_dir, "regression")
+    metrics = json.loads((run / store.METRICS_FILE).read_text())
+    (run / store.METRICS_FILE).write_text(json.dumps({**metrics, "recalibration": record}))
+    assert ("recalibration", shown) in key_values(load_run(run))
+    assert ("recalibration", shown) not in key_values(load_run(make_run(runs_dir, "regression", run_id="plain")))
