@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -207,24 +207,38 @@ class Run:
         """run.json: status, times, versions, data, command."""
         return dict(self.data.info)
 
-    def predict(self, x: np.ndarray | str | Path, *, batch_size: int = 256) -> np.ndarray:
+    @overload
+    def predict(
+        self, x: np.ndarray | str | Path, *, batch_size: int = ..., return_std: Literal[False] = ...
+    ) -> np.ndarray: ...
+
+    @overload
+    def predict(
+        self, x: np.ndarray | str | Path, *, batch_size: int = ..., return_std: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def predict(
+        self, x: np.ndarray | str | Path, *, batch_size: int = 256, return_std: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
         """Predict raw inputs with the run's model and scaling, as ``mlrun predict`` does.
 
         Args:
             x: raw inputs ``(n, *input_shape)`` (one sample without the batch axis is fine), or a
                 file ``mlrun predict`` reads (NPZ, CSV, image or directory of images).
             batch_size: inputs per forward pass.
+            return_std: also return the predictive standard deviations, shaped like ``mlrun predict``'s
+                std columns (None for a run without them), scaled as the run's (``evaluation.recalibrate``).
 
         Returns:
             Class probabilities ``(n, n_classes)`` in the run's class order (a binary model too),
             label probabilities for multilabel, predicted values for regression (``(n,)`` for one
             target). A Monte Carlo dropout run returns the mean of its samples, a deep ensemble its members' mean,
-            a Gaussian head its means.
+            a Gaussian head its means. With ``return_std``: (those, the stds).
 
         Raises:
             DataError: the inputs do not have the shape or columns the model was trained on.
         """
-        from mlrun.metrics.compute import class_probabilities
+        from mlrun.metrics.compute import class_probabilities, std_columns
         from mlrun.predict import read_inputs, read_preprocessing, score_inputs
 
         preprocessing = read_preprocessing(self.dir)
@@ -237,11 +251,15 @@ class Run:
             from mlrun.ensemble import load_members
 
             self._model = load_members(self.dir) or load_run_model(self.dir)
-        scores, _ = score_inputs(self.dir, x, preprocessing, source=source, batch_size=batch_size, model=self._model)
+        scores, std = score_inputs(self.dir, x, preprocessing, source=source, batch_size=batch_size, model=self._model)
         task = preprocessing["task"]
         if task in ("binary", "multiclass"):
-            return class_probabilities(scores, task)
-        return scores[:, 0] if task == "regression" and scores.ndim == 2 and scores.shape[1] == 1 else scores
+            out = class_probabilities(scores, task)
+        else:
+            out = scores[:, 0] if task == "regression" and scores.ndim == 2 and scores.shape[1] == 1 else scores
+        if not return_std:
+            return out
+        return out, std_columns(std, task, [str(c) for c in preprocessing["classes"]])[1] if std is not None else None
 
     def export(self, format: str, output: str | Path | None = None) -> ExportResult:
         """Write the model for serving (onnx, saved_model, litert), raw inputs in, and verify it: ``mlrun export``."""

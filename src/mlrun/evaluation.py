@@ -8,6 +8,8 @@ Keras is reached through :func:`mlrun.backend.keras_modules`, which a caller has
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +19,7 @@ from mlrun.backend import keras_modules
 from mlrun.config import GAUSSIAN_LOSSES, ExperimentConfig
 from mlrun.data import Dataset
 from mlrun.metrics.compute import Evaluation, evaluate_predictions
+from mlrun.metrics.regcalibration import regression_calibration, std_scale
 
 
 def evaluate(
@@ -27,7 +30,8 @@ def evaluate(
     ``model`` is one model, or a deep ensemble's members (a list), whose mean is the prediction.
     With ``evaluation.mc_samples`` above 1, each model predicts that many Monte Carlo passes
     (dropout on, Bayesian weights drawn). The spread of all passes, and a Gaussian head's
-    variance (``loss: gaussian_nll`` or ``gaussian_beta_nll``), are recorded as predictive standard deviations.
+    variance (``loss: gaussian_nll`` or ``gaussian_beta_nll``), are recorded as predictive standard deviations;
+    with ``evaluation.recalibrate``, scaled by the factor fitted on the validation split (:func:`recalibrate`).
     """
     km = keras_modules()
     x, y = data.scored(on)
@@ -36,9 +40,12 @@ def evaluate(
     models = model if isinstance(model, list) else [model]
     n_samples = cfg.evaluation.mc_samples
     gaussian = cfg.loss in GAUSSIAN_LOSSES
-    pred = predict_distribution(
-        models, x, batch_size=max(cfg.training.batch_size, 256), mc_samples=n_samples, gaussian=gaussian
-    )
+    batch = max(cfg.training.batch_size, 256)
+    predict = functools.partial(predict_distribution, models, batch_size=batch, mc_samples=n_samples, gaussian=gaussian)
+    pred = predict(x)  # first: the scored predictions draw the same Monte Carlo passes as without recalibration
+    recalibration = None
+    if cfg.evaluation.recalibrate:
+        pred, recalibration = recalibrate(pred, y, predict, data, on=on)
     if gaussian:
         loss = 0.0  # replaced below by the Gaussian NLL of the predictive distribution
     elif pred.std is not None:
@@ -50,6 +57,8 @@ def evaluate(
     ev = evaluate_predictions(y, pred.mean, score_std=pred.std, std_split=pred.split(), **_scoring(data, loss))
     if gaussian:
         ev.metrics["loss"] = ev.metrics["nll"]
+    if recalibration is not None:
+        ev.metrics["recalibration"] = recalibration
     if n_samples > 1:
         ev.metrics["mc_samples"] = n_samples
     if len(models) > 1:
@@ -65,6 +74,28 @@ TRAINING_DATA_WARNING: dict[str, Any] = {
     "warning": "test_size: 0: these test metrics are computed on the training data, not on held-out data; "
     "they say whether the model fits the data it was trained on, not how it does on new data",
 }
+
+
+def recalibrate(
+    pred: Predictive, y: np.ndarray, predict: Callable[[np.ndarray], Predictive], data: Dataset, *, on: str
+) -> tuple[Predictive, dict[str, Any]]:
+    """Scale the scored stds by the factor fitted on the validation split (``evaluation.recalibrate``).
+
+    ``predict`` predicts inputs the way ``pred`` was predicted (the same passes and members). Returns the
+    scaled predictions and metrics.json's ``recalibration`` record: the scale, what it was fitted on, and
+    the scored calibration before it; or the unscaled predictions and why nothing was fitted.
+    """
+    x_fit, y_fit, fitted_on = data.recalibration_set(on)
+    if pred.std is None:  # a pruned sweep trial's ensemble stops at member 0
+        return pred, {"scale": None, "skipped": "the run predicted no standard deviations"}
+    if x_fit is None or y_fit is None:
+        return pred, {"scale": None, "skipped": fitted_on}
+    fit = predict(x_fit)
+    assert fit.std is not None, "the same predictor gives a std on every input"
+    scale = std_scale(y_fit, fit.mean, fit.std)
+    before, _ = regression_calibration(y, pred.mean, pred.std)
+    record = {"scale": scale, "fitted_on": fitted_on, "n": int(len(y_fit))}
+    return pred.scaled(scale), record | {f"{key}_before": value for key, value in before.items()}
 
 
 def _scoring(data: Dataset, loss: float) -> dict[str, Any]:
@@ -85,6 +116,14 @@ class Predictive:
     std: np.ndarray | None = None
     aleatoric: np.ndarray | None = None
     epistemic: np.ndarray | None = None
+
+    def scaled(self, factor: float) -> Predictive:
+        """The same predictions with every std (the total and both parts) multiplied by ``factor``."""
+
+        def times(std: np.ndarray | None) -> np.ndarray | None:
+            return None if std is None else std * factor
+
+        return Predictive(self.mean, times(self.std), times(self.aleatoric), times(self.epistemic))
 
     def split(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(aleatoric, epistemic) when both are known (a Gaussian head with several passes), else None."""

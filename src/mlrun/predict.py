@@ -7,7 +7,7 @@ was trained on (``preprocessing.json``), scales them as the run did, loads
 predicted label (the run's original label values) and the probability of each
 class, or the predicted values for regression. A run evaluated with Monte Carlo
 dropout (``evaluation.mc_samples``) predicts the same way here and adds the
-predictive standard deviations.
+predictive standard deviations, scaled as the run's were (``evaluation.recalibrate``).
 """
 
 from __future__ import annotations
@@ -134,9 +134,11 @@ def score_inputs(
     Returns:
         The model's outputs (an ensemble's: the members' mean; a Gaussian head's: its means) and,
         for a run with Monte Carlo samples, an ensemble or a Gaussian head, their predictive
-        standard deviations (else None).
+        standard deviations (else None), scaled as the run's were (``evaluation.recalibrate``).
 
     Raises:
+        RunError: the run was recalibrated but its metrics.json does not say by how much.
+
         DataError: ``x`` is not numeric, has the wrong shape, or holds NaN or infinite values.
     """
     x = check_shape(x, preprocessing, source)
@@ -149,7 +151,8 @@ def score_inputs(
     if model is None:
         model = load_members(run_dir) or load_run_model(run_dir)
     gaussian = preprocessing.get("loss") in GAUSSIAN_LOSSES
-    return predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian)
+    scores, std = predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian)
+    return scores, std * std_scale(run_dir) if std is not None else None
 
 
 # --------------------------------------------------------------------------- reading inputs
@@ -328,11 +331,41 @@ def prediction_table(
 
 def mc_samples(run_dir: Path) -> int:
     """The run's evaluation.mc_samples (1 when absent)."""
+    value = _evaluation_setting(run_dir, "mc_samples", 1)
+    return int(value) if isinstance(value, int) and value >= 1 else 1
+
+
+def std_scale(run_dir: Path) -> float:
+    """The factor the run multiplied its stds by (``evaluation.recalibrate``; metrics.json's ``recalibration.scale``).
+
+    1 for a run that was not recalibrated, or whose recalibration was skipped (its stds were not scaled either).
+
+    Raises:
+        RunError: the config says the run was recalibrated, but metrics.json does not say by how much.
+    """
+    if _evaluation_setting(run_dir, "recalibrate", False) is not True:
+        return 1.0
+    path = Path(run_dir) / store.METRICS_FILE
+    try:
+        record = store.read_json(path).get("recalibration")
+    except (OSError, ValueError, AttributeError):
+        record = None
+    if not isinstance(record, dict) or "scale" not in record:
+        raise RunError(
+            f"error: {run_dir} was trained with evaluation.recalibrate, but {path} has no recalibration.scale: "
+            "its standard deviations cannot be scaled as the run's were; restore metrics.json or retrain"
+        )
+    scale = record["scale"]
+    return float(scale) if isinstance(scale, (int, float)) else 1.0  # None: skipped, nothing scaled
+
+
+def _evaluation_setting(run_dir: Path, key: str, default: Any) -> Any:
+    """A key of the evaluation block of the run's config.yaml (``default`` when absent or unreadable)."""
     import yaml
 
     try:
         cfg = yaml.safe_load((Path(run_dir) / store.CONFIG_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        return 1
-    value = (cfg.get("evaluation") or {}).get("mc_samples", 1) if isinstance(cfg, dict) else 1
-    return int(value) if isinstance(value, int) and value >= 1 else 1
+        return default
+    block = cfg.get("evaluation") if isinstance(cfg, dict) else None
+    return block.get(key, default) if isinstance(block, dict) else default

@@ -75,7 +75,8 @@ def prepare(
     ``fold`` holds out that cross-validation fold of the training set, only
     scored (see :func:`mlrun.data.load_dataset`). When a callback monitors a
     ``val_*`` quantity, it watches an ``inner_validation`` fraction of the
-    fold's training part instead, so the fold is never seen before it is scored.
+    fold's training part instead, so the fold is never seen before it is scored;
+    ``evaluation.recalibrate`` fits its std scale on that fraction too.
 
     Raises:
         ConfigError: the loss, activation or layers do not fit the data's task or shape.
@@ -89,7 +90,9 @@ def prepare(
         # The data comes first, so data errors do not wait for TensorFlow to start; a Keras
         # dataset download while loading imports Keras, which must then be on the config's backend.
         os.environ["KERAS_BACKEND"] = cfg.runtime.backend
-    inner = inner_validation if fold is not None and watches_validation(cfg) else None
+    # A fold's inner validation split is what callbacks watch and what recalibration fits on (never the fold).
+    needs_inner = watches_validation(cfg) or cfg.evaluation.recalibrate
+    inner = inner_validation if fold is not None and needs_inner else None
     if fold is not None and inner is None and watches_validation(cfg):
         raise ConfigError(
             "error: a callback monitors validation data but a cross-validation fold is only scored: "

@@ -78,11 +78,38 @@ class ExperimentConfig(Strict):
                 "{type: dropout, rate: 0.2} to model.layers, or make it Bayesian (model.bayesian: {}); "
                 "or set evaluation.mc_samples: 1"
             )
+        check_recalibration(self)
         if self.task is not None:
             check_task(self)
         else:
             check_monitors(self)
         return self
+
+
+def has_predictive_std(cfg: ExperimentConfig) -> bool:
+    """True when a run predicts a std: Monte Carlo samples, an ensemble's spread or a Gaussian head's variance."""
+    return cfg.evaluation.mc_samples > 1 or cfg.training.ensemble > 1 or cfg.loss in GAUSSIAN_LOSSES
+
+
+def check_recalibration(cfg: ExperimentConfig) -> None:
+    """Raise ValueError when ``evaluation.recalibrate`` has no std to scale or no validation data to fit on.
+
+    (On a classifier it is refused by :func:`check_task`, once the task is known.)
+    """
+    if not cfg.evaluation.recalibrate:
+        return
+    if not has_predictive_std(cfg):
+        raise ValueError(
+            "evaluation.recalibrate: scales the predicted standard deviations, but this run predicts none "
+            f"(loss {cfg.loss!r}, evaluation.mc_samples 1, no training.ensemble): use loss: gaussian_nll "
+            "(or gaussian_beta_nll), training.ensemble: 4, or Monte Carlo samples (evaluation.mc_samples: 50 "
+            "with model.dropout or model.bayesian); or remove evaluation.recalibrate"
+        )
+    if cfg.dataset.validation_split == 0:
+        raise ValueError(
+            "evaluation.recalibrate: fits its scale on the validation split, but dataset.validation_split "
+            "is 0: set it (e.g. 0.15), or remove evaluation.recalibrate (it is never fitted on the test set)"
+        )
 
 
 def output_head(task: str, loss: str, n_outputs: int) -> tuple[int, str]:
@@ -188,6 +215,11 @@ def check_task(cfg: ExperimentConfig, task: str | None = None) -> None:
             f"metrics: {bad} cannot be tracked per epoch for a {task} task "
             f"(allowed: {sorted(allowed)}); test-set precision, recall and AUC "
             "are always in metrics.json"
+        )
+    if cfg.evaluation.recalibrate and task != "regression":
+        raise ValueError(
+            f"evaluation.recalibrate: scales a regression run's predicted standard deviations, but this is "
+            f"a {task} task: remove it (a classifier's calibration is measured by its ece)"
         )
     if cfg.dataset.positive_label is not None and task != "binary":
         raise ValueError(

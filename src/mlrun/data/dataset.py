@@ -68,6 +68,18 @@ class Dataset:
             return self.x_fold, self.y_fold
         return self.x_val, self.y_val
 
+    def recalibration_set(self, on: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """The data ``evaluation.recalibrate`` fits its std scale on, for a run scored on ``on``, and its name.
+
+        The validation split (with a cross-validation fold: the fold's inner validation split), never
+        the scored data: a run scored on its validation split gets (None, None, why not).
+        """
+        if on == "validation" and self.x_fold is None:
+            return None, None, "this run is scored on its validation split, so the scale cannot be fitted there too"
+        if self.x_val is None:
+            return None, None, "there is no validation split to fit the scale on"
+        return self.x_val, self.y_val, "inner_validation" if self.x_fold is not None else "validation"
+
     cleaner: Cleaner | None = None
     """``dataset.cleaning`` fitted on the training rows, for ``mlrun predict`` to replay on raw rows."""
 
@@ -172,7 +184,8 @@ def load_dataset(
     if fold is not None and inner_validation is not None:
         parts = _inner_split(parts, inner_validation, seed=seed, stratify=stratify)
         raw.notes.append(
-            f"inner validation split: {inner_validation} of the fold's training part, watched by callbacks; "
+            f"inner validation split: {inner_validation} of the fold's training part, watched by callbacks "
+            "(and fitted on by evaluation.recalibrate); "
             f"fold {fold.index} only scored"
         )
     cleaned, x_test = _clean(raw.table, parts, x_test)

@@ -25,7 +25,7 @@ from mlrun import store
 from mlrun.errors import ConfigError, RunError
 from mlrun.export.formats import Format, check_installed, get_format, run_exported, runtime_name, sidecar_path
 from mlrun.export.reference import Reference, output_columns, reference_inputs
-from mlrun.predict import mc_samples, read_preprocessing
+from mlrun.predict import mc_samples, read_preprocessing, std_scale
 
 #: The largest absolute difference from predictions.csv an exported model may show.
 TOLERANCE = 1e-4
@@ -181,6 +181,12 @@ def export_notes(run_dir: Path, preprocessing: dict[str, Any]) -> list[str]:
         notes.append(
             f"Monte Carlo dropout run (evaluation.mc_samples: {samples}): exported its deterministic mean model "
             "(dropout off); it gives no predictive standard deviations"
+        )
+    scale = std_scale(run_dir)
+    if scale != 1.0:
+        notes.append(
+            f"recalibrated run (evaluation.recalibrate): mlrun predict multiplies its standard deviations by "
+            f"{scale:.4g} (metrics.json's recalibration.scale); the exported model gives the mean prediction only"
         )
     cleaning = preprocessing.get("cleaning")
     if cleaning:

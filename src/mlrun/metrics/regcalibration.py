@@ -56,3 +56,19 @@ def regression_calibration(
     }
     rows: list[list[Any]] = [[level, coverage(y2, m2, s2, level)] for level in LEVELS]
     return metrics, (["expected", "observed"], rows)
+
+
+def std_scale(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """The factor that recalibrates predicted stds: ``sqrt(mean(((y - mean) / std)**2))``, all targets pooled.
+
+    It is the maximum-likelihood scale ``s`` of N(mean, (s·std)²) (σ scaling, Levi et al. 2019):
+    the Gaussian NLL ``log s + z²/(2s²)`` per target is smallest at ``s² = mean(z²)``. Fit it on data the
+    run is not scored on (its validation split), then multiply the scored stds by it.
+
+    >>> std_scale(np.array([1.0, -3.0]), np.zeros(2), np.ones(2))
+    2.23606797749979
+    """
+    y2 = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    m2 = np.asarray(mean, dtype=np.float64).reshape(len(y), -1)
+    s2 = np.maximum(np.asarray(std, dtype=np.float64).reshape(len(y), -1), 1e-6)  # gaussian_nll's variance floor
+    return float(np.sqrt(np.mean(((y2 - m2) / s2) ** 2)))

@@ -132,7 +132,19 @@ def key_values(run: RunData) -> list[tuple[str, str]]:
     mc = get("evaluation.mc_samples")
     if isinstance(mc, int) and mc > 1:
         items.append(("MC dropout", f"{mc} samples per test prediction"))
+    recalibration = (run.metrics or {}).get("recalibration")
+    if isinstance(recalibration, Mapping):
+        items.append(("recalibration", _recalibration_text(recalibration)))
     return items
+
+
+def _recalibration_text(record: Mapping[str, Any]) -> str:
+    """``stds × 1.0832, fitted on 353 validation targets``, or why none was fitted."""
+    scale = record.get("scale")
+    if not isinstance(scale, (int, float)):
+        return f"skipped: {record.get('skipped') or 'no scale recorded'}"
+    where = str(record.get("fitted_on") or "validation").replace("_", " ")
+    return f"stds × {fmt(float(scale))}, fitted on {fmt(record.get('n'))} {where} targets"
 
 
 def _epochs(run: RunData) -> str:

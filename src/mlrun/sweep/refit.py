@@ -4,6 +4,7 @@ A trial's early stopping and reduce_on_plateau schedule watch validation data. T
 none: it fits every training row (no ``dataset.validation_split``), so the callbacks that watch
 ``val_*`` quantities are removed, and with early stopping gone the refit trains for as many
 epochs as the best point's trials did: the median of their ``best_epoch``, rounded half up.
+With ``evaluation.recalibrate`` the refit keeps its validation split, only to fit the std scale on.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def median_epochs(best_epochs: Sequence[int]) -> int:
 def refit_setup(cfg: ExperimentConfig, best_epochs: Sequence[int]) -> RefitSetup:
     """The best point's config for the refit: all training data, no callback watching validation data.
 
+    All training data but the validation split when ``evaluation.recalibrate`` fits its scale there.
+
     Args:
         cfg: the best grid point's config.
         best_epochs: the ``best_epoch`` of each of the point's completed trials (folds).
@@ -64,7 +67,9 @@ def refit_setup(cfg: ExperimentConfig, best_epochs: Sequence[int]) -> RefitSetup
         training = evolve(training, early_stopping=None, epochs=epochs)
     if "optimizer.schedule" in watched:
         optimizer = evolve(optimizer, schedule=None)
-    refit = evolve(cfg, training=training, optimizer=optimizer, dataset=evolve(cfg.dataset, validation_split=0.0))
+    # evaluation.recalibrate fits its std scale on the validation split, never on the test set: the refit keeps it.
+    dataset = cfg.dataset if cfg.evaluation.recalibrate else evolve(cfg.dataset, validation_split=0.0)
+    refit = evolve(cfg, training=training, optimizer=optimizer, dataset=dataset)
     return RefitSetup(refit, epochs, source, watched)
 
 
