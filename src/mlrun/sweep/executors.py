@@ -220,6 +220,7 @@ class _Worker:
     process: Any  # multiprocessing.Process
     conn: Connection
     backend: str  # the Keras backend it imported: it runs tasks of that backend only
+    threads: int  # its thread pools' size, fixed when it started
     trials: int = 0
 
 
@@ -234,11 +235,18 @@ class LocalBackend:
 
     name = "local"
 
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._entered = False
+
     def __enter__(self) -> LocalBackend:
+        self._entered = True  # idle workers now outlive a run() call: the refit reuses the trials' workers
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        return None
+        self._entered = False
+        while self._idle:
+            self._stop(self._idle.pop())
 
     def default_workers(self) -> int:
         return available_cpus()
@@ -267,7 +275,7 @@ class LocalBackend:
         the run ends when nothing runs and the feed has nothing.
         """
         feed = task_feed(tasks)
-        idle: list[_Worker] = []
+        idle = self._idle
         busy: dict[Connection, tuple[_Worker, dict[str, Any]]] = {}
         try:
             while True:
@@ -295,13 +303,13 @@ class LocalBackend:
                     worker.process.terminate()  # SIGTERM: the trial is marked interrupted
             for worker, _ in busy.values():
                 self._stop(worker, grace=15)
-            for worker in idle:
-                self._stop(worker)
+            while idle and not self._entered:
+                self._stop(idle.pop())
 
     def _worker_for(self, backend: str, idle: list[_Worker], threads: int) -> _Worker:
-        """An idle worker on ``backend``, else a new one (replacing an idle worker on another backend)."""
+        """An idle worker on ``backend`` with ``threads``, else a new one (replacing an idle worker of another kind)."""
         for worker in idle:
-            if worker.backend == backend:
+            if worker.backend == backend and worker.threads == threads:
                 idle.remove(worker)
                 return worker
         if idle:  # a worker per free slot: one that imported the other backend makes room
@@ -328,7 +336,7 @@ class LocalBackend:
                 else:
                     os.environ[k] = v
         child.close()
-        return _Worker(process, parent, backend)
+        return _Worker(process, parent, backend, threads)
 
     @staticmethod
     def _receive(worker: _Worker, task: dict[str, Any]) -> Outcome:
