@@ -624,7 +624,7 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(
 
     plan = plan_sweep(read_sweep_config(write_config(sweep_config(cv=None, refit=False))), tmp_path, check_models=False)
     tasks = []
-    for trial, epochs in zip(plan.trials, (500, 1)):  # the first trains long enough to be killed
+    for trial, epochs in zip(plan.trials, (100_000, 1)):  # the first trains until it is killed
         cfg = plan.spec.points[trial.point].config
         cfg = evolve(
             cfg,
@@ -646,17 +646,19 @@ def test_a_worker_that_dies_fails_its_trial_and_a_fresh_worker_goes_on(
             )
         )
 
-    def kill_worker() -> None:
+    def kill_worker_once_training() -> None:
+        history = tmp_path / tasks[0]["name"] / "history.csv"
+        deadline = time.time() + 240
+        while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) > 2):
+            time.sleep(0.2)
         for child in multiprocessing.active_children():
             if child.name == "mlrun-sweep-worker":
                 os.kill(child.pid, signal.SIGKILL)
 
-    timer = threading.Timer(8.0, kill_worker)
-    timer.start()
-    try:
-        outcomes = {task["name"]: outcome for task, outcome in LocalBackend().run(tasks, workers=1, threads=1)}
-    finally:
-        timer.cancel()
+    killer = threading.Thread(target=kill_worker_once_training, daemon=True)
+    killer.start()
+    outcomes = {task["name"]: outcome for task, outcome in LocalBackend().run(tasks, workers=1, threads=1)}
+    killer.join()
     killed, other = outcomes[tasks[0]["name"]], outcomes[tasks[1]["name"]]
     assert killed["status"] == "failed" and "the worker process died (killed by signal SIGKILL)" in killed["error"]
     assert other["status"] == "completed" and other["pid"] is not None

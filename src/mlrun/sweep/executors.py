@@ -152,6 +152,10 @@ def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
         return
 
 
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _import_keras_in_worker(keras_backend: str) -> None:
     from mlrun.backend import keras_modules
 
@@ -177,7 +181,8 @@ class ModelCheckProcess:
     def __init__(self, ctx: Any, keras_backend: str) -> None:
         from concurrent.futures import ProcessPoolExecutor
 
-        self._pool: Any = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        # Ctrl-C reaches the whole process group: the sweep process closes this one itself.
+        self._pool: Any = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_ignore_interrupts)
         # Import Keras there now, while this process loads the data: the check then finds it loaded.
         self._pool.submit(_import_keras_in_worker, keras_backend)
 

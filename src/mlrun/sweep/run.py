@@ -22,10 +22,10 @@ from mlrun.config import config_to_dict
 from mlrun.runtime_choice import choose_backend
 from mlrun.sweep.claims import POLL_S, RESULTS_LOCK, SEARCH_LOCK, Claims, file_lock
 from mlrun.sweep.config import SweepSpec
-from mlrun.sweep.executors import LocalBackend, make_backend
+from mlrun.sweep.executors import LocalBackend, ModelCheckProcess, make_backend
 from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
 from mlrun.sweep.info import sweep_info
-from mlrun.sweep.plan import ModelChecker, SweepPlan, plan_sweep, trial_key
+from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
 from mlrun.sweep.refit import fold_best_epochs, refit_setup
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
 from mlrun.sweep.trials import (
@@ -145,7 +145,7 @@ def _plan_and_run(
     spec: SweepSpec,
     runs_dir: Path,
     executor: Any,
-    checker: ModelChecker | None,
+    checker: ModelCheckProcess | None,
     *,
     fail_fast: bool,
     options: dict[str, Any],
@@ -159,6 +159,8 @@ def _plan_and_run(
         run = SearchRun(plan, executor, model_checker=checker, **options)
     else:
         plan = plan_sweep(spec, runs_dir, model_checker=checker)
+        if checker is not None:
+            checker.close()  # a grid is checked once, before it runs (a search checks each point it samples)
         run = SweepRun(plan, executor, **options)
     _claim_sweep_dir(plan)
     with run, track_sweep(run):  # MLflow's parent run, TensorBoard's HParams table: see tracking.sweeps
