@@ -100,15 +100,16 @@ def kill_after_finished_trials(proc: subprocess.Popen, runs_dir: Path, n: int, *
     """SIGKILL a running ``mlrun sweep`` once ``n`` of its trials have completed; return the completed trial dirs."""
     from mlrun import store
 
-    finished: list[Path] = []
-    deadline = time.time() + timeout
-    while len(finished) < n and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        finished = [
+    def completed() -> list[Path]:
+        return [
             p.parent
             for p in runs_dir.glob("*/trials/*/run.json")
             if store.read_run_info(p.parent)["status"] == "completed"
         ]
+
+    deadline = time.time() + timeout
+    while len(completed()) < n and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    return finished
+    return completed()  # read again: a fast trial may have completed between the last look and the kill
