@@ -112,4 +112,5 @@ def kill_after_finished_trials(proc: subprocess.Popen, runs_dir: Path, n: int, *
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(1.5)  # workers notice their parent is gone within half a second; one may finish its trial first
     return completed()  # read again: a fast trial may have completed between the last look and the kill

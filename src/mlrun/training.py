@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -84,12 +86,27 @@ class HistoryLogger(Callback):
         row = {k: float(v) for k, v in (logs or {}).items()}
         if "learning_rate" not in row:
             row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.result.epochs = epoch + 1
-        self.result.history.append(row)
         assert self._writer is not None, "on_train_begin opens the history file"
-        self._writer.append(epoch + 1, row)
+        with _signals_held():  # the row on disk and the count in run.json agree, whenever Ctrl-C comes
+            self._writer.append(epoch + 1, row)
+            self.result.history.append(row)
+            self.result.epochs = epoch + 1
         if self.on_epoch is not None:
             self.on_epoch(epoch + 1, self.total, row)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (on the main thread of a POSIX system; else nothing)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 class StopWhenAsked(Callback):
