@@ -58,6 +58,17 @@ def write_config(tmp_path: Path):
     return write
 
 
+def heteroscedastic_csv(path: Path, n: int, seed: int = 0) -> Path:
+    """Regression data with known noise, which a Gaussian head can learn: y = x + N(0, (0.1 + 0.5|x|)²)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, n)
+    y = x + rng.normal(0.0, 0.1 + 0.5 * np.abs(x))
+    np.savetxt(path, np.c_[x, y], delimiter=",", header="x,y", comments="", fmt="%.6f")
+    return path
+
+
 def digits_config(**changes) -> dict:
     """A small, fast digits MLP config; keyword arguments replace top-level blocks."""
     cfg = {

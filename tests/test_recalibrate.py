@@ -1,4 +1,4 @@
-"""evaluation.recalibrate: σ scaling of a regression run's stds, fitted on the validation split (never the scored data)."""
+"""evaluation.recalibrate: σ scaling (or the coverage scale) of a regression run's stds, fitted on the validation split (never the scored data)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,10 @@ from mlrun.config import load_config, validate_config
 from mlrun.data import Dataset, Fold, Preprocessing
 from mlrun.errors import ConfigError, RunError
 from mlrun.evaluation import Predictive, recalibrate
-from mlrun.metrics.regcalibration import gaussian_nll, regression_calibration, std_scale
+from mlrun.metrics.regcalibration import coverage_scale, fit_scale, gaussian_nll, regression_calibration, std_scale
 from mlrun.predict import std_scale as run_std_scale
 from mlrun.sweep.refit import refit_setup
-from tests.conftest import digits_config
-
-
-def _noisy_csv(path: Path, n: int, seed: int = 0) -> Path:
-    """y = x + N(0, (0.1 + 0.5|x|)²): noise that a Gaussian head can learn."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-2, 2, n)
-    y = x + rng.normal(0.0, 0.1 + 0.5 * np.abs(x))
-    np.savetxt(path, np.c_[x, y], delimiter=",", header="x,y", comments="", fmt="%.6f")
-    return path
+from tests.conftest import digits_config, heteroscedastic_csv
 
 
 def _regression(path: Path | str, **changes: object) -> dict:
@@ -93,6 +84,34 @@ def test_recalibration_brings_wrong_stds_to_their_coverage(wrong: float) -> None
     assert after["coverage_68"] == pytest.approx(0.6827, abs=sampling)
     assert after["coverage_95"] == pytest.approx(0.95, abs=3 * np.sqrt(0.95 * 0.05 / n))
     assert after["nll"] < before["nll"]
+
+
+def test_the_coverage_scale_covers_one_sigma_where_heavy_tails_mislead_sigma_scaling() -> None:
+    # Student-t residuals (3 degrees of freedom: variance 3, heavier tails than a Gaussian), stds all 1.
+    rng = np.random.default_rng(11)
+    n = 5000
+    y, mean, std = rng.standard_t(3, 2 * n), np.zeros(2 * n), np.ones(2 * n)
+    fit, scored = slice(0, n), slice(n, 2 * n)
+    by_coverage = coverage_scale(y[fit], mean[fit], std[fit])
+    by_sigma = std_scale(y[fit], mean[fit], std[fit])
+    assert by_coverage == fit_scale("coverage", y[fit], mean[fit], std[fit])
+    assert by_sigma == fit_scale("sigma", y[fit], mean[fit], std[fit])
+    sampling = 3 * np.sqrt(0.6827 * 0.3173 / n)
+    covered, _ = regression_calibration(y[scored], mean[scored], by_coverage * std[scored])
+    assert covered["coverage_68"] == pytest.approx(0.6827, abs=sampling)
+    too_wide, _ = regression_calibration(y[scored], mean[scored], by_sigma * std[scored])
+    assert too_wide["coverage_68"] > 0.6827 + sampling  # the t's variance stretches ±1σ: about 0.8 covered
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 99])
+def test_the_coverage_scale_is_the_conformal_rank(n: int) -> None:
+    z = np.arange(1, n + 1, dtype=float)[::-1]  # |z| = n, ..., 1: the k-th smallest is k
+    rank = min(int(np.ceil((n + 1) * 0.6826894921370859)), n)
+    assert coverage_scale(-z, np.zeros(n), np.ones(n)) == rank
+    # stds divide the residuals; several targets are pooled
+    assert coverage_scale(2 * z, np.zeros(n), 2 * np.ones(n)) == rank
+    pooled = min(int(np.ceil((2 * n + 1) * 0.6826894921370859)), 2 * n)  # of 1, 1, 2, 2, ..., n, n
+    assert coverage_scale(np.c_[z, z], np.zeros((n, 2)), np.ones((n, 2))) == np.ceil(pooled / 2)
 
 
 # --------------------------------------------------------------------------- what is fitted on what
@@ -209,11 +228,12 @@ def test_recalibrate_without_a_std_or_validation_data_is_a_config_error(
     [
         {"loss": "mse"},
         {"dataset": {"path": "DATA", "label": "y", "validation_split": 0}},
+        {"evaluation": {"recalibrate": "quantile"}},  # not a method: says which are
         None,  # a classifier whose task is inferred from the labels: refused once they are read
     ],
 )
 def test_bad_recalibrate_exits_2_without_a_traceback(cli, write_config, tmp_path: Path, changes: dict | None) -> None:
-    data = str(_noisy_csv(tmp_path / "data.csv", 100))
+    data = str(heteroscedastic_csv(tmp_path / "data.csv", 100))
     if changes is None:
         cfg = digits_config(evaluation={"recalibrate": True}, training={"epochs": 1, "ensemble": 2})
     else:
@@ -221,6 +241,8 @@ def test_bad_recalibrate_exits_2_without_a_traceback(cli, write_config, tmp_path
     result = cli.invoke(app, ["validate", str(write_config(cfg))])
     assert result.exit_code == 2, result.output
     assert "evaluation.recalibrate" in result.output and "Traceback" not in result.output
+    if changes == {"evaluation": {"recalibrate": "quantile"}}:
+        assert "must be true, false, sigma or coverage (got 'quantile')" in result.output
 
 
 @pytest.mark.parametrize(
@@ -239,6 +261,13 @@ def test_every_run_with_a_std_may_recalibrate(write_config, changes: dict) -> No
     assert load_config(write_config(_regression(DATA, **changes))).evaluation.recalibrate is True
 
 
+@pytest.mark.parametrize(
+    ("value", "method"), [(False, None), (True, "sigma"), ("sigma", "sigma"), ("coverage", "coverage")]
+)
+def test_recalibrate_names_its_method(value: object, method: str | None) -> None:
+    assert validate_config(_regression(DATA, evaluation={"recalibrate": value})).evaluation.recalibration == method
+
+
 def test_the_refit_keeps_its_validation_split_to_recalibrate_on() -> None:
     early = {"monitor": "val_loss", "patience": 2}
     cfg = validate_config(_regression(DATA, training={"epochs": 30, "batch_size": 64, "early_stopping": early}))
@@ -252,7 +281,7 @@ def test_the_refit_keeps_its_validation_split_to_recalibrate_on() -> None:
 # --------------------------------------------------------------------------- a run's record, for predict
 
 
-def _run_dir(tmp_path: Path, *, recalibrate: bool, metrics: object) -> Path:
+def _run_dir(tmp_path: Path, *, recalibrate: bool | str, metrics: object) -> Path:
     run = tmp_path / "run"
     run.mkdir()
     (run / store.CONFIG_FILE).write_text(yaml.safe_dump({"evaluation": {"recalibrate": recalibrate}}))
@@ -265,12 +294,13 @@ def _run_dir(tmp_path: Path, *, recalibrate: bool, metrics: object) -> Path:
     ("recalibrate", "metrics", "scale"),
     [
         (True, {"recalibration": {"scale": 1.7, "fitted_on": "validation", "n": 10}}, 1.7),
+        ("coverage", {"recalibration": {"method": "coverage", "scale": 1.3, "fitted_on": "validation", "n": 10}}, 1.3),
         (True, {"recalibration": {"scale": None, "skipped": "no validation split"}}, 1.0),  # the run scaled nothing
         (False, {"rmse": 0.3}, 1.0),
     ],
 )
 def test_predict_reads_the_scale_the_run_applied(
-    tmp_path: Path, recalibrate: bool, metrics: dict, scale: float
+    tmp_path: Path, recalibrate: bool | str, metrics: dict, scale: float
 ) -> None:
     assert run_std_scale(_run_dir(tmp_path, recalibrate=recalibrate, metrics=metrics)) == scale
 
@@ -285,25 +315,32 @@ def test_predict_refuses_a_recalibrated_run_without_its_scale(tmp_path: Path, me
 
 
 @pytest.mark.slow
-def test_a_recalibrated_run_records_its_scale_and_predict_applies_it(tmp_path: Path, runs_dir: Path, cli) -> None:
+@pytest.mark.parametrize("method", ["sigma", "coverage"])
+def test_a_recalibrated_run_records_its_scale_and_predict_applies_it(
+    tmp_path: Path, runs_dir: Path, cli, method: str
+) -> None:
     from mlrun import load
     from mlrun.artifacts import load_run_model
     from mlrun.gaussian import split_numpy
     from mlrun.runner import prepare, run_experiment
 
-    data_path = _noisy_csv(tmp_path / "data.csv", 800)
-    cfg = validate_config(_regression(data_path))
+    data_path = heteroscedastic_csv(tmp_path / "data.csv", 800)
+    cfg = validate_config(_regression(data_path, evaluation={"recalibrate": method}))
     result = run_experiment(cfg, runs_dir)
     run, m = result.run_dir, result.metrics
     record = m["recalibration"]
-    assert record["fitted_on"] == "validation" and record["n"] == store.read_run_info(run)["dataset"]["n_val"] > 0
+    assert (
+        record["method"] == method
+        and record["fitted_on"] == "validation"
+        and record["n"] == store.read_run_info(run)["dataset"]["n_val"] > 0
+    )
     assert json.loads((run / "metrics.json").read_text())["recalibration"] == record
 
     # the scale is the closed form on the validation split, from the saved model's own stds
     data, model = prepare(cfg).data, load_run_model(run)
     assert data.x_val is not None and data.y_val is not None
     val_mean, val_var = split_numpy(model.predict(data.x_val, verbose=0))
-    assert record["scale"] == pytest.approx(std_scale(data.y_val, val_mean, np.sqrt(val_var)), rel=1e-5)
+    assert record["scale"] == pytest.approx(fit_scale(method, data.y_val, val_mean, np.sqrt(val_var)), rel=1e-5)
 
     # predictions.csv holds the scaled stds; the metrics are theirs, the "before" ones the unscaled stds'
     rows = _rows(run / "predictions.csv")
@@ -337,7 +374,9 @@ def test_a_recalibrated_run_records_its_scale_and_predict_applies_it(tmp_path: P
 def test_a_cross_validation_trial_fits_its_scale_on_the_inner_split(tmp_path: Path) -> None:
     from mlrun.runner import run_experiment
 
-    cfg = validate_config(_regression(_noisy_csv(tmp_path / "data.csv", 400), training={"epochs": 3, "batch_size": 64}))
+    cfg = validate_config(
+        _regression(heteroscedastic_csv(tmp_path / "data.csv", 400), training={"epochs": 3, "batch_size": 64})
+    )
     result = run_experiment(
         cfg, tmp_path / "runs", fold=Fold(0, 3, stratified=False), inner_validation=0.2, evaluate_on="validation"
     )
@@ -357,7 +396,11 @@ def test_a_cross_validation_trial_fits_its_scale_on_the_inner_split(tmp_path: Pa
     [
         (
             {"scale": 1.25, "fitted_on": "inner_validation", "n": 40},
-            "stds × 1.2500, fitted on 40 inner validation targets",
+            "stds × 1.2500 (sigma), fitted on 40 inner validation targets",
+        ),
+        (
+            {"method": "coverage", "scale": 0.9, "fitted_on": "validation", "n": 283},
+            "stds × 0.9000 (coverage), fitted on 283 validation targets",
         ),
         ({"scale": None, "skipped": "no validation split"}, "skipped: no validation split"),
     ],

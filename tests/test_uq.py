@@ -14,16 +14,7 @@ from mlrun.cli import app
 from mlrun.config import load_config
 from mlrun.errors import ConfigError
 from mlrun.metrics.regcalibration import coverage, regression_calibration
-from tests.conftest import digits_config
-
-
-def _het_csv(path: Path, n: int, seed: int = 0) -> Path:
-    """Heteroscedastic data with known noise: y = x + N(0, (0.1 + 0.5|x|)²)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-2, 2, n)
-    y = x + rng.normal(0.0, 0.1 + 0.5 * np.abs(x))
-    np.savetxt(path, np.c_[x, y], delimiter=",", header="x,y", comments="", fmt="%.6f")
-    return path
+from tests.conftest import digits_config, heteroscedastic_csv
 
 
 def _regression_config(path: Path, **changes: object) -> dict:
@@ -210,7 +201,7 @@ def test_gaussian_head_covers_heteroscedastic_noise(tmp_path: Path, runs_dir: Pa
     from mlrun.config import validate_config
     from mlrun.runner import run_experiment
 
-    data = _het_csv(tmp_path / "het.csv", 2000)
+    data = heteroscedastic_csv(tmp_path / "het.csv", 2000)
     cfg = validate_config(_regression_config(data, loss=loss, training={"epochs": 40}))
     result = run_experiment(cfg, runs_dir)
     m = result.metrics
@@ -230,7 +221,7 @@ def test_ensemble_predictions_are_the_members_mean_and_spread(tmp_path: Path, ru
     from mlrun.ensemble import load_members
     from mlrun.runner import prepare, run_experiment
 
-    data_path = _het_csv(tmp_path / "het.csv", 300)
+    data_path = heteroscedastic_csv(tmp_path / "het.csv", 300)
     cfg = validate_config(_regression_config(data_path, loss="mse", training={"epochs": 3, "ensemble": 3}))
     result = run_experiment(cfg, runs_dir)
     run = result.run_dir
@@ -269,7 +260,9 @@ def test_bayesian_gaussian_run_splits_its_std(tmp_path: Path, runs_dir: Path) ->
 
     model = {"architecture": "mlp", "hidden_units": [8], "bayesian": {"prior_std": 1.0}}
     changes = {"model": model, "training": {"epochs": 3}, "evaluation": {"mc_samples": 4}}
-    result = run_experiment(validate_config(_regression_config(_het_csv(tmp_path / "h.csv", 200), **changes)), runs_dir)
+    result = run_experiment(
+        validate_config(_regression_config(heteroscedastic_csv(tmp_path / "h.csv", 200), **changes)), runs_dir
+    )
     rows = _rows(result.run_dir / "predictions.csv")
     total, ale, epi = (np.array([float(r[k]) for r in rows]) for k in ("y_std", "y_std_aleatoric", "y_std_epistemic"))
     assert total == pytest.approx(np.sqrt(ale**2 + epi**2), rel=1e-6)

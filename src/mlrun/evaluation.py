@@ -19,7 +19,7 @@ from mlrun.backend import keras_modules
 from mlrun.config import GAUSSIAN_LOSSES, ExperimentConfig
 from mlrun.data import Dataset
 from mlrun.metrics.compute import Evaluation, evaluate_predictions
-from mlrun.metrics.regcalibration import regression_calibration, std_scale
+from mlrun.metrics.regcalibration import fit_scale, regression_calibration
 
 
 def evaluate(
@@ -45,7 +45,7 @@ def evaluate(
     pred = predict(x)  # first: the scored predictions draw the same Monte Carlo passes as without recalibration
     recalibration = None
     if cfg.evaluation.recalibrate:
-        pred, recalibration = recalibrate(pred, y, predict, data, on=on)
+        pred, recalibration = recalibrate(pred, y, predict, data, on=on, method=cfg.evaluation.recalibration)
     if gaussian:
         loss = 0.0  # replaced below by the Gaussian NLL of the predictive distribution
     elif pred.std is not None:
@@ -77,24 +77,31 @@ TRAINING_DATA_WARNING: dict[str, Any] = {
 
 
 def recalibrate(
-    pred: Predictive, y: np.ndarray, predict: Callable[[np.ndarray], Predictive], data: Dataset, *, on: str
+    pred: Predictive,
+    y: np.ndarray,
+    predict: Callable[[np.ndarray], Predictive],
+    data: Dataset,
+    *,
+    on: str,
+    method: Literal["sigma", "coverage"] | None = "sigma",
 ) -> tuple[Predictive, dict[str, Any]]:
-    """Scale the scored stds by the factor fitted on the validation split (``evaluation.recalibrate``).
+    """Scale the scored stds by the factor ``method`` fits on the validation split (``evaluation.recalibrate``).
 
     ``predict`` predicts inputs the way ``pred`` was predicted (the same passes and members). Returns the
-    scaled predictions and metrics.json's ``recalibration`` record: the scale, what it was fitted on, and
-    the scored calibration before it; or the unscaled predictions and why nothing was fitted.
+    scaled predictions and metrics.json's ``recalibration`` record: the method, the scale, what it was
+    fitted on, and the scored calibration before it; or the unscaled predictions and why nothing was fitted.
     """
+    method = method or "sigma"
     x_fit, y_fit, fitted_on = data.recalibration_set(on)
     if pred.std is None:  # a pruned sweep trial's ensemble stops at member 0
-        return pred, {"scale": None, "skipped": "the run predicted no standard deviations"}
+        return pred, {"method": method, "scale": None, "skipped": "the run predicted no standard deviations"}
     if x_fit is None or y_fit is None:
-        return pred, {"scale": None, "skipped": fitted_on}
+        return pred, {"method": method, "scale": None, "skipped": fitted_on}
     fit = predict(x_fit)
     assert fit.std is not None, "the same predictor gives a std on every input"
-    scale = std_scale(y_fit, fit.mean, fit.std)
+    scale = fit_scale(method, y_fit, fit.mean, fit.std)
     before, _ = regression_calibration(y, pred.mean, pred.std)
-    record = {"scale": scale, "fitted_on": fitted_on, "n": int(len(y_fit))}
+    record = {"method": method, "scale": scale, "fitted_on": fitted_on, "n": int(len(y_fit))}
     return pred.scaled(scale), record | {f"{key}_before": value for key, value in before.items()}
 
 

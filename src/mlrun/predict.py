@@ -343,7 +343,7 @@ def std_scale(run_dir: Path) -> float:
     Raises:
         RunError: the config says the run was recalibrated, but metrics.json does not say by how much.
     """
-    if _evaluation_setting(run_dir, "recalibrate", False) is not True:
+    if _evaluation_setting(run_dir, "recalibrate", False) in (False, None):
         return 1.0
     path = Path(run_dir) / store.METRICS_FILE
     try:

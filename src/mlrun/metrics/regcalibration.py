@@ -13,10 +13,15 @@ functions measure that claim: the fraction of targets inside the central interva
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import norm
+
+#: The central probability of ±1σ under a Gaussian: what ``coverage_68`` is measured against.
+ONE_SIGMA = 0.6826894921370859
+
 
 #: The central-interval levels of calibration.csv for regression.
 LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -72,3 +77,27 @@ def std_scale(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
     m2 = np.asarray(mean, dtype=np.float64).reshape(len(y), -1)
     s2 = np.maximum(np.asarray(std, dtype=np.float64).reshape(len(y), -1), 1e-6)  # gaussian_nll's variance floor
     return float(np.sqrt(np.mean(((y2 - m2) / s2) ** 2)))
+
+
+def coverage_scale(y: np.ndarray, mean: np.ndarray, std: np.ndarray, level: float = ONE_SIGMA) -> float:
+    """The smallest factor ``s`` with ``|y - mean| <= s * std`` for a ``level`` fraction of the targets, all pooled.
+
+    The split-conformal quantile of the normalized residuals ``|z|`` (Lei et al. 2018): the
+    ``ceil((n + 1) * level)``-th smallest of the ``n`` values, so that on new data from the same
+    distribution the interval ``mean ± s·std`` covers at least ``level`` on average. Fit it on data
+    the run is not scored on (its validation split), then multiply the scored stds by it.
+
+    >>> coverage_scale(np.array([0.5, -1.0, 2.0, 4.0]), np.zeros(4), np.ones(4), level=0.5)
+    2.0
+    """
+    z = np.abs(
+        np.asarray(y, dtype=np.float64).reshape(len(y), -1) - np.asarray(mean, dtype=np.float64).reshape(len(y), -1)
+    )
+    z = np.sort((z / np.maximum(np.asarray(std, dtype=np.float64).reshape(len(y), -1), 1e-6)).ravel())
+    rank = min(math.ceil((z.size + 1) * level), z.size)  # 1-based; capped: fewer than 1 / (1 - level) targets
+    return float(z[rank - 1])
+
+
+def fit_scale(method: Literal["sigma", "coverage"], y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """The std scale of ``evaluation.recalibrate``'s ``method``: :func:`std_scale` or :func:`coverage_scale`."""
+    return std_scale(y, mean, std) if method == "sigma" else coverage_scale(y, mean, std)

@@ -139,12 +139,13 @@ def key_values(run: RunData) -> list[tuple[str, str]]:
 
 
 def _recalibration_text(record: Mapping[str, Any]) -> str:
-    """``stds × 1.0832, fitted on 353 validation targets``, or why none was fitted."""
+    """``stds × 1.0832 (sigma), fitted on 353 validation targets``, or why none was fitted."""
     scale = record.get("scale")
     if not isinstance(scale, (int, float)):
         return f"skipped: {record.get('skipped') or 'no scale recorded'}"
     where = str(record.get("fitted_on") or "validation").replace("_", " ")
-    return f"stds × {fmt(float(scale))}, fitted on {fmt(record.get('n'))} {where} targets"
+    method = record.get("method") or "sigma"  # runs from before the coverage method recorded none
+    return f"stds × {fmt(float(scale))} ({method}), fitted on {fmt(record.get('n'))} {where} targets"
 
 
 def _epochs(run: RunData) -> str:

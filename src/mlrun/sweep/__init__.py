@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlrun.sweep.block import SWEEP_METRICS, CVConfig, SweepBlock
     from mlrun.sweep.config import Point, SweepSpec, read_sweep_config
+    from mlrun.sweep.events import SweepProgress
     from mlrun.sweep.files import RESULTS_CSV, RESULTS_JSON, SWEEP_FILE, SWEEP_YAML
     from mlrun.sweep.grid import expand_grid, parse_grid_option
     from mlrun.sweep.plan import SweepPlan, Trial, plan_sweep
     from mlrun.sweep.results import SweepTable
-    from mlrun.sweep.run import SweepProgress, SweepResult, run_sweep
+    from mlrun.sweep.run import SweepResult, run_sweep
 
 _HOMES = {
     "block": ("SWEEP_METRICS", "CVConfig", "SweepBlock"),
@@ -35,7 +36,8 @@ _HOMES = {
     "grid": ("expand_grid", "parse_grid_option"),
     "plan": ("SweepPlan", "Trial", "plan_sweep"),
     "results": ("SweepTable",),
-    "run": ("SweepProgress", "SweepResult", "run_sweep"),
+    "events": ("SweepProgress",),
+    "run": ("SweepResult", "run_sweep"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -12,17 +12,14 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import sys
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from mlrun.backend import XLA_ONE_THREAD
-from mlrun.errors import ConfigError
+from mlrun.errors import ConfigError, RunError
+from mlrun.sweep.workerproc import ModelCheckProcess, thread_env, worker_main
 
 if TYPE_CHECKING:
     from mlrun.sweep.ray_backend import RayBackend
@@ -34,23 +31,7 @@ Tasks = Sequence[dict[str, Any]] | TaskFeed
 
 #: A local worker process runs at most this many trials, then a fresh one takes over (bounds any leak).
 MAX_TRIALS_PER_WORKER = 20
-_THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PRELOAD_MODULE = "mlrun.sweep.preload"
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment that limits a worker's thread pools: TensorFlow and XLA (JAX) read these when they start.
-
-    Set before the worker imports its backend, they hold even though
-    :func:`mlrun.backend.import_keras` initializes the runtime (after which
-    ``tf.config.threading`` can no longer change the counts). XLA's CPU client
-    has one lever, a single-threaded Eigen pool, used for one thread per worker.
-    """
-    env = {**{k: str(threads) for k in _THREAD_ENV}, "TF_NUM_INTEROP_THREADS": "1"}
-    flags = os.environ.get("XLA_FLAGS", "").split()
-    if threads == 1 and XLA_ONE_THREAD[0] not in flags:
-        env["XLA_FLAGS"] = " ".join([*flags, *XLA_ONE_THREAD])
-    return env
 
 
 def available_cpus() -> int:
@@ -82,117 +63,6 @@ def failed_outcome(task: dict[str, Any], error: str) -> Outcome:
 
 
 # --------------------------------------------------------------------------- local processes
-
-
-def start_worker_runtime(threads: int) -> None:
-    """In a fresh worker, before TensorFlow's runtime starts: limit its thread pools, then start it quietly.
-
-    A worker forked from the fork server has TensorFlow imported but not
-    started (see :mod:`mlrun.sweep.preload`), so the thread counts set here
-    still take effect; a spawned worker imports TensorFlow later, reading them then.
-    """
-    os.environ.update(thread_env(threads))
-    if "tensorflow" in sys.modules:
-        from mlrun.backend import quiet_native_stderr
-
-        with quiet_native_stderr():
-            sys.modules["tensorflow"].config.list_logical_devices()  # the CUDA probe's noise, muted
-
-
-def _parent_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, under another user (a recycled pid): treat as alive
-        return True
-    return True
-
-
-def _ignore_signal(signum: int, frame: Any) -> None:
-    """A signal handler that does nothing (see ``_worker_main``)."""
-
-
-def _worker_main(conn: Connection, parent_pid: int, threads: int) -> None:
-    """Worker process: run trials received on ``conn`` until told to stop (None) or the sweep process is gone."""
-    start_worker_runtime(threads)
-    from mlrun.sweep.trials import run_trial
-
-    def parent_watch() -> None:
-        # A worker must not outlive a killed sweep (kill -9): it would keep writing into a trial
-        # directory that the resumed sweep is about to empty. (A forked worker's parent is the
-        # fork server, so the sweep process is watched by its pid.)
-        while _parent_alive(parent_pid):
-            time.sleep(0.5)
-        os._exit(1)
-
-    def on_signal(signum: int, frame: Any) -> None:
-        # The first SIGINT or SIGTERM stops the trial, and the runner marks it interrupted. Ctrl-C reaches
-        # the whole process group and the sweep then sends SIGTERM as well: ignore the second signal, so
-        # that it cannot cut the runner off while it writes the trial's run.json.
-        # (A handler that does nothing, not SIG_IGN: a signal already pending would make Python print
-        # "Signal 15 ignored due to race condition".)
-        signal.signal(signal.SIGINT, _ignore_signal)
-        signal.signal(signal.SIGTERM, _ignore_signal)
-        raise KeyboardInterrupt
-
-    threading.Thread(target=parent_watch, daemon=True).start()
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        while True:
-            try:
-                task = conn.recv()
-            except EOFError:
-                return
-            if task is None:
-                return
-            conn.send(run_trial(task))
-    except KeyboardInterrupt:
-        return
-
-
-def _ignore_interrupts() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _import_keras_in_worker(keras_backend: str) -> None:
-    from mlrun.backend import keras_modules
-
-    start_worker_runtime(1)
-    keras_modules(keras_backend)
-
-
-def _model_problems_in_worker(checks: list[dict[str, Any]]) -> list[str]:
-    from mlrun.sweep.plan import model_problems
-
-    start_worker_runtime(1)  # building models is light; one thread, and the device probe's noise muted
-    return model_problems(checks)
-
-
-class ModelCheckProcess:
-    """Builds a sweep's models in one helper process, kept while the sweep runs (a search checks each point).
-
-    On TensorFlow the process is forked from the fork server (a fork instead of a TensorFlow
-    import); otherwise it is a fresh interpreter that imports its backend once (see
-    :func:`mlrun.sweep.plan.model_problems`). :meth:`close` ends it.
-    """
-
-    def __init__(self, ctx: Any, keras_backend: str) -> None:
-        from concurrent.futures import ProcessPoolExecutor
-
-        # Ctrl-C reaches the whole process group: the sweep process closes this one itself.
-        self._pool: Any = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_ignore_interrupts)
-        # Import Keras there now, while this process loads the data: the check then finds it loaded.
-        self._pool.submit(_import_keras_in_worker, keras_backend)
-
-    def __call__(self, checks: list[dict[str, Any]]) -> list[str]:
-        return list(self._pool.submit(_model_problems_in_worker, checks).result())
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
 
 
 def worker_context(keras_backend: str = "tensorflow") -> Any:
@@ -227,15 +97,20 @@ class _Worker:
     backend: str  # the Keras backend it imported: it runs tasks of that backend only
     threads: int  # its thread pools' size, fixed when it started
     trials: int = 0
+    used: bool = False  # it was sent something (a prestarted worker may never be)
+    stopping: bool = False  # it was told to stop
 
 
 class LocalBackend:
-    """Trials in spawned worker processes on this machine, one trial per process at a time.
+    """Trials in worker processes on this machine, one trial per process at a time.
 
-    Workers are forked from a fork server that imported TensorFlow once (see
-    :func:`worker_context`), and each runs trials one after another with a
-    cleared Keras session; its thread pools are limited (by the task's
-    ``runtime`` block) so that parallel workers do not fight over cores.
+    TensorFlow workers are forked from a fork server that imported TensorFlow once (see
+    :func:`worker_context`); JAX workers are spawned and import JAX themselves, which
+    :meth:`prestart` overlaps with the sweep's planning. Each runs trials one after another with
+    a cleared Keras session (:mod:`mlrun.sweep.workerproc`), and its thread pools are limited
+    (by the task's ``runtime`` block) so that parallel workers do not fight over cores. Entered
+    as a context manager, idle workers outlive a :meth:`run` call (the refit reuses them) and
+    are stopped on exit.
     """
 
     name = "local"
@@ -250,8 +125,15 @@ class LocalBackend:
 
     def __exit__(self, *exc: Any) -> None:
         self._entered = False
-        while self._idle:
-            self._stop(self._idle.pop())
+        self._stop_all(self._idle)
+
+    @classmethod
+    def _stop_all(cls, workers: list[_Worker]) -> None:
+        """Stop ``workers`` side by side: each is told to exit first, then each is waited for."""
+        for worker in workers:
+            cls._ask_to_stop(worker)
+        while workers:
+            cls._stop(workers.pop())
 
     def default_workers(self) -> int:
         return available_cpus()
@@ -268,9 +150,49 @@ class LocalBackend:
     def threads_per_worker(self, workers: int) -> int:
         return max(1, available_cpus() // workers)
 
+    def prestart(self, keras_backend: str, *, workers: int, threads: int) -> None:
+        """Start ``workers`` workers now, so that they import Keras while the sweep plans.
+
+        Spawned workers (JAX) are started here; on TensorFlow only the fork server is (its
+        workers fork in a fraction of a second once it has imported TensorFlow, and asking it
+        for one earlier would wait for that import).
+        """
+        if worker_context(keras_backend).get_start_method() == "forkserver":
+            self.warm_up(keras_backend)
+            return
+        while len(self._idle) < workers:
+            self._idle.append(self._start(keras_backend, threads))
+
+    def check_models(self, checks: list[dict[str, Any]], *, keras_backend: str, threads: int) -> list[str]:
+        """Build a grid's models in a worker (a :data:`mlrun.sweep.plan.ModelChecker`); it then runs trials.
+
+        Raises:
+            RunError: the worker died, or the check failed in a way that is not a problem of a grid point.
+        """
+        worker = self._worker_for(keras_backend, self._idle, threads)
+        try:
+            worker.conn.send({"check_models": checks})
+            worker.used = True
+            reply = worker.conn.recv()
+        except (EOFError, OSError):
+            self._stop(worker)
+            raise RunError(
+                "error: the worker process that builds the grid's models died (out of memory?); nothing was trained"
+            ) from None
+        except BaseException:  # Ctrl-C: the worker stops too (it is in the same process group)
+            self._stop(worker, grace=15)
+            raise
+        self._idle.insert(0, worker)
+        if "error" in reply:
+            raise RunError(
+                f"error: building the grid's models failed in a worker: {reply['error']}; nothing was trained\n"
+                + reply.get("traceback", "")
+            )
+        return list(reply["problems"])
+
     @staticmethod
     def model_checker(keras_backend: str = "tensorflow") -> ModelCheckProcess:
-        """Where the grid's models are built: another process, so that this one never imports Keras."""
+        """Where a search's models are built: another process, so that this one never imports Keras."""
         return ModelCheckProcess(worker_context(keras_backend), keras_backend)
 
     def run(self, tasks: Tasks, *, workers: int, threads: int) -> Iterator[tuple[dict[str, Any], Outcome]]:
@@ -288,6 +210,7 @@ class LocalBackend:
                     worker = self._worker_for(task_backend(task), idle, threads)
                     worker.conn.send(task)
                     worker.trials += 1
+                    worker.used = True
                     busy[worker.conn] = (worker, task)
                 if not busy:
                     return
@@ -308,8 +231,8 @@ class LocalBackend:
                     worker.process.terminate()  # SIGTERM: the trial is marked interrupted
             for worker, _ in busy.values():
                 self._stop(worker, grace=15)
-            while idle and not self._entered:
-                self._stop(idle.pop())
+            if not self._entered:
+                self._stop_all(idle)
 
     def _worker_for(self, backend: str, idle: list[_Worker], threads: int) -> _Worker:
         """An idle worker on ``backend`` with ``threads``, else a new one (replacing an idle worker of another kind)."""
@@ -325,7 +248,10 @@ class LocalBackend:
         ctx = worker_context(backend)
         parent, child = ctx.Pipe()
         process = ctx.Process(
-            target=_worker_main, args=(child, os.getpid(), threads), daemon=True, name="mlrun-sweep-worker"
+            target=worker_main,
+            args=(child, os.getpid(), threads, backend),
+            daemon=True,
+            name="mlrun-sweep-worker",
         )
         # A spawned child inherits the environment at start, before it imports anything
         # (a forked one sets it itself, in start_worker_runtime).
@@ -357,10 +283,19 @@ class LocalBackend:
         return failed_outcome(task, f"the worker process died ({how}){hint} while running this trial")
 
     @staticmethod
-    def _stop(worker: _Worker, grace: float = 5.0) -> None:
+    def _ask_to_stop(worker: _Worker) -> None:
+        if worker.stopping:
+            return
+        worker.stopping = True
         with contextlib.suppress(OSError, ValueError):
-            if worker.process.is_alive():
+            if not worker.used:  # prestarted and never needed: it may still be importing Keras, do not wait for it
+                worker.process.terminate()
+            elif worker.process.is_alive():
                 worker.conn.send(None)
+
+    @classmethod
+    def _stop(cls, worker: _Worker, grace: float = 5.0) -> None:
+        cls._ask_to_stop(worker)
         worker.process.join(timeout=grace)
         if worker.process.is_alive():
             worker.process.kill()

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,17 @@ from mlrun.config import config_to_dict
 from mlrun.runtime_choice import choose_backend
 from mlrun.sweep.claims import POLL_S, RESULTS_LOCK, SEARCH_LOCK, Claims, file_lock
 from mlrun.sweep.config import SweepSpec
-from mlrun.sweep.executors import LocalBackend, ModelCheckProcess, make_backend
+from mlrun.sweep.events import ProgressCallback, SweepProgress
+from mlrun.sweep.executors import LocalBackend, make_backend
 from mlrun.sweep.files import REFIT_DIR, SWEEP_FILE, SWEEP_YAML
 from mlrun.sweep.info import sweep_info
-from mlrun.sweep.plan import SweepPlan, plan_sweep, trial_key
-from mlrun.sweep.refit import fold_best_epochs, refit_setup
+from mlrun.sweep.plan import ModelChecker, SweepPlan, plan_sweep
+from mlrun.sweep.refit import run_refit
 from mlrun.sweep.results import PointResult, SweepTable, aggregate, best_summary, write_results
 from mlrun.sweep.trials import (
     is_done,
     prepare_dir,
     read_error,
-    read_key,
     record_outcome,
     trial_info,
     trial_state,
@@ -40,32 +40,6 @@ from mlrun.sweep.trials import (
 )
 from mlrun.tracking.sweeps import track_sweep
 
-
-@dataclass
-class SweepProgress:
-    """What a progress display needs after each finished trial (and once before the first)."""
-
-    stage: str
-    """``trials``, then ``refit``."""
-    total: int
-    """Trials this invocation runs (finished ones from an earlier invocation are not counted)."""
-    finished: int
-    failed: int
-    skipped: int
-    """Trials finished by an earlier invocation of the same sweep."""
-    trial: str | None = None
-    status: str | None = None
-    error: str | None = None
-
-    @classmethod
-    def after_trial(
-        cls, total: int, finished: int, failed: int, skipped: int, task: dict[str, Any], outcome: dict[str, Any]
-    ) -> SweepProgress:
-        """The progress after ``task`` finished with ``outcome``."""
-        return cls("trials", total, finished, failed, skipped, task["name"], outcome["status"], outcome.get("error"))
-
-
-ProgressCallback = Callable[[SweepProgress], None]
 #: Trial states that count as failed in sweep.json (interrupted and missing trials are pending).
 _FAILED = ("failed", "diverged", "crashed")
 
@@ -121,31 +95,53 @@ def run_sweep(
         RunError: the same sweep is already running.
         KeyboardInterrupt: after marking the sweep ``interrupted``.
     """
-    checker = None
-    if backend == "local":
-        # The workers' fork server imports TensorFlow while this process loads the data and checks the grid;
-        # the grid's models are then built in another process, so this one never imports Keras.
-        keras_backend = choose_backend(spec.base, here=False).backend
-        LocalBackend.warm_up(keras_backend)
-        checker = LocalBackend.model_checker(keras_backend)
     options: dict[str, Any] = {
         "workers": workers,
         "command": list(command if command is not None else sys.argv),
         "notify": on_progress or (lambda progress: None),
     }
     executor = make_backend(backend, ray_address=ray_address, retries=retries)
-    try:
+    with contextlib.ExitStack() as stack:
+        checker = None
+        if isinstance(executor, LocalBackend):
+            checker = _start_local(executor, spec, workers, stack)
         return _plan_and_run(spec, runs_dir, executor, checker, fail_fast=fail_fast, options=options)
-    finally:
-        if checker is not None:
-            checker.close()
+
+
+def worker_layout(executor: Any, spec: SweepSpec, workers: int | None) -> tuple[int, int]:
+    """How many trials run at once, and each one's thread count (the config's, else the cores shared out)."""
+    n = workers or executor.default_workers()
+    return n, spec.base.runtime.intra_op_threads or executor.threads_per_worker(n)
+
+
+def _start_local(
+    executor: LocalBackend, spec: SweepSpec, workers: int | None, stack: contextlib.ExitStack
+) -> ModelChecker:
+    """Start the local workers before the sweep plans, and say where its models are checked.
+
+    The workers import Keras while this process loads the data. A grid's models are then built
+    in the first worker, which goes on to run trials; a search, which checks every point it
+    samples while trials run, gets a process of its own. Either way this process never imports Keras.
+    """
+    keras_backend = choose_backend(spec.base, here=False).backend
+    n, threads = worker_layout(executor, spec, workers)
+    stack.enter_context(executor)  # the workers are stopped when the sweep ends, however it ends
+    if spec.is_search:
+        executor.prestart(keras_backend, workers=n, threads=threads)
+        process = LocalBackend.model_checker(keras_backend)
+        stack.callback(process.close)
+        return process
+    cv = spec.block.cv
+    trials = len(spec.points) * (cv.n_splits * cv.n_repeats if cv is not None else 1)
+    executor.prestart(keras_backend, workers=min(n, trials), threads=threads)
+    return functools.partial(executor.check_models, keras_backend=keras_backend, threads=threads)
 
 
 def _plan_and_run(
     spec: SweepSpec,
     runs_dir: Path,
     executor: Any,
-    checker: ModelCheckProcess | None,
+    checker: ModelChecker | None,
     *,
     fail_fast: bool,
     options: dict[str, Any],
@@ -159,8 +155,6 @@ def _plan_and_run(
         run = SearchRun(plan, executor, model_checker=checker, **options)
     else:
         plan = plan_sweep(spec, runs_dir, model_checker=checker)
-        if checker is not None:
-            checker.close()  # a grid is checked once, before it runs (a search checks each point it samples)
         run = SweepRun(plan, executor, **options)
     _claim_sweep_dir(plan)
     with run, track_sweep(run):  # MLflow's parent run, TensorBoard's HParams table: see tracking.sweeps
@@ -248,8 +242,7 @@ class SweepRun:
         """The backend, opened on first use; it closes with this run."""
         if not self._opened:
             self._stack.enter_context(self.backend)
-            self.workers = self.workers or self.backend.default_workers()
-            self.threads = self.plan.spec.base.runtime.intra_op_threads or self.backend.threads_per_worker(self.workers)
+            self.workers, self.threads = worker_layout(self.backend, self.plan.spec, self.workers)
             self.info.update(workers=self.workers, threads_per_worker=self.threads)
             self._opened = True
         return self.backend
@@ -329,66 +322,12 @@ class SweepRun:
         self.counts = counts
 
     def refit(self, best: PointResult) -> dict[str, Any]:
-        """Retrain the best point on all training data and evaluate it on the test set (skipped when already done).
+        """Retrain the best point on all training data and test it: :func:`mlrun.sweep.refit.run_refit`."""
 
-        See :mod:`mlrun.sweep.refit`: no validation split, no callback watching validation data, and
-        with early stopping the median of the best point's best epochs.
-        """
-        plan = self.plan
-        setup = refit_setup(plan.spec.point(best.point).config, fold_best_epochs(plan, best.point))
-        cfg = setup.cfg
-        key = trial_key(cfg, None, plan.fingerprints[best.point], kind="refit")
-        run_dir = plan.sweep_dir / REFIT_DIR
-        reused = is_done(run_dir) and read_key(run_dir) == key
-        if not reused:
-            be = self.open()
-            prepare_dir(
-                run_dir,
-                {
-                    "kind": "refit",
-                    "sweep_id": plan.sweep_id,
-                    "key": key,
-                    "point": best.point,
-                    "params": best.params,
-                    "fold": None,
-                    "dataset_fingerprint": plan.fingerprints[best.point],
-                },
-            )
-            threads = cfg.runtime.intra_op_threads or be.threads_per_worker(1)  # the refit runs alone: all the cores
-            task = trial_task(
-                plan, REFIT_DIR, key, cfg, None, run_dir, evaluate_on="test", threads=threads, command=self.command
-            )
-            self.notify(SweepProgress("refit", 1, 0, 0, 0, REFIT_DIR))
-            with contextlib.closing(be.run([task], workers=1, threads=threads)) as finished:
-                for task, outcome in finished:
-                    record_outcome(run_dir, task, outcome)
-                    self.notify(
-                        SweepProgress(
-                            "refit",
-                            1,
-                            1,
-                            int(outcome["status"] != "completed"),
-                            0,
-                            REFIT_DIR,
-                            outcome["status"],
-                            outcome.get("error"),
-                        )
-                    )
-        metrics = None
-        if is_done(run_dir):
-            m = store.read_json(run_dir / store.METRICS_FILE)
-            metrics = {k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return {
-            "dir": REFIT_DIR,
-            "key": key,
-            "point": best.point,
-            "params": best.params,
-            "status": trial_state(run_dir),
-            "error": None if metrics else read_error(run_dir),
-            "reused": reused,
-            **setup.record(),
-            "test_metrics": metrics,
-        }
+        def opened() -> tuple[Any, int]:
+            return self.open(), self.threads  # open() sets the trials' thread count
+
+        return run_refit(self.plan, best, opened, command=self.command, notify=self.notify)
 
     def write_info(self) -> None:
         self.info["trials"] = dict(self.counts)

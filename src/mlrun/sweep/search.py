@@ -27,6 +27,7 @@ from mlrun.data import Dataset, load_dataset
 from mlrun.errors import ConfigError
 from mlrun.store import slugify
 from mlrun.sweep.config import Point, SweepSpec
+from mlrun.sweep.events import SweepProgress
 from mlrun.sweep.files import TRIAL_FILE
 from mlrun.sweep.plan import (
     ModelChecker,
@@ -45,7 +46,7 @@ from mlrun.sweep.plan import (
     trial_key,
 )
 from mlrun.sweep.results import SweepTable
-from mlrun.sweep.run import SweepProgress, SweepRun
+from mlrun.sweep.run import SweepRun
 from mlrun.sweep.space import Dimension, decode, parse_space, sample
 from mlrun.sweep.trials import is_done, prepare_dir, record_outcome, trial_info, trial_state, trial_task
 
