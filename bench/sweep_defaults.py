@@ -20,6 +20,7 @@ Usage::
 
     python bench/sweep_defaults.py                 # 2 repeats, 12 trials
     python bench/sweep_defaults.py --repeats 3 --trials 12 --epochs 20
+    python bench/sweep_defaults.py --share-only --epochs 100   # the share with larger trials
 """
 
 from __future__ import annotations
@@ -115,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=12)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--share-only", action="store_true", help="only measurement 3, the time inside epochs")
     args = ap.parse_args(argv)
+    if args.share_only:
+        with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as tmp:
+            epoch_share(Path(tmp), args.trials, args.epochs)
+        return 0
     print(f"load average {os.getloadavg()[0]:.2f}; free-cores check {free_cores_ratio():.2f}x", flush=True)
     with tempfile.TemporaryDirectory(prefix="mlrun-bench-") as tmp:
         work = Path(tmp)
