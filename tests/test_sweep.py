@@ -534,6 +534,15 @@ def diverging_config(**sweep) -> dict:
 
 
 @pytest.mark.slow
+def test_a_regression_sweep_reports_its_refit_by_r2(cli, write_config, runs_dir: Path) -> None:
+    config = diverging_config(grid={"optimizer.learning_rate": [0.01]}, refit=True)
+    result = invoke_sweep(cli, write_config(config), runs_dir, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    refit = json.loads((only_sweep(runs_dir) / "sweep.json").read_text())["refit"]["test_metrics"]
+    assert f"refit: test r2 {refit['r2']:.4f}" in result.output and "accuracy" not in result.output
+
+
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(cli, write_config, runs_dir: Path) -> None:
     result = invoke_sweep(cli, write_config(diverging_config()), runs_dir, "--workers", "2")
     assert result.exit_code == 1, result.output

@@ -369,8 +369,9 @@ def _print_sweep_result(result: SweepResult, *, leaderboard: bool) -> None:
             f"best: {describe_point(best.params)} ({result.table.metric} {score['mean']:.4f} ± {score['std']:.4f}); config: {result.sweep_dir / 'best_config.yaml'}"
         )
     if result.refit and result.refit.get("test_metrics"):
-        name, value = _refit_headline(result.refit["test_metrics"])
-        say(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})")
+        name, value = _refit_headline(result.refit["test_metrics"], result.plan.task)
+        if value is not None:
+            say(f"refit: test {name} {value:.4f} ({result.sweep_dir / 'refit'})")
     for trial, error in result.failures[:10]:
         err_console.print(f"{trial}: {error}", markup=False)
     say(
@@ -379,11 +380,13 @@ def _print_sweep_result(result: SweepResult, *, leaderboard: bool) -> None:
     )
 
 
-def _refit_headline(metrics: Mapping[str, Any]) -> tuple[str, float]:
+def _refit_headline(metrics: Mapping[str, Any], task: str) -> tuple[str, float | None]:
+    """The refit's headline test metric (r2 for regression, accuracy otherwise) and its value, if recorded."""
     from mlrun.metrics import registry
 
-    name = registry.headline(metrics.get("task"))
-    return name, float(metrics.get(name) or 0.0)
+    name = registry.headline(task)
+    value = metrics.get(name)
+    return name, float(value) if isinstance(value, (int, float)) else None
 
 
 if __name__ == "__main__":  # pragma: no cover
