@@ -136,10 +136,12 @@ def validate(
     from mlrun.model import summary_text
 
     d = prep.data
+    calibration = "" if d.x_cal is None else f" / {len(d.x_cal)} calibration"
     console.print(summary_text(prep.model), markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"{config}: valid. {d.task} task on {d.source}: input {d.input_shape}, "
-        f"{len(d.x_train)} train / {0 if d.x_val is None else len(d.x_val)} validation / {len(d.x_test)} test samples, "
+        f"{len(d.x_train)} train / {0 if d.x_val is None else len(d.x_val)} validation{calibration} / "
+        f"{len(d.x_test)} test samples, "
         f"{prep.model.count_params():,} parameters",
         highlight=False,
         soft_wrap=True,

@@ -44,6 +44,7 @@ def summarize_data(data: Dataset, *, name: str | None = None) -> dict[str, Any]:
     for split, x, y in (
         ("train", data.x_train, data.y_train),
         ("validation", data.x_val, data.y_val),
+        ("calibration", data.x_cal, data.y_cal),
         ("test", data.x_test, data.y_test),
     ):
         if x is None or len(x) == 0:

@@ -31,7 +31,7 @@ def evaluate(
     With ``evaluation.mc_samples`` above 1, each model predicts that many Monte Carlo passes
     (dropout on, Bayesian weights drawn). The spread of all passes, and a Gaussian head's
     variance (``loss: gaussian_nll`` or ``gaussian_beta_nll``), are recorded as predictive standard deviations;
-    with ``evaluation.recalibrate``, scaled by the factor fitted on the validation split (:func:`recalibrate`).
+    with ``evaluation.recalibrate``, scaled by the factor fitted on the calibration or validation split (:func:`recalibrate`).
     """
     km = keras_modules()
     x, y = data.scored(on)
@@ -85,7 +85,10 @@ def recalibrate(
     on: str,
     method: Literal["sigma", "coverage"] | None = "sigma",
 ) -> tuple[Predictive, dict[str, Any]]:
-    """Scale the scored stds by the factor ``method`` fits on the validation split (``evaluation.recalibrate``).
+    """Scale the scored stds by the factor ``method`` fits on held-out rows (``evaluation.recalibrate``).
+
+    The rows are the calibration split when there is one, else the validation split (see
+    :meth:`mlrun.data.Dataset.recalibration_set`); never the scored data.
 
     ``predict`` predicts inputs the way ``pred`` was predicted (the same passes and members). Returns the
     scaled predictions and metrics.json's ``recalibration`` record: the method, the scale, what it was

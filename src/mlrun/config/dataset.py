@@ -97,6 +97,11 @@ class DatasetConfig(Strict):
     variance), ``minmax`` (to [0, 1]) or ``none``. Statistics come from the training set."""
     validation_split: float = Field(default=0.2, ge=0.0, lt=1.0)
     """Fraction of the training set held out for validation (0 for none)."""
+    calibration_split: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """Fraction of the training set held out for ``evaluation.recalibrate`` only (0 for none): never fit
+    on, never watched by early stopping or another callback, never scored. Taken after the validation
+    split, from the rows it leaves, so the validation rows stay the same. Ignored by a cross-validation
+    fold (its inner validation split is fitted on); a sweep's refit keeps it."""
     test_size: float = Field(default=0.2, ge=0.0, lt=1.0)
     """Fraction held out as the test set, for sources without one. 0: no held-out test set, the
     test metrics are computed on the training data (does the model represent the data at all?)."""
@@ -197,11 +202,14 @@ class DatasetConfig(Strict):
 
     @model_serializer(mode="wrap")
     def _drop_unused(self, handler: Any) -> dict[str, Any]:
-        # Synthetic parameters and cleaning appear in a resolved config only where they are used.
+        # Synthetic parameters, cleaning and a calibration split appear in a resolved config only where they
+        # are used (so the configs, and the sweep trial keys hashed from them, of runs without one stay as they were).
         data = handler(self)
         for key in ("cleaning", *_SYNTHETIC_KEYS):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("calibration_split") == 0:
+            data.pop("calibration_split")
         return data
 
     @field_validator("scale", mode="before")
@@ -263,6 +271,11 @@ class DatasetConfig(Strict):
             raise ValueError(f"n_informative ({self.n_informative}) cannot exceed n_features ({self.n_features})")
         if self.cleaning is not None and (self.path is None or self.path.suffix.lower() not in (".csv", ".txt")):
             raise ValueError("cleaning: applies to CSV files only (dataset.path: a .csv file); remove it")
+        if self.validation_split + self.calibration_split >= 1:
+            raise ValueError(
+                f"calibration_split: {self.calibration_split} with validation_split {self.validation_split} "
+                "leaves no training rows (their sum must be below 1); lower one of them"
+            )
         return self
 
 

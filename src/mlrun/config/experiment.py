@@ -92,11 +92,19 @@ def has_predictive_std(cfg: ExperimentConfig) -> bool:
 
 
 def check_recalibration(cfg: ExperimentConfig) -> None:
-    """Raise ValueError when ``evaluation.recalibrate`` has no std to scale or no validation data to fit on.
+    """Raise ValueError when ``evaluation.recalibrate`` has no std to scale or no held-out rows to fit on,
+    or when ``dataset.calibration_split`` holds rows out for it while it is off.
 
     (On a classifier it is refused by :func:`check_task`, once the task is known.)
     """
+    calibration = cfg.dataset.calibration_split
     if not cfg.evaluation.recalibrate:
+        if calibration > 0:
+            raise ValueError(
+                f"dataset.calibration_split: holds out rows for evaluation.recalibrate only, which is off; "
+                f"set evaluation.recalibrate (true or coverage), or remove dataset.calibration_split (got "
+                f"{calibration}: those rows would be neither trained on nor used)"
+            )
         return
     if not has_predictive_std(cfg):
         raise ValueError(
@@ -105,10 +113,12 @@ def check_recalibration(cfg: ExperimentConfig) -> None:
             "(or gaussian_beta_nll), training.ensemble: 4, or Monte Carlo samples (evaluation.mc_samples: 50 "
             "with model.dropout or model.bayesian); or remove evaluation.recalibrate"
         )
-    if cfg.dataset.validation_split == 0:
+    if cfg.dataset.validation_split == 0 and calibration == 0:
         raise ValueError(
             "evaluation.recalibrate: fits its scale on the validation split, but dataset.validation_split "
-            "is 0: set it (e.g. 0.15), or remove evaluation.recalibrate (it is never fitted on the test set)"
+            "is 0: hold out a calibration split for it (dataset.calibration_split, e.g. 0.15: rows that early "
+            "stopping never watches), or set dataset.validation_split (e.g. 0.15), or remove "
+            "evaluation.recalibrate (it is never fitted on the test set)"
         )
 
 

@@ -7,6 +7,7 @@ the training set.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,10 @@ class Dataset:
     fold_positions: dict[str, np.ndarray] | None = None
     """With a fold: the positions in the training set (after ``limit``) of the rows fit on (``train``),
     watched by callbacks (``val``, the inner validation split) and scored (``fold``)."""
+    x_cal: np.ndarray | None = None
+    """The calibration split (``dataset.calibration_split``): only ``evaluation.recalibrate`` fits on it;
+    never fit on, watched by callbacks or scored. None without one, and always with a fold."""
+    y_cal: np.ndarray | None = None
 
     def scored(self, on: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The data a run is evaluated on: ``test``, or ``validation`` (the held-out fold, else the validation set)."""
@@ -71,9 +76,12 @@ class Dataset:
     def recalibration_set(self, on: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
         """The data ``evaluation.recalibrate`` fits its std scale on, for a run scored on ``on``, and its name.
 
-        The validation split (with a cross-validation fold: the fold's inner validation split), never
-        the scored data: a run scored on its validation split gets (None, None, why not).
+        The calibration split when there is one (it is never scored); else the validation split (with a
+        cross-validation fold: the fold's inner validation split), never the scored data: a run scored on
+        its validation split gets (None, None, why not).
         """
+        if self.x_cal is not None:
+            return self.x_cal, self.y_cal, "calibration"
         if on == "validation" and self.x_fold is None:
             return None, None, "this run is scored on its validation split, so the scale cannot be fitted there too"
         if self.x_val is None:
@@ -104,7 +112,7 @@ class Dataset:
         if cached is None:
             h = hashlib.sha256()
             arrays = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
-            for arr in (*arrays, self.x_fold, self.y_fold):
+            for arr in (*arrays, self.x_fold, self.y_fold, self.x_cal, self.y_cal):
                 if arr is not None:
                     h.update(str(arr.shape).encode())
                     h.update(np.ascontiguousarray(arr).data)  # the buffer itself, no copy
@@ -114,9 +122,11 @@ class Dataset:
     def summary(self, *, evaluate_on: str = "test") -> dict[str, Any]:
         """What run.json records about the data.
 
-        ``n_train`` rows are fit on, ``n_val`` are watched by callbacks (validation data) and
-        ``n_scored`` are what the run is evaluated on (``evaluate_on``): with a fold, the held-out
-        fold, and ``n_train + n_val + n_scored`` is the size of the training set.
+        ``n_train`` rows are fit on, ``n_val`` are watched by callbacks (validation data), ``n_cal``
+        are held out for ``evaluation.recalibrate`` only (the calibration split; 0 without one) and
+        ``n_scored`` are what the run is evaluated on (``evaluate_on``). Without a fold,
+        ``n_train + n_val + n_cal`` is the size of the training set; with a fold (no calibration
+        split), ``n_scored`` is the held-out fold and ``n_train + n_val + n_scored`` is.
         """
         scored, _ = self.scored(evaluate_on)
         return {
@@ -126,6 +136,7 @@ class Dataset:
             "classes": self.classes,
             "n_train": int(len(self.x_train)),
             "n_val": int(len(self.x_val)) if self.x_val is not None else 0,
+            "n_cal": int(len(self.x_cal)) if self.x_cal is not None else 0,
             "n_test": int(len(self.x_test)),
             "n_scored": int(len(scored)) if scored is not None else 0,
             "fingerprint": self.fingerprint(),
@@ -165,6 +176,10 @@ def load_dataset(
             A CSV's fill values and one-hot categories (``dataset.cleaning``) come from
             the rows fit on too.
 
+    Without a ``fold``, ``dataset.calibration_split`` (a fraction of the training set) is then
+    split off the rows the validation split left, as ``x_cal`` (seeded, unstratified); a fold
+    ignores it and says so in ``notes``.
+
     Raises:
         ConfigError: no ``task`` is given and the labels and the loss leave it open.
         DataError: the data is missing, unreadable, or its labels do not fit
@@ -188,6 +203,9 @@ def load_dataset(
             "(and fitted on by evaluation.recalibrate); "
             f"fold {fold.index} only scored"
         )
+    if cfg.calibration_split > 0:
+        parts = _calibration_split(parts, cfg.calibration_split, n_training=len(y), fold=fold, seed=seed)
+        raw.notes.append(_calibration_note(cfg.calibration_split, fold, after_validation=parts.x_val is not None))
     cleaned, x_test = _clean(raw.table, parts, x_test)
     x, y, x_val, y_val = parts.x, parts.y, parts.x_val, parts.y_val
 
@@ -213,6 +231,8 @@ def load_dataset(
         x_fold=prep.apply(parts.x_fold) if parts.x_fold is not None else None,
         y_fold=parts.y_fold,
         fold_positions=parts.positions,
+        x_cal=prep.apply(parts.x_cal) if parts.x_cal is not None else None,
+        y_cal=parts.y_cal,
     )
 
 
@@ -225,12 +245,15 @@ def _clean(table: CleanTable | None, parts: _Parts, x_test: np.ndarray) -> tuple
     parts.x, parts.x_val = cleaned.x, cleaned.x_val
     if parts.x_fold is not None:
         parts.x_fold = table.features(cleaned.cleaner, parts.x_fold)
+    if parts.x_cal is not None:
+        parts.x_cal = table.features(cleaned.cleaner, parts.x_cal)
     return cleaned, cleaned.x_test
 
 
 @dataclass
 class _Parts:
-    """The training set split for a run: rows fit on, validation rows, and a held-out fold (with their positions)."""
+    """The training set split for a run: rows fit on, validation rows, a held-out fold (with their positions)
+    and the calibration rows."""
 
     x: np.ndarray
     y: np.ndarray
@@ -239,6 +262,39 @@ class _Parts:
     x_fold: np.ndarray | None = None
     y_fold: np.ndarray | None = None
     positions: dict[str, np.ndarray] | None = None
+    x_cal: np.ndarray | None = None
+    y_cal: np.ndarray | None = None
+
+
+def _calibration_split(parts: _Parts, fraction: float, *, n_training: int, fold: Fold | None, seed: int) -> _Parts:
+    """Split ``fraction`` of the ``n_training`` rows of the training set off the rows left to fit on, as the
+    calibration split; a cross-validation fold keeps its parts (its inner validation split is fitted on)."""
+    if fold is not None:
+        return parts
+    x, x_cal, y, y_cal = split(
+        parts.x,
+        parts.y,
+        fraction,
+        seed=seed,
+        stratify=False,
+        what="calibration (dataset.calibration_split)",
+        of=n_training,
+    )
+    return dataclasses.replace(parts, x=x, y=y, x_cal=x_cal, y_cal=y_cal)
+
+
+def _calibration_note(fraction: float, fold: Fold | None, *, after_validation: bool) -> str:
+    """What ``notes`` says about ``dataset.calibration_split``."""
+    if fold is None:
+        after = ", from the rows the validation split left" if after_validation else ""
+        return (
+            f"calibration split: {fraction} of the training set{after}, "
+            "only for evaluation.recalibrate: never fit on, watched by callbacks or scored"
+        )
+    return (
+        f"dataset.calibration_split ({fraction}) ignored under cross-validation: evaluation.recalibrate fits on "
+        f"the inner validation split of the training part of fold {fold.index}"
+    )
 
 
 def _inner_split(parts: _Parts, fraction: float, *, seed: int, stratify: bool) -> _Parts:

@@ -108,16 +108,35 @@ def _can_stratify(y: np.ndarray, n_small: int) -> bool:
     return y.ndim == 1 and counts.min() >= 2 and n_small >= len(counts) and len(y) - n_small >= len(counts)
 
 
-def split(x, y, fraction: float, *, seed: int, stratify: bool, what: str):
+def split(x, y, fraction: float, *, seed: int, stratify: bool, what: str, of: int | None = None):
+    """Split ``ceil(fraction * of)`` samples off ``x`` and ``y`` (default ``of``: all of them); seeded.
+
+    Returns ``(x_rest, x_part, y_rest, y_part)``, as scikit-learn's ``train_test_split``. ``of`` counts the
+    samples the fraction is of when ``x`` is what an earlier split left (the calibration split is a fraction
+    of the whole training set, taken from what the validation split left).
+
+    >>> x_rest, x_part, _, _ = split(np.arange(8), np.zeros(8), 0.25, seed=0, stratify=False, what="a", of=12)
+    >>> len(x_rest), len(x_part)
+    (5, 3)
+
+    Raises:
+        DataError: the split would leave no sample on one side.
+    """
     from sklearn.model_selection import train_test_split
 
-    n_small = math.ceil(len(x) * fraction)
+    n_small = math.ceil((len(x) if of is None else of) * fraction)
     if n_small < 1 or n_small >= len(x):
+        if of is not None:
+            raise DataError(
+                f"error: a {what} split of {fraction} of {of} samples takes {n_small}, but only {len(x)} are left "
+                "after the earlier splits, so none would be trained on; use more data or lower the splits"
+            )
         raise DataError(
             f"error: {len(x)} samples are too few for a {what} split of {fraction}; use more data or change the split"
         )
     strat = y if stratify and _can_stratify(y, n_small) else None
-    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strat)
+    # The count: of a fraction sklearn takes ceil(fraction * len(x)), so without `of` the split is as it was.
+    return train_test_split(x, y, test_size=n_small, random_state=seed, stratify=strat)
 
 
 def subsample(x, y, limit: int, *, seed: int, stratify: bool):

@@ -101,6 +101,7 @@ def _check_same_data(run_dir: Path, data: Dataset, preprocessing: dict[str, Any]
         x_val=scale(data.x_val),
         x_test=scaling.apply(data.x_test),
         x_fold=scale(data.x_fold),
+        x_cal=scale(data.x_cal),
     )
     if recorded is not None and scaled.fingerprint() != recorded:
         raise RunError(

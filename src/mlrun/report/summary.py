@@ -116,10 +116,9 @@ def key_values(run: RunData) -> list[tuple[str, str]]:
     get = run.config_get
     found = run.info.get("dataset")
     dataset: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
-    sizes = [dataset.get(k) for k in ("n_train", "n_val", "n_test")]
     items = [
         ("dataset", str(get("dataset.name") or get("dataset.path") or dataset.get("name") or "—")),
-        ("samples", " / ".join(fmt(s) for s in sizes) + " (train / val / test)" if any(sizes) else "—"),
+        ("samples", _sizes(dataset)),
         ("topology", describe_model(get("model"))),
         ("parameters", fmt(run.info.get("params"))),
         ("loss", plain(get("loss")) if get("loss") is not None else "—"),
@@ -136,6 +135,15 @@ def key_values(run: RunData) -> list[tuple[str, str]]:
     if isinstance(recalibration, Mapping):
         items.append(("recalibration", _recalibration_text(recalibration)))
     return items
+
+
+def _sizes(dataset: Mapping[str, Any]) -> str:
+    """``800 / 200 / 250 (train / val / test)``; the calibration split's size too, when the run had one."""
+    parts = ["train", "val", "test"]
+    if isinstance(dataset.get("n_cal"), int) and dataset["n_cal"] > 0:
+        parts.insert(2, "cal")
+    sizes = [dataset.get(f"n_{part}") for part in parts]
+    return " / ".join(fmt(s) for s in sizes) + f" ({' / '.join(parts)})" if any(sizes) else "—"
 
 
 def _recalibration_text(record: Mapping[str, Any]) -> str:

@@ -287,8 +287,8 @@ def resolve_block(block: SweepBlock, task: str) -> SweepBlock:
 
 
 def check_folds(cv: CVConfig, data: Dataset, spec: SweepSpec) -> None:
-    """Split the training set (training plus validation part) into the folds now, so a bad split fails before training."""
-    y = data.y_train if data.y_val is None else np.concatenate([data.y_train, data.y_val])
+    """Split the training set (its training, validation and calibration parts) into the folds now, so a bad split fails before training."""
+    y = np.concatenate([part for part in (data.y_train, data.y_val, data.y_cal) if part is not None])
     try:
         fold_indices(
             y,

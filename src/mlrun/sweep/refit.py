@@ -4,7 +4,14 @@ A trial's early stopping and reduce_on_plateau schedule watch validation data. T
 none: it fits every training row (no ``dataset.validation_split``), so the callbacks that watch
 ``val_*`` quantities are removed, and with early stopping gone the refit trains for as many
 epochs as the best point's trials did: the median of their ``best_epoch``, rounded half up.
-With ``evaluation.recalibrate`` the refit keeps its validation split, only to fit the std scale on.
+
+``evaluation.recalibrate`` fits its std scale on held-out rows, never on the test set. With a
+``dataset.calibration_split`` the refit keeps that split (the same fraction of the training set,
+now taken from all of it) and drops its validation split like any refit: the calibration split is
+what the user held out for the scale, and nothing watches validation data in the refit, so the
+validation rows would only be rows not trained on. Without one, the refit keeps its validation
+split, only to fit the scale on; with early stopping removed, nothing watches it either, so its
+residuals are not optimistic there.
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ def median_epochs(best_epochs: Sequence[int]) -> int:
 def refit_setup(cfg: ExperimentConfig, best_epochs: Sequence[int]) -> RefitSetup:
     """The best point's config for the refit: all training data, no callback watching validation data.
 
-    All training data but the validation split when ``evaluation.recalibrate`` fits its scale there.
+    All training data but the calibration split (``dataset.calibration_split``), or without one but the
+    validation split when ``evaluation.recalibrate`` fits its scale there.
 
     Args:
         cfg: the best grid point's config.
@@ -73,8 +81,10 @@ def refit_setup(cfg: ExperimentConfig, best_epochs: Sequence[int]) -> RefitSetup
         training = evolve(training, early_stopping=None, epochs=epochs)
     if "optimizer.schedule" in watched:
         optimizer = evolve(optimizer, schedule=None)
-    # evaluation.recalibrate fits its std scale on the validation split, never on the test set: the refit keeps it.
-    dataset = cfg.dataset if cfg.evaluation.recalibrate else evolve(cfg.dataset, validation_split=0.0)
+    # evaluation.recalibrate fits its std scale on held-out rows, never on the test set: the calibration split
+    # when there is one (kept, as every dataset key), else the validation split, which the refit then keeps.
+    on_validation = cfg.evaluation.recalibrate and cfg.dataset.calibration_split == 0
+    dataset = cfg.dataset if on_validation else evolve(cfg.dataset, validation_split=0.0)
     refit = evolve(cfg, training=training, optimizer=optimizer, dataset=dataset)
     return RefitSetup(refit, epochs, source, watched)
 
