@@ -41,21 +41,39 @@ class BinaryProbabilities(keras.layers.Layer):
         return keras.ops.concatenate([1.0 - inputs, inputs], axis=-1)
 
 
-def exported_model(model: Any, preprocessing: dict[str, Any]) -> Any:
+class GaussianMeans(keras.layers.Layer):
+    """A Gaussian head's means: the first half of its outputs (see :mod:`mlrun.gaussian`); the variances are dropped."""
+
+    def call(self, inputs: Any) -> Any:
+        return inputs[..., : int(inputs.shape[-1]) // 2]
+
+
+def exported_model(model: Any, preprocessing: dict[str, Any], *, gaussian: bool = False) -> Any:
     """Wrap the trained ``model`` so that it takes raw inputs and gives what predictions.csv records.
 
     The run's scaling comes first (none, divide, standard or minmax, all ``(x - offset) / scale``);
     a binary model with one sigmoid output ends in ``[1 - p, p]``. Dropout is off, as in any
-    prediction: a Monte Carlo dropout run exports its deterministic model.
+    prediction: a Monte Carlo dropout run exports its deterministic model. ``model`` may be a deep
+    ensemble's members (a list): the graph holds every member and gives their mean, as the run's
+    predictions are. With ``gaussian`` (a Gaussian head), each model's means are kept and its
+    variances dropped: predictions.csv's ``y_pred``.
     """
+    members = model if isinstance(model, list) else [model]
     shape = tuple(int(d) for d in preprocessing["input_shape"])
     inputs = keras.Input(shape=shape, name="x", dtype="float32")
     scaling = Preprocessing.from_dict(preprocessing["scaling"])
     x = inputs if scaling.kind == "none" else InputScaling(scaling.offset, scaling.scale, name="scaling")(inputs)
-    outputs = model(x)
-    if preprocessing["task"] == "binary" and int(outputs.shape[-1]) == 1:
-        outputs = BinaryProbabilities(name="class_probabilities")(outputs)
-    wrapped = keras.Model(inputs, outputs, name=f"{model.name}_exported")
+    outputs = []
+    for i, member in enumerate(members):
+        if len(members) > 1:
+            member.name = f"member_{i}"  # loaded members share their architecture's name; a graph needs unique ones
+        out = member(x)
+        outputs.append(GaussianMeans(name=f"means_{i}")(out) if gaussian else out)
+    output = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="ensemble_mean")(outputs)
+    if preprocessing["task"] == "binary" and int(output.shape[-1]) == 1:
+        output = BinaryProbabilities(name="class_probabilities")(output)
+    name = members[0].name if len(members) == 1 else f"ensemble_of_{len(members)}"
+    wrapped = keras.Model(inputs, output, name=f"{name}_exported")
     wrapped(np.zeros((1, *shape), dtype=np.float32))  # Keras exports only a model that has been called
     return wrapped
 

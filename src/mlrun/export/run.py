@@ -82,7 +82,7 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None, *, base_dir:
     keras_model = _load_on_tensorflow(run_dir)
     from mlrun.export import graph
 
-    wrapped = graph.exported_model(keras_model, preprocessing)
+    wrapped = graph.exported_model(keras_model, preprocessing, gaussian=_gaussian_head(run_dir))
     notes = export_notes(run_dir, preprocessing)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=output.parent) as tmp:
@@ -92,7 +92,7 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None, *, base_dir:
             got = run_exported(spec, written, reference.x)
         except Exception as exc:  # a runtime that cannot load or run what its converter wrote
             raise RunError(graph.cannot_export(wrapped, spec, run_dir.name, exc)) from None
-        expected, against = _expected(reference, keras_model, preprocessing, mc=mc_samples(run_dir) > 1)
+        expected, against = _expected(reference, wrapped, mc=mc_samples(run_dir) > 1)
         diff = _max_abs_diff(got, expected, spec, run_dir.name)
         if diff > TOLERANCE:
             raise RunError(
@@ -134,26 +134,36 @@ def _in_fresh_process(run_dir: Path, fmt: str, output: Path | None, *, base_dir:
 
 
 def _load_on_tensorflow(run_dir: Path) -> Any:
-    """The run's model.keras, loaded by Keras on the TensorFlow backend (see :func:`_in_fresh_process`)."""
+    """The run's model.keras, or a deep ensemble's members (a list), loaded by Keras on TensorFlow (see
+    :func:`_in_fresh_process`)."""
     from mlrun.backend import import_keras
 
     import_keras("tensorflow")
     from mlrun.artifacts import load_run_model
+    from mlrun.ensemble import load_members
 
-    return load_run_model(run_dir)
+    return load_members(run_dir) or load_run_model(run_dir)
 
 
-def _expected(reference: Reference, model: Any, preprocessing: dict[str, Any], *, mc: bool) -> tuple[np.ndarray, str]:
-    """What the exported outputs must match: predictions.csv, or for MC dropout the Keras model's plain outputs."""
+def _gaussian_head(run_dir: Path) -> bool:
+    """Whether the run's model is a Gaussian head (``loss: gaussian_nll`` or ``gaussian_beta_nll``)."""
+    import yaml
+
+    from mlrun.config import GAUSSIAN_LOSSES
+
+    try:
+        loss = yaml.safe_load((run_dir / store.CONFIG_FILE).read_text()).get("loss")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+    return loss in GAUSSIAN_LOSSES
+
+
+def _expected(reference: Reference, wrapped: Any, *, mc: bool) -> tuple[np.ndarray, str]:
+    """What the exported outputs must match: predictions.csv, or for MC dropout (whose predictions.csv averages
+    random passes) the wrapped Keras model's deterministic outputs on the same raw inputs."""
     if not mc:
         return reference.expected, "predictions.csv"
-    from mlrun.data import Preprocessing
-    from mlrun.metrics.compute import class_probabilities
-
-    x = Preprocessing.from_dict(preprocessing["scaling"]).apply(reference.x)
-    scores = np.asarray(model.predict(x, batch_size=256, verbose=0), dtype=np.float64)
-    if preprocessing["task"] in ("binary", "multiclass"):
-        scores = class_probabilities(scores, preprocessing["task"])
+    scores = np.asarray(wrapped.predict(reference.x.astype(np.float32), batch_size=256, verbose=0), dtype=np.float64)
     return scores.reshape(len(scores), -1), "the Keras model's deterministic outputs"
 
 
@@ -176,6 +186,19 @@ def _move_into_place(written: Path, output: Path) -> None:
 def export_notes(run_dir: Path, preprocessing: dict[str, Any]) -> list[str]:
     """What the exported model does not do that the run did: Monte Carlo dropout, CSV cleaning."""
     notes = []
+    from mlrun.ensemble import member_model_paths
+
+    members = len(member_model_paths(run_dir))
+    if members > 1:
+        notes.append(
+            f"deep ensemble (training.ensemble: {members}): exported the mean of its {members} members, all in one "
+            "graph; it gives no predictive standard deviations (mlrun predict gives their spread)"
+        )
+    if _gaussian_head(run_dir):
+        notes.append(
+            "Gaussian head: exported the predicted means (predictions.csv's y_pred); the variances it also "
+            "predicts are left out (mlrun predict gives y_std)"
+        )
     samples = mc_samples(run_dir)
     if samples > 1:
         notes.append(
