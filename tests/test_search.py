@@ -288,6 +288,40 @@ def test_a_tpe_search_runs_on_ray(cli, write_config, tmp_path: Path) -> None:
     assert study_states(sweep_dir) == ["COMPLETE", "COMPLETE"]
 
 
+def test_a_configuration_killed_before_or_while_it_was_sampled_is_asked_again() -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from mlrun.sweep.study import counted_trials, recover_interrupted, resumed_numbers
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.ask()  # killed before its first suggest: no params
+    partial = study.ask()
+    lr = partial.suggest_float("optimizer.learning_rate", 1e-4, 1e-1, log=True)  # killed before the second
+    assert recover_interrupted(study) == [0, 1]
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.WAITING, TrialState.WAITING]
+    assert resumed_numbers(trials) == {0, 1} and counted_trials(study) == 0  # neither counts towards n_trials
+    again = [study.ask(), study.ask()]
+    assert again[1].suggest_float("optimizer.learning_rate", 1e-4, 1e-1, log=True) == lr  # what was sampled stays
+    assert again[1].suggest_categorical("model.hidden_units", ["[8]", "[24]"]) in ("[8]", "[24]")
+
+
+def test_results_rows_leave_a_key_a_configuration_never_sampled_empty() -> None:
+    from mlrun.sweep.results import PointResult, SweepTable
+
+    empty = {"mean": None, "std": None, "folds": [None]}
+    points = [
+        PointResult(0, {"optimizer.learning_rate": 0.01}, [], [None], tracked={"val_accuracy": dict(empty)}),
+        PointResult(1, {}, [], [None], tracked={"val_accuracy": dict(empty)}),
+    ]
+    table = SweepTable(
+        "val_accuracy", "max", ["model.hidden_units", "optimizer.learning_rate"], ["val_accuracy"], 1, points
+    )
+    assert [row[:2] for row in table.rows()] == [["", "0.01"], ["", ""]]
+
+
 # --------------------------------------------------------------------------- the report
 
 

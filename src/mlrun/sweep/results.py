@@ -91,7 +91,8 @@ class SweepTable:
         """results.csv rows: grid values, then mean, std and each fold per tracked metric, then rank."""
         out = []
         for p in self.points:
-            row: list[Any] = [format_value(p.params[k]) for k in self.grid_keys]
+            # a search's configuration may lack a key: one that failed or was interrupted before it was sampled
+            row: list[Any] = [format_value(p.params[k]) if k in p.params else "" for k in self.grid_keys]
             for m in self.tracked:
                 t = p.tracked[m]
                 row += [_cell(t["mean"]), _cell(t["std"]), *(_cell(v) for v in t["folds"])]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlrun import store
-from mlrun.sweep.grid import format_value
 from mlrun.sweep.plan import SweepPlan, Trial
 from mlrun.sweep.results import PointResult, SweepTable, compare_with_best, point_result, rank_points
 from mlrun.sweep.space import Dimension, decode
@@ -57,9 +56,8 @@ class SearchTable(SweepTable):
     def rows(self) -> list[list[Any]]:
         out = []
         n = len(self.grid_keys)
-        for p, s, row in zip(self.points, self.search_rows or [], super().rows()):
-            values = [format_value(p.params[k]) if k in p.params else "" for k in self.grid_keys]
-            out.append([s.trial, s.state, *values, s.epochs, s.folds, *row[n:]])
+        for s, row in zip(self.search_rows or [], super().rows()):
+            out.append([s.trial, s.state, *row[:n], s.epochs, s.folds, *row[n:]])
         return out
 
 

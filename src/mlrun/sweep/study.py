@@ -108,8 +108,9 @@ def recover_interrupted(study: Any) -> list[int]:
     interrupted = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(trial.number, state=TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={RESUMES: trial.number})
+        # Its params as far as they were sampled: a kill between ask() and the last suggest leaves some (or none)
+        # out, and the enqueued trial samples those afresh. It replaces the interrupted one in the count and table.
+        study.enqueue_trial(trial.params, user_attrs={RESUMES: trial.number})
         interrupted.append(trial.number)
     return interrupted
 
