@@ -77,6 +77,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     """Train a config of :data:`CONFIGS` once per module; return its run directory."""
     from typer.testing import CliRunner
 
+    from mlrun.backend import import_keras, loaded_backend
+
+    if loaded_backend() is None:
+        # Export runs Keras on TensorFlow, in this process when nothing else is loaded here; the tests that
+        # monkeypatch it need that path. Without this, the first training (backend auto) would load JAX.
+        import_keras("tensorflow")
+
     root = tmp_path_factory.mktemp("export")
     done: dict[str, Path] = {}
 
