@@ -107,8 +107,26 @@ requires_mnist = pytest.mark.skipif(
 )
 
 
-def kill_after_finished_trials(proc: subprocess.Popen, runs_dir: Path, n: int, *, timeout: float) -> list[Path]:
-    """SIGKILL a running ``mlrun sweep`` once ``n`` of its trials have completed; return the completed trial dirs."""
+def descendants(pid: int) -> list[int]:
+    """The pids of every process below ``pid`` (Linux's /proc; [] where there is none)."""
+    found = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(c) for c in children.read_text().split()]
+        except OSError:  # the thread or process ended meanwhile
+            continue
+        for kid in kids:
+            found += [kid, *descendants(kid)]
+    return found
+
+
+def kill_after_finished_trials(
+    proc: subprocess.Popen, runs_dir: Path, n: int, *, timeout: float, children: list[int] | None = None
+) -> list[Path]:
+    """SIGKILL a running ``mlrun sweep`` once ``n`` of its trials have completed; return the completed trial dirs.
+
+    ``children``, when given, gets the pids of the sweep's processes (workers, helpers) as they were at the kill.
+    """
     from mlrun import store
 
     def completed() -> list[Path]:
@@ -121,6 +139,8 @@ def kill_after_finished_trials(proc: subprocess.Popen, runs_dir: Path, n: int, *
     deadline = time.time() + timeout
     while len(completed()) < n and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
+    if children is not None:
+        children += descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(1.5)  # workers notice their parent is gone within half a second; one may finish its trial first

@@ -256,10 +256,13 @@ def test_resume_after_kill_9_loses_and_repeats_no_finished_configuration(cli, wr
     path = write_config(search_config(search="random", n_trials=4, epochs=2))
     command = [sys.executable, "-m", "mlrun", "sweep", str(path), "--runs-dir", str(runs_dir), "--workers", "2", "-q"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished = kill_after_finished_trials(proc, runs_dir, 3, timeout=180)
+    children: list[int] = []
+    finished = kill_after_finished_trials(proc, runs_dir, 3, timeout=180, children=children)
     assert 3 <= len(finished) < 8, "the search was not killed half-way"
     sweep_dir = only_sweep(runs_dir)
     time.sleep(1.5)  # workers notice their parent is gone within half a second
+    # the workers and the process that checks sampled configurations end with the sweep: none is left behind
+    assert len(children) >= 3 and not [pid for pid in children if process_running(pid)], children
     for run in sweep_dir.glob("trials/*/run.json"):
         info = store.read_run_info(run.parent)
         assert info["status"] == "completed" or not process_running(info["pid"]), info

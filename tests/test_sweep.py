@@ -498,11 +498,13 @@ def test_resume_after_kill_9_runs_only_the_missing_trials(cli, digits_sweep, tmp
         "sweep.refit=false",
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finished = kill_after_finished_trials(proc, runs_dir, 2, timeout=120)
+    children: list[int] = []
+    finished = kill_after_finished_trials(proc, runs_dir, 2, timeout=120, children=children)
     assert 2 <= len(finished) < 6, "the sweep was not killed half-way"
     sweep_dir = only_sweep(runs_dir)
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "running"  # as the kill left it
     time.sleep(1.5)  # workers notice their parent is gone within half a second
+    assert children and not [pid for pid in children if process_running(pid)], children  # none left behind
     for run in sweep_dir.glob("trials/*/run.json"):
         info = store.read_run_info(run.parent)
         assert info["status"] == "completed" or not process_running(info["pid"]), info  # no orphan goes on writing

@@ -139,8 +139,14 @@ def _check_models(checks: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- a search's model checks
 
 
-def _ignore_interrupts() -> None:
+def _start_check_process(parent_pid: int) -> None:
+    """In the check process: leave Ctrl-C to the sweep (it closes this process), and end with the sweep.
+
+    A killed sweep (kill -9) cannot close it, and its pipe never reports the end (this process holds both
+    ends of its call queue), so it watches the sweep's pid as the workers do.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def _import_keras_in_worker(keras_backend: str) -> None:
@@ -169,7 +175,9 @@ class ModelCheckProcess:
         from concurrent.futures import ProcessPoolExecutor
 
         # Ctrl-C reaches the whole process group: the sweep process closes this one itself.
-        self._pool: Any = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_ignore_interrupts)
+        self._pool: Any = ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=_start_check_process, initargs=(os.getpid(),)
+        )
         # Import Keras there now, while this process loads the data: the check then finds it loaded.
         self._pool.submit(_import_keras_in_worker, keras_backend)
 
