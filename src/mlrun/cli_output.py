@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 
-from mlrun import store
+from mlrun import interrupts, store
 from mlrun.cli_options import console
 from mlrun.errors import ConfigError, MlrunError
 
@@ -23,23 +21,17 @@ def runs_dir_or_default(value: Path | None) -> Path:
     return value if value is not None else store.default_runs_dir()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so a run is marked interrupted and cleaned up."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
 @contextlib.contextmanager
 def cli_errors(config: Path | None = None, overrides: list[str] | None = None) -> Iterator[None]:
     """Turn mlrun's errors into a message on stderr and an exit code; interrupts into 130/143.
 
     A config error found against the data or the model is pointed at ``config``'s file and lines.
+    Ctrl-C and SIGTERM are remembered while the command runs (:mod:`mlrun.interrupts`), so that
+    training raises one again where a library swallowed it.
     """
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        yield
+        with interrupts.handled():
+            yield
     except MlrunError as exc:
         msg = str(exc)
         if config is not None and isinstance(exc, ConfigError):
@@ -48,14 +40,12 @@ def cli_errors(config: Path | None = None, overrides: list[str] | None = None) -
             msg = locate_keys(msg if msg.startswith("error:") else f"error: {msg}", config, overrides or [])
         err_console.print(msg if msg.startswith("error:") else f"error: {msg}", markup=False)
         raise typer.Exit(exc.exit_code) from None
-    except _Terminated:
+    except interrupts.Terminated:
         err_console.print("terminated (SIGTERM)", markup=False)
         raise typer.Exit(143) from None
     except KeyboardInterrupt:
         err_console.print("interrupted (Ctrl-C)", markup=False)
         raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def say(line: str) -> None:

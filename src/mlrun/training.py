@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlrun import store
+from mlrun import interrupts, store
 from mlrun.backend import import_keras
 from mlrun.config import ExperimentConfig
 from mlrun.data import Dataset
@@ -109,6 +109,13 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
+class RaiseInterrupt(Callback):
+    """After each epoch: raise again a Ctrl-C or SIGTERM that came during it (see :mod:`mlrun.interrupts`)."""
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        interrupts.raise_if_requested()
+
+
 class StopWhenAsked(Callback):
     """After each epoch, ask ``should_stop(epoch, logs)``; when it answers True, stop the fit and record the epoch.
 
@@ -148,11 +155,13 @@ def fit(
     callbacks.append(keras.callbacks.TerminateOnNaN())
     if should_stop is not None:
         callbacks.append(StopWhenAsked(should_stop, result))
-    # Last: it records what the others changed (the learning rate), and the logs of a diverged epoch.
+    # Last but one: it records what the others changed (the learning rate), and the logs of a diverged epoch.
     callbacks.append(HistoryLogger(run_dir / store.HISTORY_FILE, result, total=cfg.training.epochs, on_epoch=on_epoch))
+    callbacks.append(RaiseInterrupt())  # last: once the epoch is on disk, a Ctrl-C that Keras swallowed
     inputs = _inputs(cfg, data, watch_fold=should_stop is not None)
     with _quiet_keras():
         model.fit(**inputs, epochs=cfg.training.epochs, callbacks=callbacks, verbose=0)
+    interrupts.raise_if_requested()  # one swallowed after the last epoch's check
     last_loss = result.history[-1].get("loss") if result.history else None
     if last_loss is not None and not math.isfinite(last_loss):  # TerminateOnNaN stopped the fit
         result.diverged = "NaN" if math.isnan(last_loss) else "infinite"

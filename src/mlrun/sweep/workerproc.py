@@ -26,6 +26,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from mlrun import interrupts
 from mlrun.backend import XLA_ONE_THREAD
 
 _THREAD_ENV = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -83,6 +84,7 @@ def _on_signal(signum: int, frame: Any) -> None:
     # "Signal 15 ignored due to race condition".)
     signal.signal(signal.SIGINT, _ignore_signal)
     signal.signal(signal.SIGTERM, _ignore_signal)
+    interrupts.remember()  # raised again after the epoch if Keras swallows this one (see mlrun.interrupts)
     raise KeyboardInterrupt
 
 
