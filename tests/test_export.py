@@ -30,18 +30,25 @@ CNN = {
         {"type": "dense", "units": 16, "activation": "relu"},
     ],
 }
+DIABETES = {
+    "name": "diabetes_mlp",
+    "seed": 1,
+    "dataset": {"name": "diabetes", "scale": "standard", "validation_split": 0.2},
+    "model": {"architecture": "mlp", "hidden_units": [16]},
+    "loss": "mse",
+    "optimizer": {"name": "adam", "learning_rate": 0.01},
+    "training": {"epochs": 2, "batch_size": 32},
+    "metrics": ["mae"],
+}
 CONFIGS = {
     "digits_mlp": digits_config(training={"epochs": 2, "batch_size": 64}),
     "digits_cnn": digits_config(name="digits_cnn", model=CNN, training={"epochs": 1, "batch_size": 64}),
-    "diabetes": {
-        "name": "diabetes_mlp",
-        "seed": 1,
-        "dataset": {"name": "diabetes", "scale": "standard", "validation_split": 0.2},
-        "model": {"architecture": "mlp", "hidden_units": [16]},
-        "loss": "mse",
-        "optimizer": {"name": "adam", "learning_rate": 0.01},
-        "training": {"epochs": 2, "batch_size": 32},
-        "metrics": ["mae"],
+    "diabetes": DIABETES,
+    "gaussian_ensemble": {
+        **DIABETES,
+        "name": "diabetes_gaussian_ensemble",
+        "loss": "gaussian_beta_nll",
+        "training": {"epochs": 2, "batch_size": 32, "ensemble": 3},
     },
     "breast_cancer": {
         "name": "breast_cancer_binary",
@@ -53,16 +60,6 @@ CONFIGS = {
         "metrics": ["accuracy"],
     },
     "ensemble": digits_config(name="digits_ensemble", training={"epochs": 1, "batch_size": 64, "ensemble": 2}),
-    "gaussian_ensemble": {
-        "name": "diabetes_gaussian_ensemble",
-        "seed": 1,
-        "dataset": {"name": "diabetes", "scale": "standard", "validation_split": 0.2},
-        "model": {"architecture": "mlp", "hidden_units": [16]},
-        "loss": "gaussian_beta_nll",
-        "optimizer": {"name": "adam", "learning_rate": 0.01},
-        "training": {"epochs": 2, "batch_size": 32, "ensemble": 3},
-        "metrics": ["mae"],
-    },
     "mc_dropout": digits_config(
         name="digits_mc",
         model={"architecture": "mlp", "hidden_units": [32], "dropout": 0.3},

@@ -150,8 +150,9 @@ def score_inputs(
     x = Preprocessing.from_dict(preprocessing["scaling"]).apply(x)
     if model is None:
         model = load_members(run_dir) or load_run_model(run_dir)
-    gaussian = preprocessing.get("loss") in GAUSSIAN_LOSSES
-    scores, std = predict_scores(model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian)
+    scores, std = predict_scores(
+        model, x, batch_size=batch_size, mc_samples=mc_samples(run_dir), gaussian=gaussian_head(preprocessing)
+    )
     return scores, std * std_scale(run_dir) if std is not None else None
 
 
@@ -333,6 +334,11 @@ def mc_samples(run_dir: Path) -> int:
     """The run's evaluation.mc_samples (1 when absent)."""
     value = _evaluation_setting(run_dir, "mc_samples", 1)
     return int(value) if isinstance(value, int) and value >= 1 else 1
+
+
+def gaussian_head(preprocessing: dict[str, Any]) -> bool:
+    """Whether the run's model is a Gaussian head (a mean and a variance per target), from its preprocessing.json."""
+    return preprocessing.get("loss") in GAUSSIAN_LOSSES
 
 
 def std_scale(run_dir: Path) -> float:

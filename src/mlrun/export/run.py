@@ -25,7 +25,7 @@ from mlrun import store
 from mlrun.errors import ConfigError, RunError
 from mlrun.export.formats import Format, check_installed, get_format, run_exported, runtime_name, sidecar_path
 from mlrun.export.reference import Reference, output_columns, reference_inputs
-from mlrun.predict import mc_samples, read_preprocessing, std_scale
+from mlrun.predict import gaussian_head, mc_samples, read_preprocessing, std_scale
 
 #: The largest absolute difference from predictions.csv an exported model may show.
 TOLERANCE = 1e-4
@@ -82,7 +82,7 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None, *, base_dir:
     keras_model = _load_on_tensorflow(run_dir)
     from mlrun.export import graph
 
-    wrapped = graph.exported_model(keras_model, preprocessing, gaussian=_gaussian_head(run_dir))
+    wrapped = graph.exported_model(keras_model, preprocessing, gaussian=gaussian_head(preprocessing))
     notes = export_notes(run_dir, preprocessing)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=output.parent) as tmp:
@@ -145,19 +145,6 @@ def _load_on_tensorflow(run_dir: Path) -> Any:
     return load_members(run_dir) or load_run_model(run_dir)
 
 
-def _gaussian_head(run_dir: Path) -> bool:
-    """Whether the run's model is a Gaussian head (``loss: gaussian_nll`` or ``gaussian_beta_nll``)."""
-    import yaml
-
-    from mlrun.config import GAUSSIAN_LOSSES
-
-    try:
-        loss = yaml.safe_load((run_dir / store.CONFIG_FILE).read_text()).get("loss")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return False
-    return loss in GAUSSIAN_LOSSES
-
-
 def _expected(reference: Reference, wrapped: Any, *, mc: bool) -> tuple[np.ndarray, str]:
     """What the exported outputs must match: predictions.csv, or for MC dropout (whose predictions.csv averages
     random passes) the wrapped Keras model's deterministic outputs on the same raw inputs."""
@@ -194,7 +181,7 @@ def export_notes(run_dir: Path, preprocessing: dict[str, Any]) -> list[str]:
             f"deep ensemble (training.ensemble: {members}): exported the mean of its {members} members, all in one "
             "graph; it gives no predictive standard deviations (mlrun predict gives their spread)"
         )
-    if _gaussian_head(run_dir):
+    if gaussian_head(preprocessing):
         notes.append(
             "Gaussian head: exported the predicted means (predictions.csv's y_pred); the variances it also "
             "predicts are left out (mlrun predict gives y_std)"
